@@ -1,0 +1,8 @@
+"""skwfm: scikit-learn estimators for binary neural networks that land in wide flat minima."""
+
+from ._committee import CommitteeClassifier
+from ._perceptron import BinaryPerceptronClassifier
+
+__version__ = "0.1.0.dev0"
+
+__all__ = ["BinaryPerceptronClassifier", "CommitteeClassifier", "__version__"]

@@ -1,0 +1,205 @@
+"""What both estimators share: parameters, validation, labels, one-vs-rest and prediction."""
+
+import warnings
+from numbers import Integral, Real
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.parallel import Parallel, delayed
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from .solvers import SOLVERS, get_solver
+
+PROTOCOLS = {"standard-reinforcement", "scoping", "pseudo-reinforcement"}
+
+#: parameters handed to the solvers (everything but the bookkeeping ones)
+SOLVER_PARAMETER_NAMES = (
+    "max_iter", "tol", "learning_rate", "batch_size", "gamma", "gamma_growth",
+    "gamma_step", "init_scale", "protocol", "n_steps", "sweeps_per_step", "damping",
+    "n_replicas", "coupling", "update_rule", "entropy", "max_memory", "n_jobs",
+)
+
+
+class BaseBinaryNetwork(ClassifierMixin, BaseEstimator):
+    """Base class of the binary-weight classifiers; not meant to be used directly."""
+
+    _parameter_constraints = {
+        "solver": [StrOptions(set(SOLVERS))],
+        "max_iter": [Interval(Integral, 1, None, closed="left"), None],
+        "tol": [Interval(Real, 0, None, closed="neither"), None],
+        "learning_rate": [Interval(Real, 0, None, closed="neither"), None],
+        "batch_size": [Interval(Integral, 1, None, closed="left"), None],
+        "gamma": [Interval(Real, 0, None, closed="neither"), None],
+        "gamma_growth": [Interval(Real, 1, None, closed="left"), None],
+        "gamma_step": [Interval(Real, 0, None, closed="left"), None],
+        "init_scale": [Interval(Real, 0, None, closed="neither"), None],
+        "protocol": [StrOptions(PROTOCOLS), "array-like"],
+        "n_steps": [Interval(Integral, 1, None, closed="left")],
+        "sweeps_per_step": [Interval(Integral, 1, None, closed="left"), None],
+        "damping": [Interval(Real, 0, 1, closed="left")],
+        "n_replicas": [Interval(Integral, 1, None, closed="left"), None],
+        "coupling": [Interval(Real, 0, None, closed="left"), None],
+        "update_rule": [StrOptions({"least-action", "cross-entropy"})],
+        "entropy": [StrOptions({"annealed", "bp"})],
+        "max_memory": [Interval(Real, 0, None, closed="neither")],
+        "random_state": ["random_state"],
+        "verbose": ["verbose"],
+        "warm_start": ["boolean"],
+        "n_jobs": [Integral, None],
+    }
+
+    # -- hooks of the concrete estimators --------------------------------------------
+
+    def _make_layout(self, n_features):
+        """The NetworkLayout for ``n_features`` inputs (checks architecture parameters)."""
+        raise NotImplementedError
+
+    # -- fit ---------------------------------------------------------------------------
+
+    def _solver_params(self):
+        return {name: getattr(self, name) for name in SOLVER_PARAMETER_NAMES}
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y):
+        """Train the network(s) on X, y.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training patterns; ±1 entries are the reference case, real values work
+            (standardize them, for example in a :class:`~sklearn.pipeline.Pipeline`).
+        y : array-like of shape (n_samples,)
+            Class labels of any type; more than two classes are learned one-vs-rest.
+
+        Returns
+        -------
+        self : object
+            The fitted estimator.
+        """
+        X, y = validate_data(self, X, y, dtype=np.float64, order="C")
+        check_classification_targets(y)
+        classes, y_index = np.unique(y, return_inverse=True)
+        classes = np.asarray(classes)
+        if classes.shape[0] < 2:
+            raise ValueError(
+                f"y contains only one class ({classes[0]!r}); a classifier needs "
+                "samples of at least two classes."
+            )
+        layout = self._make_layout(X.shape[1])
+        solver = get_solver(self.solver)
+        params = self._solver_params()
+        solver.check(solver.resolve(params), layout, X.shape[0])
+
+        init = self._warm_start_weights(classes, layout)
+        n_out = 1 if classes.shape[0] == 2 else classes.shape[0]
+        rng = check_random_state(self.random_state)
+        seeds = rng.randint(np.iinfo(np.int32).max, size=n_out)
+        if n_out == 1:
+            targets = [np.where(y_index == 1, 1, -1).astype(np.int8)]
+            labels = [""]
+        else:
+            targets = [np.where(y_index == c, 1, -1).astype(np.int8) for c in range(n_out)]
+            labels = [f"class {c!r}" for c in classes]
+
+        results = Parallel(n_jobs=self.n_jobs, prefer="threads")(
+            delayed(solver.fit_binary)(
+                X, targets[c], layout, params, int(seeds[c]),
+                None if init is None else init[c], self.verbose, labels[c],
+            )
+            for c in range(n_out)
+        )
+
+        self.classes_ = classes
+        self._layout = layout
+        self.coef_ = np.stack(
+            [r.weights.astype(np.int8).reshape(layout.coef_shape) for r in results]
+        )
+        self.n_iter_ = int(max(r.n_iter for r in results))
+        self.converged_ = bool(all(r.converged for r in results))
+        self.history_ = self._history(results, classes if n_out > 1 else None)
+        if not self.converged_:
+            worst = max(r.n_errors for r in results)
+            warnings.warn(
+                f"Solver {self.solver!r} stopped after {self.n_iter_} iterations without "
+                f"reaching zero training errors (at most {worst} of {X.shape[0]} patterns "
+                "misclassified by the best configuration seen, which is kept). Increase "
+                "max_iter, use a slower schedule or a lower load.",
+                ConvergenceWarning,
+            )
+        return self
+
+    def _warm_start_weights(self, classes, layout):
+        if not (self.warm_start and hasattr(self, "coef_")):
+            return None
+        same = (
+            getattr(self, "_layout", None) == layout
+            and np.array_equal(self.classes_, classes)
+        )
+        if not same:
+            return None
+        return [c.reshape(-1) for c in self.coef_]
+
+    @staticmethod
+    def _history(results, classes):
+        frames = []
+        for c, r in enumerate(results):
+            frame = pd.DataFrame(r.history)
+            if classes is not None:
+                frame.insert(0, "class", classes[c])
+            frames.append(frame)
+        return pd.concat(frames, ignore_index=True)
+
+    # -- predict -----------------------------------------------------------------------
+
+    def decision_function(self, X):
+        """Confidence scores whose sign (binary) or argmax (multiclass) is the prediction.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Input patterns.
+
+        Returns
+        -------
+        scores : ndarray of shape (n_samples,) or (n_samples, n_classes)
+            Binary problems: positive means ``classes_[1]``. See
+            :meth:`skwfm._layout.NetworkLayout.decision` for the score of each network.
+        """
+        check_is_fitted(self)
+        X = validate_data(self, X, dtype=np.float64, reset=False)
+        layout = self._layout
+        scores = np.stack(
+            [layout.decision(layout.preactivations(X, w.reshape(-1))) for w in self.coef_],
+            axis=1,
+        )
+        return scores[:, 0] if scores.shape[1] == 1 else scores
+
+    def predict(self, X):
+        """Predict class labels.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Input patterns.
+
+        Returns
+        -------
+        y_pred : ndarray of shape (n_samples,)
+            Binary: ``classes_[1]`` where the network outputs +1. Multiclass: the class
+            whose network has the largest score (the first such class on a tie).
+        """
+        scores = self.decision_function(X)
+        if scores.ndim == 1:
+            return self.classes_[(scores > 0).astype(int)]
+        return self.classes_[np.argmax(scores, axis=1)]
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        # ±1 weights without a bias cannot reach 83% on sklearn's 2-feature blobs test
+        tags.classifier_tags.poor_score = True
+        return tags

@@ -1,0 +1,144 @@
+"""CommitteeClassifier: one hidden layer of sign units, ±1 weights, majority-vote output."""
+
+from numbers import Integral
+
+import numpy as np
+
+from sklearn.utils._param_validation import Interval, StrOptions
+
+from ._base import BaseBinaryNetwork
+from ._docstrings import fill_doc
+from ._layout import NetworkLayout
+
+
+@fill_doc
+class CommitteeClassifier(BaseBinaryNetwork):
+    """Committee machine: K sign units with ±1 weights and a majority-vote output.
+
+    The model of SPEC section 1.2: hidden units ``τ_k = sign(w_k·x_(k))`` (+1 when the
+    pre-activation is strictly positive, −1 otherwise), output ``sign(Σ_k τ_k)``; the
+    second layer is fixed to all ones and K is odd, so the vote never ties.
+
+    - ``architecture="fully-connected"``: every unit sees all N features (N·K weights;
+      the load is α = M / (N·K)).
+    - ``architecture="tree"``: the features are split into K contiguous blocks of
+      (nearly) equal size, the first ``N % K`` blocks one feature longer, and unit k sees
+      block k only (N weights; α = M / N). Any ``n_features >= n_hidden`` works.
+
+    More than two classes are learned one-vs-rest, one committee per class.
+
+    Read more in the :ref:`User Guide <models>`.
+
+    Parameters
+    ----------
+    n_hidden : int, default=5
+        Number K of hidden units; must be odd.
+
+    architecture : {{"fully-connected", "tree"}}, default="fully-connected"
+        How the hidden units are connected to the inputs.
+
+    {solver_parameters}
+
+    {common_parameters}
+
+    Attributes
+    ----------
+    coef_ : ndarray of int8
+        The ±1 weights, one entry per one-vs-rest network (one for two classes): shape
+        (n_out, n_hidden, n_features) for the fully connected committee and
+        (n_out, n_features) for the tree, where unit k owns the features of block k.
+
+    blocks_ : ndarray of shape (n_hidden, 2)
+        First and one-past-last feature index seen by each hidden unit.
+
+    {fitted_attributes}
+
+    See Also
+    --------
+    BinaryPerceptronClassifier : The single-unit model.
+
+    Examples
+    --------
+    >>> from skwfm import CommitteeClassifier
+    >>> from skwfm.datasets import make_random_patterns
+    >>> X, y = make_random_patterns(n_samples=150, n_features=101, random_state=0)
+    >>> clf = CommitteeClassifier(n_hidden=3, random_state=0).fit(X, y)
+    >>> clf.score(X, y)
+    1.0
+    >>> clf.coef_.shape
+    (1, 3, 101)
+    """
+
+    _parameter_constraints = {
+        **BaseBinaryNetwork._parameter_constraints,
+        "n_hidden": [Interval(Integral, 1, None, closed="left")],
+        "architecture": [StrOptions({"fully-connected", "tree"})],
+    }
+
+    def __init__(
+        self,
+        n_hidden=5,
+        *,
+        architecture="fully-connected",
+        solver="sgd-annealed",
+        max_iter=None,
+        tol=None,
+        learning_rate=None,
+        batch_size=None,
+        gamma=None,
+        gamma_growth=None,
+        gamma_step=None,
+        init_scale=None,
+        protocol="pseudo-reinforcement",
+        n_steps=101,
+        sweeps_per_step=None,
+        damping=0.5,
+        n_replicas=None,
+        coupling=None,
+        update_rule="least-action",
+        entropy="annealed",
+        max_memory=4.0,
+        random_state=None,
+        verbose=0,
+        warm_start=False,
+        n_jobs=None,
+    ):
+        self.n_hidden = n_hidden
+        self.architecture = architecture
+        self.solver = solver
+        self.max_iter = max_iter
+        self.tol = tol
+        self.learning_rate = learning_rate
+        self.batch_size = batch_size
+        self.gamma = gamma
+        self.gamma_growth = gamma_growth
+        self.gamma_step = gamma_step
+        self.init_scale = init_scale
+        self.protocol = protocol
+        self.n_steps = n_steps
+        self.sweeps_per_step = sweeps_per_step
+        self.damping = damping
+        self.n_replicas = n_replicas
+        self.coupling = coupling
+        self.update_rule = update_rule
+        self.entropy = entropy
+        self.max_memory = max_memory
+        self.random_state = random_state
+        self.verbose = verbose
+        self.warm_start = warm_start
+        self.n_jobs = n_jobs
+
+    def _make_layout(self, n_features):
+        if self.n_hidden % 2 == 0:
+            raise ValueError(
+                f"n_hidden must be odd so that the majority vote never ties; got "
+                f"n_hidden={self.n_hidden}."
+            )
+        return NetworkLayout(self.architecture, n_features, self.n_hidden)
+
+    def fit(self, X, y):
+        super().fit(X, y)
+        self.blocks_ = np.stack([self._layout.starts, self._layout.ends], axis=1)
+        return self
+
+    fit.__doc__ = BaseBinaryNetwork.fit.__doc__

@@ -1,0 +1,135 @@
+"""Docstring fragments shared by the estimators (filled in with :func:`fill_doc`)."""
+
+SOLVER_PARAMETERS = """\
+solver : {solvers}, default="sgd-annealed"
+        Training algorithm. Parameters that the chosen solver does not use are ignored.
+
+        - ``"sgd-annealed"``: straight-through SGD on the cross-entropy ℓ_γ with γ growing
+          slowly (uses ``max_iter``, ``learning_rate``, ``batch_size``, ``gamma``,
+          ``gamma_growth``, ``init_scale``).
+        - ``"focusing-bp"``: focusing belief propagation (``protocol``, ``n_steps``,
+          ``sweeps_per_step``, ``damping``, ``tol``, ``init_scale``, ``max_memory``).
+        - ``"replicated"``: replicated SGD coupled to a centre (``n_replicas``,
+          ``coupling``, ``gamma``, ``gamma_step``, ``learning_rate``, ``batch_size``,
+          ``update_rule``, ``max_iter``, ``n_jobs``).
+        - ``"entropy-greedy"``: greedy single-flip search driven by local entropy
+          (``entropy``, ``max_iter``, ``gamma``, ``gamma_growth``).
+
+        The solvers available in this installation are those listed in
+        :data:`skwfm.solvers.SOLVERS`.
+
+    max_iter : int, default=None
+        Largest number of epochs (SGD solvers) or rounds (greedy); None takes the
+        solver's default (1000 epochs for ``"sgd-annealed"``).
+
+    tol : float, default=None
+        Convergence tolerance of message-passing solvers (largest message change in a
+        sweep). None takes the solver's default.
+
+    learning_rate : float, default=None
+        Step size η of the SGD solvers. None: 0.05 for ``"sgd-annealed"``.
+
+    batch_size : int, default=None
+        Minibatch size of the SGD solvers. None: 10 for ``"sgd-annealed"``.
+
+    gamma : float, default=None
+        Initial γ: the cross-entropy parameter for ``"sgd-annealed"`` (0.5), the coupling
+        strength for ``"replicated"``, the field towards the reference for the BP variant
+        of ``"entropy-greedy"``.
+
+    gamma_growth : float, default=None
+        Factor (≥ 1) by which γ is multiplied after every epoch or round. None: 1.005 for
+        ``"sgd-annealed"`` (a slow schedule; 1.2 is a fast one).
+
+    gamma_step : float, default=None
+        Amount added to the coupling γ after every epoch (``"replicated"``).
+
+    init_scale : float, default=None
+        Scale of the random initial state: standard deviation of the hidden weights of
+        ``"sgd-annealed"`` (0.1), half-width of the initial messages of ``"focusing-bp"``.
+
+    protocol : str or array-like of shape (n_steps, 2), default="pseudo-reinforcement"
+        Focusing protocol of ``"focusing-bp"``: ``"standard-reinforcement"``,
+        ``"scoping"``, ``"pseudo-reinforcement"``, or an explicit list of (γ, y) pairs.
+
+    n_steps : int, default=101
+        Number of focusing steps of a named protocol.
+
+    sweeps_per_step : int, default=None
+        Largest number of BP sweeps at each focusing step.
+
+    damping : float, default=0.5
+        Damping λ ∈ [0, 1) of BP message updates.
+
+    n_replicas : int, default=None
+        Number of replicas y of ``"replicated"``.
+
+    coupling : float, default=None
+        Strength λ of the replica–centre coupling ("kick") of ``"replicated"``.
+
+    update_rule : {{"least-action", "cross-entropy"}}, default="least-action"
+        Per-replica update of ``"replicated"``.
+
+    entropy : {{"annealed", "bp"}}, default="annealed"
+        Local-entropy estimate that drives ``"entropy-greedy"``.
+
+    max_memory : float, default=4.0
+        Largest memory, in GiB, that a solver may allocate for its working arrays; a fit
+        that would need more raises a ValueError saying how much it needed."""
+
+COMMON_PARAMETERS = """\
+random_state : int, RandomState instance or None, default=None
+        Seeds the initial state and every random choice of the solvers. The seeds of all
+        one-vs-rest networks (and replicas) are drawn up front, so that results do not
+        depend on ``n_jobs`` or on the joblib backend.
+
+    verbose : int, default=0
+        0 is silent; 1 prints about twenty progress lines per network; 2 prints one line
+        per epoch or step.
+
+    warm_start : bool, default=False
+        When True and the estimator is already fitted on data with the same features
+        and classes, start from the current ``coef_`` instead of a random state.
+
+    n_jobs : int, default=None
+        Number of joblib workers for the one-vs-rest networks (and the replicas of
+        ``"replicated"``). None means 1 unless in a :func:`joblib.parallel_config`
+        context; -1 uses all processors. Work runs in threads with numba kernels that
+        release the GIL."""
+
+FITTED_ATTRIBUTES = """\
+classes_ : ndarray of shape (n_classes,)
+        Class labels.
+
+    n_features_in_ : int
+        Number of features seen during fit.
+
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Names of features seen during fit, when X has feature names that are all
+        strings.
+
+    n_iter_ : int
+        Largest number of iterations (epochs, steps or rounds) run by any of the
+        one-vs-rest networks.
+
+    converged_ : bool
+        True when every network reached zero training errors.
+
+    history_ : pandas.DataFrame
+        One row per iteration of each network (column ``class`` with the class of the
+        one-vs-rest network when there are more than two classes); the columns depend on
+        the solver (``"sgd-annealed"``: ``epoch``, ``train_error``, ``loss``, ``gamma``,
+        ``best_train_error``, ``time``)."""
+
+
+def fill_doc(cls):
+    """Substitute the shared fragments into ``cls.__doc__``."""
+    from .solvers import SOLVERS
+
+    solvers = "{" + ", ".join(f'"{name}"' for name in sorted(SOLVERS)) + "}"
+    cls.__doc__ = cls.__doc__.format(
+        solver_parameters=SOLVER_PARAMETERS.format(solvers=solvers),
+        common_parameters=COMMON_PARAMETERS,
+        fitted_attributes=FITTED_ATTRIBUTES,
+    )
+    return cls

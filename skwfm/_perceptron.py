@@ -1,0 +1,97 @@
+"""BinaryPerceptronClassifier: one sign unit with ±1 weights."""
+
+from ._base import BaseBinaryNetwork
+from ._docstrings import fill_doc
+from ._layout import NetworkLayout
+
+
+@fill_doc
+class BinaryPerceptronClassifier(BaseBinaryNetwork):
+    """Binary perceptron: ±1 weights, output ``sign(w·x)``, trained towards wide flat minima.
+
+    The model of SPEC section 1.1: ``N`` weights ``w_i ∈ {{−1, +1}}``, no bias, output
+    +1 when ``w·x > 0`` and −1 otherwise. More than two classes are learned one-vs-rest,
+    one perceptron per class, in parallel.
+
+    Read more in the :ref:`User Guide <models>`.
+
+    Parameters
+    ----------
+    {solver_parameters}
+
+    {common_parameters}
+
+    Attributes
+    ----------
+    coef_ : ndarray of int8 of shape (1, n_features) or (n_classes, n_features)
+        The ±1 weights, one row per one-vs-rest network (one row for two classes).
+
+    {fitted_attributes}
+
+    See Also
+    --------
+    CommitteeClassifier : One hidden layer of sign units with a majority-vote output.
+
+    Examples
+    --------
+    >>> from skwfm import BinaryPerceptronClassifier
+    >>> from skwfm.datasets import make_random_patterns
+    >>> X, y = make_random_patterns(n_samples=200, n_features=1001, random_state=0)
+    >>> clf = BinaryPerceptronClassifier(random_state=0).fit(X, y)
+    >>> clf.score(X, y)
+    1.0
+    >>> clf.coef_.shape, clf.coef_.dtype
+    ((1, 1001), dtype('int8'))
+    """
+
+    def __init__(
+        self,
+        solver="sgd-annealed",
+        *,
+        max_iter=None,
+        tol=None,
+        learning_rate=None,
+        batch_size=None,
+        gamma=None,
+        gamma_growth=None,
+        gamma_step=None,
+        init_scale=None,
+        protocol="pseudo-reinforcement",
+        n_steps=101,
+        sweeps_per_step=None,
+        damping=0.5,
+        n_replicas=None,
+        coupling=None,
+        update_rule="least-action",
+        entropy="annealed",
+        max_memory=4.0,
+        random_state=None,
+        verbose=0,
+        warm_start=False,
+        n_jobs=None,
+    ):
+        self.solver = solver
+        self.max_iter = max_iter
+        self.tol = tol
+        self.learning_rate = learning_rate
+        self.batch_size = batch_size
+        self.gamma = gamma
+        self.gamma_growth = gamma_growth
+        self.gamma_step = gamma_step
+        self.init_scale = init_scale
+        self.protocol = protocol
+        self.n_steps = n_steps
+        self.sweeps_per_step = sweeps_per_step
+        self.damping = damping
+        self.n_replicas = n_replicas
+        self.coupling = coupling
+        self.update_rule = update_rule
+        self.entropy = entropy
+        self.max_memory = max_memory
+        self.random_state = random_state
+        self.verbose = verbose
+        self.warm_start = warm_start
+        self.n_jobs = n_jobs
+
+    def _make_layout(self, n_features):
+        return NetworkLayout("perceptron", n_features)
