@@ -14,6 +14,7 @@ from sklearn.utils.estimator_checks import (
 from skwfm import BinaryPerceptronClassifier, CommitteeClassifier
 
 CONFIGURATIONS = [
+    # -- sgd-annealed --
     BinaryPerceptronClassifier(solver="sgd-annealed", max_iter=20, random_state=0),
     CommitteeClassifier(n_hidden=3, architecture="fully-connected", solver="sgd-annealed",
                         max_iter=20, random_state=0),
@@ -22,6 +23,13 @@ CONFIGURATIONS = [
     # covers wider trees
     CommitteeClassifier(n_hidden=1, architecture="tree", solver="sgd-annealed",
                         max_iter=20, random_state=0),
+    # -- focusing-bp --
+
+    # -- replicated --
+
+    # -- entropy-greedy --
+
+    # -- end --
 ]
 
 EXPECTED_FAILURES = {}

@@ -25,6 +25,16 @@ def get_solver(name):
         ) from None
 
 
-from . import sgd_annealed  # noqa: E402,F401  (registers itself)
+def _import_solver_modules():
+    """Import every public module of this package: each registers its solver."""
+    import importlib
+    import pkgutil
+
+    for info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
+        if not info.name.startswith("_"):
+            importlib.import_module(f"{__name__}.{info.name}")
+
+
+_import_solver_modules()
 
 __all__ = ["SOLVERS", "Solver", "SolverResult", "get_solver", "register"]
