@@ -188,7 +188,7 @@ def kernel_sweep(order, X, y, u, ext, foc, U, V, layout, p, r, lam):
     K = layout.n_hidden
     H = np.empty(layout.n_weights)
     maxdiff = kbp.bp_sweep(order, X, y, u, H, ext, foc, U, V, starts, ends, offsets, p, r,
-                           lam, np.empty((6, layout.n_weights)), np.empty(K), np.empty(K),
+                           lam, np.empty((7, layout.n_weights)), np.empty(K), np.empty(K),
                            np.empty((K + 1, K + 1)), np.empty((K + 1, K + 1)))
     return H, maxdiff
 
@@ -264,7 +264,7 @@ def test_free_entropy_matches_reference(arch, N, K, M, real):
     starts, ends, offsets = layout.kernel_args()
     H = ext + u.sum(axis=0)
     got = kbp.bethe_free_entropy(X, y, u, H, ext, U, V, starts, ends, offsets,
-                                 np.empty((6, N)), np.empty(K), np.empty((K + 1, K + 1)),
+                                 np.empty((7, N)), np.empty(K), np.empty((K + 1, K + 1)),
                                  np.empty((K + 1, K + 1)))
     assert got == pytest.approx(ref_free_entropy(X, y, u, ext, U, V, layout), abs=1e-9)
 
