@@ -149,11 +149,14 @@ def test_epoch_kernel_equals_its_python_twin(problem):
         w = np.where(hidden >= 0, 1.0, -1.0)
         pre = layout.preactivations(X, w)
         order = np.random.default_rng(5).permutation(X.shape[0])
-        loss = kernel(X, np.ascontiguousarray(X.T), y, hidden, w, pre, *layout.kernel_args(),
-                      order, 4, 0.2, 0.8, np.empty(layout.n_weights))
-        results.append((loss, hidden, w, pre))
-    (l1, h1, w1, p1), (l2, h2, w2, p2) = results
-    assert l1 == pytest.approx(l2, rel=1e-12)
+        w0 = w.copy()
+        loss, n_flips = kernel(X, np.ascontiguousarray(X.T), y, hidden, w, pre,
+                               *layout.kernel_args(), order, 4, 0.2, 0.8,
+                               np.empty(layout.n_weights))
+        assert n_flips >= np.count_nonzero(w != w0)
+        results.append((loss, hidden, w, pre, n_flips))
+    (l1, h1, w1, p1, f1), (l2, h2, w2, p2, f2) = results
+    assert l1 == pytest.approx(l2, rel=1e-12) and f1 == f2
     np.testing.assert_allclose(h1, h2, rtol=1e-12, atol=1e-15)
     np.testing.assert_array_equal(w1, w2)
     np.testing.assert_allclose(p1, layout.preactivations(X, w1), atol=1e-12)
