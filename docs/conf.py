@@ -58,7 +58,10 @@ numpydoc_class_members_toctree = False
 numpydoc_attributes_as_param_list = True
 numpydoc_xref_param_type = False
 
-# doctest builder (``sphinx-build -b doctest``): snippets in the guide import these
+# doctest builder (``sphinx-build -b doctest``, ``build.sh --doctest``): it tests the
+# ``.. doctest::`` blocks of the .rst pages only; the docstring examples are already
+# run by pytest (--doctest-modules), so plain ">>>" blocks are not collected twice.
+doctest_test_doctest_blocks = ""
 doctest_global_setup = """
 import warnings
 import numpy as np
