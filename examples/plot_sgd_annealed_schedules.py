@@ -23,7 +23,6 @@ Here a binary perceptron with ``N = 1001`` weights stores ``M = 400`` random pat
 # errors.
 
 import matplotlib.pyplot as plt
-import numpy as np
 
 from skwfm import BinaryPerceptronClassifier
 from skwfm.datasets import make_random_patterns
