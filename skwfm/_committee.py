@@ -61,7 +61,7 @@ class CommitteeClassifier(BaseBinaryNetwork):
     --------
     >>> from skwfm import CommitteeClassifier
     >>> from skwfm.datasets import make_random_patterns
-    >>> X, y = make_random_patterns(n_samples=150, n_features=101, random_state=0)
+    >>> X, y = make_random_patterns(n_samples=100, n_features=101, random_state=0)
     >>> clf = CommitteeClassifier(n_hidden=3, random_state=0).fit(X, y)
     >>> clf.score(X, y)
     1.0
