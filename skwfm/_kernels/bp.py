@@ -33,11 +33,13 @@ VAR_FLOOR = 1e-300
 Z_BIG = 1e10
 #: below this a probability ratio is taken in log space
 TINY = 1e-280
-#: Taylor expansion of Φ inside a theta node: order, radius in ε and largest |z| at which
-#: its relative error stays below 1e-13 (checked against scipy in the tests)
-SERIES_TERMS = 24
-SERIES_RADIUS = 0.15
+#: Taylor expansion of ln Φ-mixtures inside a theta node: order, largest radius in ε,
+#: largest |z|, and the size of the last terms below which it is used (its error is then
+#: below ~1e-12, checked against scipy in the tests)
+SERIES_TERMS = 32
+SERIES_RADIUS = 0.6
 SERIES_ZMAX = 8.0
+SERIES_TAIL = 1e-15
 _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
 # inline exponential: ln 2 split in a high part exact in float64 products and a low part
 _LOG2E = 1.0 / math.log(2.0)
@@ -171,7 +173,7 @@ def _cavity_exponentials(u, H, mu, off, n, work):
         work[1, j] = 4.0 * e * inv * inv
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, fastmath={"contract", "reassoc"})
 def taylor_log_mix(z0, c0, t0, coef, lcoef):
     """Taylor coefficients of g(ε) = ln(c0 + t0 Φ(z0 + ε)) around ε = 0.
 
@@ -190,6 +192,23 @@ def taylor_log_mix(z0, c0, t0, coef, lcoef):
         for k in range(1, q):
             acc += k * lcoef[k] * coef[q - k]
         lcoef[q] = (coef[q] - acc / q) * inv_a0
+
+
+@njit(cache=True, nogil=True)
+def series_converged(lcoef, widest):
+    """True when the last three terms of the series are below SERIES_TAIL at |ε| = widest.
+
+    The series of ln(c0 + t0 Φ) converges geometrically with a radius set by the nearest
+    complex zero of c0 + t0 Φ (≈ 2.8 for c0 = 0, smaller when c0 ≈ t0 Φ(z0)); negligible
+    last terms mean the truncation error is negligible too.
+    """
+    w = widest
+    wq = w ** (SERIES_TERMS - 2)
+    for q in range(SERIES_TERMS - 2, SERIES_TERMS + 1):
+        if abs(lcoef[q]) * wq > SERIES_TAIL:
+            return False
+        wq *= w
+    return True
 
 
 @njit(cache=True, nogil=True, fastmath={"contract"})
@@ -224,7 +243,8 @@ def theta_update(X, u, H, mu, start, end, off, hard, sigma, t_field, damping, wo
         True for a perceptron: the output is clamped to ``sigma``.
     t_field : float
         Otherwise, field on the hidden output from the rest of the graph (``V[μ, k]``).
-    work : scratch of shape (7, ≥ end − start).
+    work : scratch of shape (7, ≥ end − start); the per-node series needs ≥ SERIES_TERMS + 1
+        columns (otherwise erfc is used for every edge).
 
     Returns
     -------
@@ -235,10 +255,11 @@ def theta_update(X, u, H, mu, start, end, off, hard, sigma, t_field, damping, wo
     -----
     The message to weight j is ½ ln(A₊/A₋) with A± = P(output ok | w_j = ±1)
     = c0 + t0 Φ(a±), a± = s0 (μ̄_j ± ξ_j)/s̄_j (SPEC 3.1.2–3.1.3, written so that no
-    term cancels). All a± of a node lie within O(1/s) of z0 = s0 μ/s, so when every
-    |a± − z0| ≤ SERIES_RADIUS the field is ½[g(a₊ − z0) − g(a₋ − z0)] with one Taylor
-    expansion g of ln(c0 + t0 Φ(z0 + ε)) per node (:func:`taylor_log_mix`): no special
-    function per edge. Otherwise erfc (log space in the deep tails) per edge.
+    term cancels). All a± of a node lie within O(1/s) of z0 = s0 μ/s, so the field is
+    ½[g(a₊ − z0) − g(a₋ − z0)] with one Taylor expansion g of ln(c0 + t0 Φ(z0 + ε)) per
+    node (:func:`taylor_log_mix`) when every |a± − z0| ≤ SERIES_RADIUS and the series has
+    converged there (:func:`series_converged`): no special function per edge. Otherwise
+    erfc (log space in the deep tails) per edge.
     """
     n = end - start
     _cavity_exponentials(u, H, mu, off, n, work)
@@ -272,12 +293,17 @@ def theta_update(X, u, H, mu, start, end, off, hard, sigma, t_field, damping, wo
                 work[2, j] = s0 * _z(mbar + x, 0.0) - z0
                 work[3, j] = s0 * _z(mbar - x, 0.0) - z0
                 widest = math.inf
-    if abs(z0) <= SERIES_ZMAX and widest <= SERIES_RADIUS:
-        coef = np.empty(SERIES_TERMS + 1)
-        lcoef = np.empty(SERIES_TERMS + 1)
+    series = (abs(z0) <= SERIES_ZMAX and widest <= SERIES_RADIUS
+              and work.shape[1] > SERIES_TERMS)
+    if series:
+        # coefficient buffers: rows of work that are free at this point
+        coef = work[5, :SERIES_TERMS + 1]
+        lcoef = work[6, :SERIES_TERMS + 1]
         taylor_log_mix(z0, c0, t0, coef, lcoef)
-        _series_fields(n, lcoef, work)
-    else:
+        series = series_converged(lcoef, widest)
+        if series:
+            _series_fields(n, lcoef, work)
+    if not series:
         for j in range(n):
             ap = work[2, j] + z0
             am = work[3, j] + z0
