@@ -15,6 +15,9 @@ from ._kernels.bp import bethe_free_entropy, bp_sweep, recompute_totals, sign_er
 
 #: default memory limit (GiB) of :func:`local_free_entropy`
 DEFAULT_MAX_MEMORY = 4.0
+#: the totals H are updated incrementally by the kernels and recomputed from the
+#: messages every this many sweeps (washes out rounding; costs about one sweep's reads)
+REFRESH_EVERY = 10
 
 
 def bp_memory_bytes(n_samples, layout):
@@ -116,6 +119,7 @@ class BeliefPropagation:
         self._work = np.empty((7, max(nmax, 64)))
         self._fbuf = np.empty(K)
         self._obuf = np.empty(K)
+        self._n_sweeps = 0
         self._L = np.empty((K + 1, K + 1))
         self._R = np.empty((K + 1, K + 1))
         self.refresh()
@@ -161,6 +165,9 @@ class BeliefPropagation:
         ``p == 0`` or ``r == 0`` the focusing nodes are skipped (and must be zero).
         """
         M, P = self.u.shape
+        self._n_sweeps += 1
+        if self._n_sweeps % REFRESH_EVERY == 0:
+            self.refresh()
         n_items = M + P if (p > 0.0 and r > 0.0) else M
         order = self.rng.permutation(n_items).astype(np.int64)
         return float(bp_sweep(order, self.X, self.y, self.u, self.H, self.ext, self.foc,

@@ -187,6 +187,7 @@ def kernel_sweep(order, X, y, u, ext, foc, U, V, layout, p, r, lam):
     starts, ends, offsets = layout.kernel_args()
     K = layout.n_hidden
     H = np.empty(layout.n_weights)
+    kbp.recompute_totals(u, ext, foc, H)
     maxdiff = kbp.bp_sweep(order, X, y, u, H, ext, foc, U, V, starts, ends, offsets, p, r,
                            lam, np.empty((7, max(layout.n_weights, 64))), np.empty(K), np.empty(K),
                            np.empty((K + 1, K + 1)), np.empty((K + 1, K + 1)))

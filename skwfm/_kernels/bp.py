@@ -547,11 +547,11 @@ def bp_sweep(order, X, y, u, H, ext, foc, U, V, starts, ends, offsets, p, r, dam
     """One BP sweep in the given order; return the largest magnetization change.
 
     ``order`` holds pattern indices 0..M−1 and focusing items M + i (weight i), in the
-    order they are updated (SPEC 3.1.3: one random interleaved order per sweep). Totals
-    are recomputed from the messages first.
+    order they are updated (SPEC 3.1.3: one random interleaved order per sweep). ``H``
+    must hold the totals on entry (:func:`recompute_totals`); it is kept up to date
+    incrementally.
     """
     M = u.shape[0]
-    recompute_totals(u, ext, foc, H)
     maxdiff = 0.0
     for t in range(order.shape[0]):
         item = order[t]
