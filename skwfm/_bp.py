@@ -236,8 +236,8 @@ def local_free_entropy(X, y, layout, reference, gamma, *, tol=1e-5, max_sweeps=5
                    e^{\\gamma \\sum_i w_i \\tilde w_i}   \\quad\\text{(Bethe estimate)}.
 
     With c the cavity field of a weight towards a theta node, u the theta-node message,
-    μ_a, s²_a = Σ_j ξ_j tanh c_j, Σ_j ξ_j² (1 − tanh² c_j) the Gaussian mean and variance of
-    a hidden pre-activation, the terms are
+    μ_a, s²_a = Σ_j ξ_j tanh c_j, Σ_j ξ_j² (1 − tanh² c_j) the Gaussian mean and variance
+    of a hidden pre-activation, the terms are
 
     * perceptron: Σ_μ ln Φ(σ^μ μ_μ / s_μ) − Σ_{μ,i} ln((1 + tanh c tanh u)/2)
       + Σ_i ln Σ_{w=±1} e^{γ w̃_i w} Π_μ (1 + w tanh u_{μi})/2;

@@ -147,7 +147,7 @@ def taylor_ndtr(z, coef):
 
 @njit(cache=True, nogil=True, fastmath={"contract"})
 def _cavity_exponentials(u, H, mu, off, n, work):
-    """``work[0, j]`` = tanh c_j, ``work[1, j]`` = 1 − tanh² c_j, c_j the clamped cavity field.
+    """``work[0, j]`` = clamped cavity field c_j; exp(−2|c_j|) = ``work[1, j] * work[6, j]``.
 
     The exponential is computed inline (2^k times a degree-13 Taylor polynomial on
     |r| ≤ ln2/2, error ≈ 1 ulp) so that the loop vectorizes; libm's exp would be called
@@ -165,12 +165,6 @@ def _cavity_exponentials(u, H, mu, off, n, work):
             _I6 + r * (_I7 + r * (_I8 + r * (_I9 + r * (_I10 + r * (_I11 + r * (
                 _I12 + r * _I13))))))))))))
         bits[j] = (np.int64(k) + 1023) << 52
-    for j in range(n):
-        # tanh c and 1 − tanh² c from e = exp(−2|c|), exact near saturation
-        e = work[1, j] * work[6, j]
-        inv = 1.0 / (1.0 + e)
-        work[0, j] = math.copysign((1.0 - e) * inv, work[0, j])
-        work[1, j] = 4.0 * e * inv * inv
 
 
 @njit(cache=True, nogil=True, fastmath={"contract", "reassoc"})
@@ -354,7 +348,8 @@ def _arguments(X, mu, start, n, mean, var, s0, z0, work):
 
 @njit(cache=True, nogil=True, fastmath={"contract", "reassoc"})
 def _moments(X, mu, start, n, work):
-    """Σ_j ξ_j m_j, Σ_j ξ_j² (1 − m_j²) and max_j ξ_j² of a theta node.
+    """Cavity magnetizations m_j = tanh c_j into ``work[0]``, 1 − m_j² into ``work[1]``, and
+    Σ_j ξ_j m_j, Σ_j ξ_j² (1 − m_j²), max_j ξ_j² of a theta node.
 
     Reassociation lets LLVM vectorize the sums (a different, equally accurate summation
     order than a sequential loop).
@@ -363,9 +358,16 @@ def _moments(X, mu, start, n, work):
     var = 0.0
     x2max = 0.0
     for j in range(n):
+        # tanh c and 1 − tanh² c from e = exp(−2|c|), exact near saturation
+        e = work[1, j] * work[6, j]
+        inv = 1.0 / (1.0 + e)
+        m = math.copysign((1.0 - e) * inv, work[0, j])
+        v = 4.0 * e * inv * inv
+        work[0, j] = m
+        work[1, j] = v
         x = X[mu, start + j]
-        mean += x * work[0, j]
-        var += x * x * work[1, j]
+        mean += x * m
+        var += x * x * v
         x2max = max(x2max, x * x)
     return mean, var, x2max
 
@@ -595,7 +597,8 @@ def bethe_free_entropy(X, y, u, H, ext, U, V, starts, ends, offsets, work, fbuf,
                 x = X[mu, starts[k] + j]
                 mean += x * m
                 var += x * x * (1.0 - m * m)
-                # edge term: ln((1 + tanh c tanh uf)/2) = ln cosh(c+uf) − ln cosh c − ln cosh uf − ln 2
+                # edge term ln((1 + tanh c tanh uf)/2)
+                #   = ln cosh(c + uf) − ln cosh c − ln cosh uf − ln 2
                 phi -= log_cosh(c + uf) - log_cosh(c) - log_cosh(uf) - _LN2
             z = _z(mean, var)
             if K == 1:
