@@ -7,7 +7,8 @@ perceptron and both committees. Single thread (the kernels are serial).
 
 Usage::
 
-    PYTHONPATH=. python benchmarks/bench_bp_speed.py [--sweeps 5] [--out benchmarks/results/bp_speed.csv]
+    PYTHONPATH=. python benchmarks/bench_bp_speed.py --sweeps 5 \\
+        --out benchmarks/results/bp_speed.csv
 """
 
 import argparse
@@ -60,9 +61,9 @@ def main():
     rows = [time_sweeps(*case, args.sweeps, focusing)
             for case in CASES for focusing in (False, True)]
     df = pd.DataFrame(rows)
-    print(df[["architecture", "n_features", "n_hidden", "n_samples", "focusing",
-              "ns_per_edge_min", "ns_per_edge_median", "cpu_ns_per_edge_min"]].to_string(index=False,
-                                                                   float_format="%.1f"))
+    columns = ["architecture", "n_features", "n_hidden", "n_samples", "focusing",
+               "ns_per_edge_min", "ns_per_edge_median", "cpu_ns_per_edge_min"]
+    print(df[columns].to_string(index=False, float_format="%.1f"))
     os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
     df.to_csv(args.out, index=False)
 
