@@ -62,7 +62,7 @@ class SGDAnnealed(Solver):
         while best.n_errors > 0 and epoch < p["max_iter"]:
             epoch += 1
             order = rng.permutation(M)
-            loss = sgd_epoch(X, XT, yf, hidden, w, pre, starts, ends, offsets, order,
+            loss, n_flips = sgd_epoch(X, XT, yf, hidden, w, pre, starts, ends, offsets, order,
                              p["batch_size"], p["learning_rate"], gamma, grad)
             if not exact and epoch % 10 == 0:
                 pre = layout.preactivations(X, w)  # wash out rounding of incremental updates
@@ -73,6 +73,7 @@ class SGDAnnealed(Solver):
                 "train_error": n_errors / M,
                 "loss": loss / M,
                 "gamma": gamma,
+                "n_flips": n_flips,
                 "best_train_error": best.n_errors / M,
                 "time": time.perf_counter() - t0,
             })
