@@ -26,6 +26,12 @@ CONFIGURATIONS = [
     # -- focusing-bp --
 
     # -- replicated --
+    BinaryPerceptronClassifier(solver="replicated", n_replicas=3, max_iter=10,
+                               random_state=0),
+    CommitteeClassifier(n_hidden=3, architecture="fully-connected", solver="replicated",
+                        n_replicas=3, max_iter=10, random_state=0),
+    CommitteeClassifier(n_hidden=1, architecture="tree", solver="replicated", n_replicas=3,
+                        max_iter=10, random_state=0),
 
     # -- entropy-greedy --
 
