@@ -20,7 +20,13 @@ def reference_loss(x, gamma):
 
 
 def reference_gradient(X, y, w, layout, patterns, gamma):
-    """−∂/∂w Σ ℓ_γ, written pattern by pattern and unit by unit from SPEC 1.4."""
+    """−∂/∂w Σ ℓ_γ, written pattern by pattern and unit by unit.
+
+    Perceptron: the exact gradient of SPEC 1.4. Committee: the output stability
+    x = σ Σ_k τ_k / √K sets c = −dℓ_γ/dx; the push c σ ξ_(k) / √(K n_k) goes to the
+    (1 − σ·votes)/2 wrong units closest to threshold when the pattern is misclassified,
+    and to the unit closest to its threshold otherwise (least action).
+    """
     K = layout.n_hidden
     grad = np.zeros(layout.n_weights)
     loss = 0.0
@@ -28,21 +34,27 @@ def reference_gradient(X, y, w, layout, patterns, gamma):
         a, blocks = [], []
         for k in range(K):
             s, e, o = layout.starts[k], layout.ends[k], layout.offsets[k]
-            wk = w[o:o + e - s]
-            a.append(float(wk @ X[mu, s:e]) / math.sqrt(e - s))
+            a.append(float(w[o:o + e - s] @ X[mu, s:e]) / math.sqrt(e - s))
             blocks.append((s, e, o))
-        if K == 1:
-            x = y[mu] * a[0]
-        else:
-            x = y[mu] * sum(1 if ak > 0 else -1 for ak in a) / math.sqrt(K)
+        votes = sum(1 if ak > 0 else -1 for ak in a)
+        x = y[mu] * (a[0] if K == 1 else votes / math.sqrt(K))
         loss += reference_loss(x, gamma)
         c = 1.0 / (1.0 + math.exp(2.0 * gamma * x))
-        for k, (s, e, o) in enumerate(blocks):
-            if K == 1:
-                d = c * y[mu] / math.sqrt(e - s)
+        if K == 1:
+            chosen = [0]
+            scale = 1.0
+        else:
+            stabilities = [y[mu] * ak for ak in a]
+            margin = y[mu] * votes
+            if margin < 0:
+                wrong = sorted((abs(sk), k) for k, sk in enumerate(stabilities) if sk <= 0)
+                chosen = [k for _, k in wrong[: int(1 - margin) // 2]]
             else:
-                d = c * y[mu] * (1 - math.tanh(a[k]) ** 2) / math.sqrt(K * (e - s))
-            grad[o:o + e - s] += d * X[mu, s:e]
+                chosen = [min(range(K), key=lambda k: abs(stabilities[k]))]
+            scale = 1.0 / math.sqrt(K)
+        for k in chosen:
+            s, e, o = blocks[k]
+            grad[o:o + e - s] += c * y[mu] * scale / math.sqrt(e - s) * X[mu, s:e]
     return loss, grad
 
 

@@ -9,6 +9,11 @@ from . import register
 from ._base import BestSoFar, Solver, SolverResult, report
 
 
+#: γ stops growing here: ℓ_γ is then the hinge max(0, −x) for all practical purposes,
+#: and a geometric schedule must not overflow to infinity on long runs
+GAMMA_MAX = 1e6
+
+
 def integer_valued(X):
     """True when every entry of X is an integer (then pre-activations stay exact)."""
     return bool(np.all(np.mod(X, 1.0) == 0.0))
@@ -81,5 +86,5 @@ class SGDAnnealed(Solver):
                 report(verbose, label,
                        f"epoch {epoch}: train error {n_errors / M:.4f}, loss {loss / M:.4f}, "
                        f"gamma {gamma:.4g}")
-            gamma *= p["gamma_growth"]
+            gamma = min(gamma * p["gamma_growth"], GAMMA_MAX)
         return SolverResult(best.weights, epoch, best.n_errors == 0, best.n_errors, history)
