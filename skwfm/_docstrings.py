@@ -10,8 +10,8 @@ solver : {solvers}, default="sgd-annealed"
         - ``"focusing-bp"``: focusing belief propagation (``protocol``, ``n_steps``,
           ``sweeps_per_step``, ``damping``, ``tol``, ``init_scale``, ``max_memory``).
         - ``"replicated"``: replicated SGD coupled to a centre (``n_replicas``,
-          ``coupling``, ``gamma``, ``gamma_step``, ``learning_rate``, ``batch_size``,
-          ``update_rule``, ``max_iter``, ``n_jobs``).
+          ``coupling``, ``gamma``, ``gamma_step``, ``gamma_growth``, ``learning_rate``,
+          ``batch_size``, ``update_rule``, ``max_iter``, ``n_jobs``, ``max_memory``).
         - ``"entropy-greedy"``: greedy single-flip search driven by local entropy
           (``entropy``, ``max_iter``, ``gamma``, ``gamma_growth``).
 
@@ -20,29 +20,31 @@ solver : {solvers}, default="sgd-annealed"
 
     max_iter : int, default=None
         Largest number of epochs (SGD solvers) or rounds (greedy); None takes the
-        solver's default (1000 epochs for ``"sgd-annealed"``).
+        solver's default (1000 epochs for ``"sgd-annealed"`` and ``"replicated"``).
 
     tol : float, default=None
         Convergence tolerance of message-passing solvers (largest message change in a
         sweep). None takes the solver's default.
 
     learning_rate : float, default=None
-        Step size η of the SGD solvers. None: 0.05 for ``"sgd-annealed"``.
+        Step size η of the SGD solvers. None: 0.05 for ``"sgd-annealed"``; for
+        ``"replicated"`` 2 with the least-action rule, 0.05 with the cross-entropy rule.
 
     batch_size : int, default=None
-        Minibatch size of the SGD solvers. None: 10 for ``"sgd-annealed"``.
+        Minibatch size of the SGD solvers. None: 10 for ``"sgd-annealed"``, 80 for
+        ``"replicated"``.
 
     gamma : float, default=None
-        Initial γ: the cross-entropy parameter for ``"sgd-annealed"`` (0.5), the coupling
-        strength for ``"replicated"``, the field towards the reference for the BP variant
+        Initial γ: the cross-entropy parameter for ``"sgd-annealed"`` (0.5), the γ of
+        the replica–centre coupling ``tanh(γ y C)`` for ``"replicated"`` (0.05), the field towards the reference for the BP variant
         of ``"entropy-greedy"``.
 
     gamma_growth : float, default=None
         Factor (≥ 1) by which γ is multiplied after every epoch or round. None: 1.005 for
-        ``"sgd-annealed"`` (a slow schedule; 1.2 is a fast one).
+        ``"sgd-annealed"`` (a slow schedule; 1.2 is a fast one), 1 for ``"replicated"``.
 
     gamma_step : float, default=None
-        Amount added to the coupling γ after every epoch (``"replicated"``).
+        Amount added to the coupling γ after every epoch (``"replicated"``; None: 0.001).
 
     init_scale : float, default=None
         Scale of the random initial state: standard deviation of the hidden weights of
@@ -62,13 +64,18 @@ solver : {solvers}, default="sgd-annealed"
         Damping λ ∈ [0, 1) of BP message updates.
 
     n_replicas : int, default=None
-        Number of replicas y of ``"replicated"``.
+        Number of replicas y of ``"replicated"``. None: 7; 1 is plain SGD with the
+        same update rule.
 
     coupling : float, default=None
-        Strength λ of the replica–centre coupling ("kick") of ``"replicated"``.
+        Strength λ of the replica–centre coupling ("kick") of ``"replicated"``,
+        ``H ← H + λ (tanh(γ y C) − w)``. None: 0.75 with the least-action rule, 0.05
+        with the cross-entropy rule.
 
     update_rule : {{"least-action", "cross-entropy"}}, default="least-action"
-        Per-replica update of ``"replicated"``.
+        Per-replica update of ``"replicated"``: the least-action rule of the reference
+        code (each misclassified pattern pushes the fewest, least stable wrong hidden
+        units), or the cross-entropy gradient of ``"sgd-annealed"`` at a fixed γ = 2.
 
     entropy : {{"annealed", "bp"}}, default="annealed"
         Local-entropy estimate that drives ``"entropy-greedy"``.
@@ -119,7 +126,9 @@ classes_ : ndarray of shape (n_classes,)
         One row per iteration of each network (column ``class`` with the class of the
         one-vs-rest network when there are more than two classes); the columns depend on
         the solver (``"sgd-annealed"``: ``epoch``, ``train_error``, ``loss``, ``gamma``,
-        ``n_flips``, ``best_train_error``, ``time``)."""
+        ``n_flips``, ``best_train_error``, ``time``; ``"replicated"``: ``epoch``,
+        ``center_train_error``, ``replica_train_error``, ``mean_distance``, ``gamma``,
+        ``coupling``, ``learning_rate``, ``best_train_error``, ``time``)."""
 
 
 def fill_doc(cls):
