@@ -11,7 +11,8 @@ solver : {solvers}, default="sgd-annealed"
           ``sweeps_per_step``, ``damping``, ``tol``, ``init_scale``, ``max_memory``).
         - ``"replicated"``: replicated SGD coupled to a centre (``n_replicas``,
           ``coupling``, ``gamma``, ``gamma_step``, ``gamma_growth``, ``learning_rate``,
-          ``batch_size``, ``update_rule``, ``max_iter``, ``n_jobs``, ``max_memory``).
+          ``batch_size``, ``update_rule``, ``max_iter``, ``n_jobs``, ``max_memory``,
+          ``center``).
         - ``"entropy-greedy"``: greedy single-flip search driven by local entropy
           (``entropy``, ``max_iter``, ``gamma``, ``gamma_growth``).
 
@@ -82,7 +83,12 @@ solver : {solvers}, default="sgd-annealed"
 
     max_memory : float, default=4.0
         Largest memory, in GiB, that a solver may allocate for its working arrays; a fit
-        that would need more raises a ValueError saying how much it needed."""
+        that would need more raises a ValueError saying how much it needed.
+
+    center : {{"traced", "explicit"}}, default="traced"
+        Centre of ``"replicated"``: the mean of the replicas (traced out; the kick uses
+        ``gamma``), or a network with hidden values of its own, elastically coupled to
+        every replica with strength ``coupling`` (``gamma`` is then unused)."""
 
 COMMON_PARAMETERS = """\
 random_state : int, RandomState instance or None, default=None

@@ -134,7 +134,8 @@ def test_replica_round_least_action_matches_reference(layout):
         exp_w[a] = sign0(exp_h[a])
         exp_h[a], exp_w[a] = kick_reference(exp_h[a], exp_w[a], center, coupling, gamma, 3)
     kr.replica_round(X, y, hidden, weights, *layout.kernel_args(), np.arange(3), orders,
-                     first, B, kr.RULE_LEAST_ACTION, eta, 2.0, center, coupling, gamma * 3)
+                     first, B, kr.RULE_LEAST_ACTION, eta, 2.0, center, coupling, gamma * 3,
+                     False, np.zeros((3, 0)))
     np.testing.assert_allclose(hidden, exp_h, atol=1e-12)
     np.testing.assert_array_equal(weights, exp_w)
 
@@ -157,9 +158,46 @@ def test_replica_round_cross_entropy_reuses_sgd_kernels(layout):
                                             clip=True)
     kr.replica_round(X, y, hidden, weights, *layout.kernel_args(), np.arange(3), orders,
                      first, B, kr.RULE_CROSS_ENTROPY, eta, gamma_loss, center, coupling,
-                     gamma * 3)
+                     gamma * 3, False, np.zeros((3, 0)))
     np.testing.assert_allclose(hidden, exp_h, atol=1e-10)
     np.testing.assert_array_equal(weights, exp_w)
+
+
+@pytest.mark.parametrize("clip", [False, True])
+def test_kick_explicit_matches_formula(clip):
+    rng = np.random.default_rng(8)
+    hidden = rng.uniform(-1, 1, 40)
+    w = sign0(hidden)
+    center_w = rng.choice([-1.0, 1.0], 40)
+    delta = (center_w - w) / 2
+    expected = hidden + 0.75 * delta
+    if clip:
+        expected = np.clip(expected, -1, 1)
+    push = np.empty(40)
+    kr.kick_explicit(hidden, w, center_w, 0.75, clip, push)
+    np.testing.assert_allclose(hidden, expected)
+    np.testing.assert_array_equal(w, sign0(expected))
+    np.testing.assert_array_equal(push, delta)
+
+
+def test_replica_round_explicit_center_matches_reference():
+    layout = LAYOUTS[1]
+    X, y, hidden, weights, orders = random_state(layout, 30, 9)
+    center_w = sign0(np.random.default_rng(2).standard_normal(layout.n_weights))
+    exp_h, exp_w = hidden.copy(), weights.copy()
+    exp_push = np.zeros_like(hidden)
+    for a in range(3):
+        exp_h[a] += least_action_reference(X, y, exp_w[a], layout, orders[a, :8], 2.0)
+        exp_w[a] = sign0(exp_h[a])
+        exp_push[a] = (center_w - exp_w[a]) / 2
+        exp_h[a] += 0.5 * exp_push[a]
+        exp_w[a] = sign0(exp_h[a])
+    pushes = np.zeros_like(hidden)
+    kr.replica_round(X, y, hidden, weights, *layout.kernel_args(), np.arange(3), orders,
+                     0, 8, kr.RULE_LEAST_ACTION, 2.0, 2.0, center_w, 0.5, 1.0, True, pushes)
+    np.testing.assert_allclose(hidden, exp_h, atol=1e-12)
+    np.testing.assert_array_equal(weights, exp_w)
+    np.testing.assert_array_equal(pushes, exp_push)
 
 
 @pytest.mark.parametrize("layout", LAYOUTS, ids=lambda lay: lay.architecture)
@@ -187,10 +225,13 @@ def fit_quiet(est, X, y):
         return est.fit(X, y)
 
 
-@pytest.mark.parametrize("update_rule", ["least-action", "cross-entropy"])
-def test_identical_results_for_any_n_jobs(update_rule):
+@pytest.mark.parametrize("update_rule, center", [("least-action", "traced"),
+                                                 ("cross-entropy", "traced"),
+                                                 ("least-action", "explicit")])
+def test_identical_results_for_any_n_jobs(update_rule, center):
     X, y = make_random_patterns(200, 41, random_state=0)
-    fits = [fit_quiet(small_committee(n_jobs=n, update_rule=update_rule), X, y)
+    fits = [fit_quiet(small_committee(n_jobs=n, update_rule=update_rule, center=center),
+                      X, y)
             for n in (1, 2, 3)]
     for other in fits[1:]:
         np.testing.assert_array_equal(other.coef_, fits[0].coef_)
@@ -250,6 +291,17 @@ def test_replicas_beat_a_single_replica_on_the_perceptron():
             solved[n_replicas] += clf.converged_ and clf.score(X, y) == 1.0
     assert solved[7] == 3
     assert solved[1] <= 1
+
+
+def test_explicit_center_solves_the_reference_test_instance():
+    # the instance the reference code's own tests solve with center=true: K=5, N=321,
+    # M=201, y=7, batch 80, λ=0.75
+    for seed in range(2):
+        X, y = make_random_patterns(201, 321, random_state=seed)
+        clf = fit_quiet(CommitteeClassifier(n_hidden=5, solver="replicated",
+                                            center="explicit", max_iter=300,
+                                            random_state=seed), X, y)
+        assert clf.converged_ and clf.score(X, y) == 1.0
 
 
 def test_defaults_depend_on_update_rule():

@@ -121,6 +121,33 @@ def kick(hidden, w, center, coupling, gamma_y, clip):
 
 
 @njit(cache=True, nogil=True)
+def kick_explicit(hidden, w, center_w, coupling, clip, push):
+    """Elastic coupling to an explicit centre (``center=true`` of the reference code).
+
+    ``δ = (w_c − w)/2`` (the ±1 form of the reference's 0/1 difference), ``H ← H + λδ``,
+    ``w ← sign0(H)``; ``push`` receives δ, which the centre's own hidden values lose
+    (``H_c ← H_c − λ Σ_a δ_a``, applied by the caller once all replicas of the round are
+    done). Returns the number of flips.
+    """
+    n_flips = 0
+    for p in range(hidden.shape[0]):
+        d = 0.5 * (center_w[p] - w[p])
+        push[p] = d
+        h = hidden[p] + coupling * d
+        if clip:
+            if h > 1.0:
+                h = 1.0
+            elif h < -1.0:
+                h = -1.0
+        hidden[p] = h
+        new_value = 1.0 if h >= 0.0 else -1.0
+        if new_value != w[p]:
+            w[p] = new_value
+            n_flips += 1
+    return n_flips
+
+
+@njit(cache=True, nogil=True)
 def gather_batch(X, y, w, starts, ends, offsets, batch, Xb, XbT, yb, preb, transpose):
     """Copy the minibatch rows into ``Xb`` (and, with ``transpose``, into ``XbT``), labels
     into ``yb``, and compute their pre-activations ``preb[t, k] = w_k·ξ^{batch[t]}_(k)``."""
@@ -139,7 +166,8 @@ def gather_batch(X, y, w, starts, ends, offsets, batch, Xb, XbT, yb, preb, trans
 
 @njit(cache=True, nogil=True)
 def replica_round(X, y, hidden, weights, starts, ends, offsets, rows, orders, first,
-                  batch_size, rule, learning_rate, gamma_loss, center, coupling, gamma_y):
+                  batch_size, rule, learning_rate, gamma_loss, center, coupling, gamma_y,
+                  explicit, pushes):
     """One round of the synchronous schedule for the replicas ``rows``.
 
     Replica ``a`` (hidden values ``hidden[a]``, weights ``weights[a]``) takes the minibatch
@@ -148,7 +176,9 @@ def replica_round(X, y, hidden, weights, starts, ends, offsets, rows, orders, fi
     cross-entropy rule (the ℓ_γ gradient at ``gamma_loss`` of
     :func:`~skwfm._kernels.sgd.cross_entropy_gradient` applied with
     :func:`~skwfm._kernels.sgd.apply_step`), then receives :func:`kick` towards the fixed
-    ``center``. Returns the number of misclassified patterns met (least-action) or the
+    traced-out ``center`` (the replicas' mean) or, with ``explicit``,
+    :func:`kick_explicit` towards the explicit centre's weights ``center``, storing its δ
+    in ``pushes[a]``. Returns the number of misclassified patterns met (least-action) or the
     summed loss (cross-entropy).
     """
     M, N = X.shape
@@ -178,7 +208,10 @@ def replica_round(X, y, hidden, weights, starts, ends, offsets, rows, orders, fi
             total += cross_entropy_gradient(Xb, yb, preb, starts, ends, offsets, local,
                                             gamma_loss, delta)
             apply_step(XbT, h, w, preb, starts, ends, offsets, learning_rate, delta)
-        kick(h, w, center, coupling, gamma_y, clip)
+        if explicit:
+            kick_explicit(h, w, center, coupling, clip, pushes[a])
+        else:
+            kick(h, w, center, coupling, gamma_y, clip)
     return total
 
 

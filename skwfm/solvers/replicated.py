@@ -54,14 +54,15 @@ BARRIER_TIMEOUT = 600.0
 
 
 def _step_group(X, y, hidden, weights, kernel_args, orders, first, batch_size, rule,
-                learning_rate, center, coupling, gamma_y):
-    """One round for a group of replicas (rows of ``hidden``/``weights``); returns them."""
+                learning_rate, center, coupling, gamma_y, explicit, pushes):
+    """One round for a group of replicas (rows of ``hidden``/``weights``); returns their
+    new state (and, for an explicit centre, what each replica pushed onto it)."""
     starts, ends, offsets = kernel_args
     rows = np.arange(hidden.shape[0])
     replica_round(X, y, hidden, weights, starts, ends, offsets, rows, orders, first,
                   batch_size, rule, learning_rate, CROSS_ENTROPY_GAMMA, center, coupling,
-                  gamma_y)
-    return hidden, weights
+                  gamma_y, explicit, pushes)
+    return hidden, weights, pushes
 
 
 def _count_group(X, y, weights, kernel_args):
@@ -89,6 +90,7 @@ class _Fit:
         self.gamma = float(p["gamma"])
         self.coupling = float(p["coupling"])
         self.learning_rate = float(p["learning_rate"])
+        self.explicit = p.get("center", "traced") == "explicit"
         self.verbose, self.label = verbose, label
         self.every = max(1, self.max_iter // 20) if verbose == 1 else 1
 
@@ -107,6 +109,11 @@ class _Fit:
         self.orders = np.empty((self.n_rep, self.M), dtype=np.int64)
         self._shuffle()
         self.center = self.weights.mean(axis=0)
+        # an explicit centre has hidden values of its own, starting where the replicas do
+        self.center_hidden = start.copy()
+        self.pushes = np.zeros((self.n_rep, layout.n_weights if self.explicit else 0))
+        if self.explicit:
+            self.center = np.where(self.center_hidden >= 0, 1.0, -1.0)
 
         # contiguous groups of replicas, and of rows to count (replicas + centre)
         self.groups = [slice(g[0], g[-1] + 1)
@@ -133,11 +140,12 @@ class _Fit:
         s = self.groups[g]
         return (self.X, self.y, self.hidden[s], self.weights[s], self.kernel_args,
                 self.orders[s], self.round * self.batch_size, self.batch_size, self.rule,
-                self.learning_rate, self.center, self.coupling, self.gamma * self.n_rep)
+                self.learning_rate, self.center, self.coupling, self.gamma * self.n_rep,
+                self.explicit, self.pushes[s])
 
     def store_step(self, g, result):
         s = self.groups[g]
-        self.hidden[s], self.weights[s] = result
+        self.hidden[s], self.weights[s], self.pushes[s] = result
 
     def count_args(self, g):
         return self.X, self.y, self.count_rows[self.count_groups[g]], self.kernel_args
@@ -149,7 +157,14 @@ class _Fit:
 
     def after_round(self):
         """Recompute the centre; after the last round, prepare the rows to count."""
-        self.center = self.weights.mean(axis=0)
+        if self.explicit:
+            # Σ_a δ_a is a sum of halves of small integers: exact whatever the grouping
+            self.center_hidden -= self.coupling * self.pushes.sum(axis=0)
+            if self.rule == RULE_CROSS_ENTROPY:
+                np.clip(self.center_hidden, -1.0, 1.0, out=self.center_hidden)
+            self.center = np.where(self.center_hidden >= 0, 1.0, -1.0)
+        else:
+            self.center = self.weights.mean(axis=0)
         self.round += 1
         if self.round == self.rounds:
             self.count_rows[:-1] = self.weights
