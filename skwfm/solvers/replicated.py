@@ -234,7 +234,9 @@ class Replicated(Solver):
     ``n_replicas`` copies of the network, each with continuous hidden values ``H^a`` and
     weights ``w^a = sign(H^a)``, run minibatch SGD on their own pattern orders; after each
     minibatch every replica is kicked towards the centre ``C = mean_a w^a``:
-    ``H^a ← H^a + λ (tanh(γ y C) − w^a)``. After every epoch γ becomes
+    ``H^a ← H^a + λ (tanh(γ y C) − w^a)``. With ``center="explicit"`` the centre is a
+    network of its own, elastically coupled: ``δ = (w_c − w^a)/2``, ``H^a += λδ``,
+    ``H_c −= λ Σ_a δ`` (once per round). After every epoch γ becomes
     ``γ·gamma_growth + gamma_step`` (η and λ stay constant). The fit stops when the centre,
     or any replica, classifies the training set without error. The answer is the centre
     when it does, else the best configuration seen (centre or replica).
