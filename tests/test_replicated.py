@@ -87,7 +87,8 @@ def test_least_action_fixes_fewest_units():
     pre = np.array([[-3.0, -1.0, -2.0, 1.0, 3.0]])
     delta = np.zeros(layout.n_weights)
     kr.least_action_delta(X, y, pre, *layout.kernel_args(), np.array([0]), 2.0, delta)
-    assert np.array_equal(delta.reshape(5, 3).any(axis=1), [False, True, False, False, False])
+    pushed = delta.reshape(5, 3).any(axis=1)
+    assert np.array_equal(pushed, [False, True, False, False, False])
     np.testing.assert_array_equal(layout.unit_weights(delta, 1), [2.0, 2.0, 2.0])
 
 
@@ -321,7 +322,7 @@ def test_memory_check_names_the_problem():
         clf.fit(X, y)
 
 
-# -- dask -----------------------------------------------------------------------------------
+# -- dask ---------------------------------------------------------------------------------
 
 def test_dask_cluster_gives_the_local_coef():
     distributed = pytest.importorskip(

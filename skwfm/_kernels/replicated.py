@@ -14,6 +14,8 @@ import math
 import numpy as np
 from numba import njit
 
+# numba's on-disk cache of a kernel is keyed on its own file only: after editing sgd.py,
+# delete skwfm/_kernels/__pycache__/replicated.* or the old callees stay compiled in
 from .sgd import apply_step, cross_entropy_gradient
 
 #: per-replica update rules, as the integer codes :func:`replica_steps` takes
@@ -196,15 +198,15 @@ def replica_round(X, y, hidden, weights, starts, ends, offsets, rows, orders, fi
     for a in rows:
         h = hidden[a]
         w = weights[a]
-        gather_batch(X, y, w, starts, ends, offsets, orders[a, first:stop], Xb, XbT, yb, preb,
-                     clip)
+        batch = orders[a, first:stop]
+        gather_batch(X, y, w, starts, ends, offsets, batch, Xb, XbT, yb, preb, clip)
         delta[:] = 0.0
         if rule == RULE_LEAST_ACTION:
             total += least_action_delta(Xb, yb, preb, starts, ends, offsets, local,
                                         learning_rate, delta)
             shift_hidden(h, w, delta)
         else:
-            # apply_step keeps ``preb`` (the minibatch's pre-activations) exact; unused later
+            # apply_step keeps ``preb`` (the minibatch's pre-activations) exact: unused
             total += cross_entropy_gradient(Xb, yb, preb, starts, ends, offsets, local,
                                             gamma_loss, delta)
             apply_step(XbT, h, w, preb, starts, ends, offsets, learning_rate, delta)

@@ -1,11 +1,13 @@
-"""solver="replicated": replicated SGD, replicas coupled to a traced-out centre (SPEC 3.2.2).
+"""solver="replicated": replicated SGD, replicas coupled to their centre (SPEC 3.2.2).
 
 Schedule (synchronous). An epoch is ``ceil(M / batch_size)`` rounds. In a round every
 replica, given the current centre ``C``, takes the next minibatch of its own pattern order
 (least-action or cross-entropy step) and then its kick towards ``C``; when all replicas
-are done, ``C`` is recomputed as their mean. The replicas of a round are independent, so
+are done, ``C`` is recomputed: the replicas' mean, or for an explicit centre its own
+hidden values moved by the replicas' pushes. The replicas of a round are independent, so
 they run in parallel; at the end of an epoch the training errors of every replica and of
-the centre are counted (also in parallel), then γ, λ, η follow their schedules.
+the centre are counted (also in parallel), then γ follows its schedule (η and λ are
+constant).
 
 Parallel execution. The replicas are split into ``n_jobs`` contiguous groups.
 
@@ -86,7 +88,8 @@ class _Fit:
         self.rule = (RULE_LEAST_ACTION if p["update_rule"] == "least-action"
                      else RULE_CROSS_ENTROPY)
         self.max_iter = int(p["max_iter"])
-        self.gamma_step, self.gamma_growth = float(p["gamma_step"]), float(p["gamma_growth"])
+        self.gamma_step = float(p["gamma_step"])
+        self.gamma_growth = float(p["gamma_growth"])
         self.gamma = float(p["gamma"])
         self.coupling = float(p["coupling"])
         self.learning_rate = float(p["learning_rate"])
@@ -207,7 +210,8 @@ class _Fit:
 
     def result(self):
         b = self.best
-        return SolverResult(b.weights, self.epoch, b.n_errors == 0, b.n_errors, self.history)
+        return SolverResult(b.weights, self.epoch, b.n_errors == 0, b.n_errors,
+                            self.history)
 
 
 def _run_group(fit, g, barrier):
