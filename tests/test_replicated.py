@@ -103,15 +103,15 @@ def test_kick_matches_formula(clip):
     w = sign0(hidden)
     w_before = w.copy()
     expected_h, expected_w = kick_reference(hidden, w, center, coupling, gamma, y_rep, clip)
-    n_flips = kr.kick(hidden, w, center, coupling, gamma * y_rep, clip)
+    pull = np.empty(P)
+    kr.center_pull(center, gamma * y_rep, pull)
+    n_flips = kr.kick(hidden, w, pull, coupling, clip)
     np.testing.assert_allclose(hidden, expected_h, atol=1e-14)
     np.testing.assert_array_equal(w, expected_w)
     assert n_flips == np.count_nonzero(expected_w != w_before) > 0
     # infinite γ: the pull is sign(C), 0 where C = 0
-    h2 = np.zeros(P)
-    w2 = np.ones(P)
-    kr.kick(h2, w2, center, 1.0, np.inf, False)
-    np.testing.assert_allclose(h2, np.sign(center) - 1.0)
+    kr.center_pull(center, np.inf, pull)
+    np.testing.assert_array_equal(pull, np.sign(center))
 
 
 def test_kick_counts_flips():
@@ -119,7 +119,9 @@ def test_kick_counts_flips():
     w = sign0(hidden)
     center = np.array([-1.0, 1.0, 1.0, -1.0])
     # pull ≈ ∓1, λ = 0.5: the first two weights cross zero, the last two stay
-    assert kr.kick(hidden, w, center, 0.5, 100.0, False) == 2
+    pull = np.empty(4)
+    kr.center_pull(center, 100.0, pull)
+    assert kr.kick(hidden, w, pull, 0.5, False) == 2
     np.testing.assert_array_equal(w, [-1.0, 1.0, 1.0, -1.0])
 
 

@@ -96,19 +96,29 @@ def shift_hidden(hidden, w, delta):
 
 
 @njit(cache=True, nogil=True)
-def kick(hidden, w, center, coupling, gamma_y, clip):
-    """Coupling of one replica to the traced-out centre (formula ``:simple`` of SPEC 3.2.2).
+def center_pull(center, gamma_y, out):
+    """``out_p = tanh(γ y C_p)``, the target of the kick (formula ``:simple``, SPEC 3.2.2).
 
-    ``H_p ← H_p + λ (tanh(γ y C_p) − w_p)`` with ``C`` the mean of the replicas' weights
-    and ``gamma_y = γ·y``; then ``w ← sign0(H)``. With ``clip`` the hidden values are kept
-    in [−1, 1] (the bounded hidden state of the cross-entropy rule). ``γ = ∞`` gives
-    ``tanh → sign(C)`` (0 where ``C = 0``). Returns the number of flips.
+    ``C`` is the traced-out centre (the mean of the replicas' weights) and
+    ``gamma_y = γ·y``. ``γ = ∞`` gives ``sign(C)`` (0 where ``C = 0``). The pull is the
+    same for every replica of a round, so it is computed once per round and group.
+    """
+    for p in range(center.shape[0]):
+        c = center[p]
+        out[p] = 0.0 if c == 0.0 else math.tanh(gamma_y * c)
+
+
+@njit(cache=True, nogil=True)
+def kick(hidden, w, pull, coupling, clip):
+    """Coupling of one replica to the traced-out centre: ``H ← H + λ (pull − w)``.
+
+    ``pull`` is :func:`center_pull`'s ``tanh(γ y C)``; then ``w ← sign0(H)``. With
+    ``clip`` the hidden values are kept in [−1, 1] (the bounded hidden state of the
+    cross-entropy rule). Returns the number of flips.
     """
     n_flips = 0
     for p in range(hidden.shape[0]):
-        c = center[p]
-        pull = 0.0 if c == 0.0 else math.tanh(gamma_y * c)
-        h = hidden[p] + coupling * (pull - w[p])
+        h = hidden[p] + coupling * (pull[p] - w[p])
         if clip:
             if h > 1.0:
                 h = 1.0
@@ -178,7 +188,7 @@ def replica_round(X, y, hidden, weights, starts, ends, offsets, rows, orders, fi
     cross-entropy rule (the ℓ_γ gradient at ``gamma_loss`` of
     :func:`~skwfm._kernels.sgd.cross_entropy_gradient` applied with
     :func:`~skwfm._kernels.sgd.apply_step`), then receives :func:`kick` towards the fixed
-    traced-out ``center`` (the replicas' mean) or, with ``explicit``,
+    traced-out ``center`` (the replicas' mean; ``gamma_y = γ·y``) or, with ``explicit``,
     :func:`kick_explicit` towards the explicit centre's weights ``center``, storing its δ
     in ``pushes[a]``. Returns the number of misclassified patterns met (least-action) or the
     summed loss (cross-entropy).
@@ -194,6 +204,9 @@ def replica_round(X, y, hidden, weights, starts, ends, offsets, rows, orders, fi
     preb = np.empty((B, K))
     local = np.arange(B)
     delta = np.empty(hidden.shape[1])
+    pull = np.empty(0 if explicit else hidden.shape[1])
+    if not explicit:
+        center_pull(center, gamma_y, pull)
     total = 0.0
     for a in rows:
         h = hidden[a]
@@ -213,7 +226,7 @@ def replica_round(X, y, hidden, weights, starts, ends, offsets, rows, orders, fi
         if explicit:
             kick_explicit(h, w, center, coupling, clip, pushes[a])
         else:
-            kick(h, w, center, coupling, gamma_y, clip)
+            kick(h, w, pull, coupling, clip)
     return total
 
 

@@ -219,7 +219,8 @@ def _run_group(fit, g, barrier):
     try:
         while True:
             for _ in range(fit.rounds):
-                fit.store_step(g, _step_group(*fit.step_args(g)))
+                # the group's rows are views of the shared arrays: updated in place
+                _step_group(*fit.step_args(g))
                 barrier.wait(BARRIER_TIMEOUT)  # the last one to arrive runs after_round
             fit.store_count(g, _count_group(*fit.count_args(g)))
             fit.barrier_epoch.wait(BARRIER_TIMEOUT)  # ... and after_epoch
