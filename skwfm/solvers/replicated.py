@@ -268,8 +268,9 @@ class Replicated(Solver):
 
     def check(self, params, layout, n_samples):
         p = self.resolve(params)
-        # per replica: hidden values, weights (P each) and a pattern order (M)
-        need = (p["n_replicas"] + 1) * (3 * layout.n_weights + n_samples) * 8 / 2**30
+        # per replica: hidden values, weights, a row to count, pushes of an explicit
+        # centre (P each) and a pattern order (M); the centre about the same
+        need = (p["n_replicas"] + 1) * (4 * layout.n_weights + n_samples) * 8 / 2**30
         if need > p["max_memory"]:
             raise ValueError(
                 f"solver='replicated' needs about {need:.2f} GiB for {p['n_replicas']} "
