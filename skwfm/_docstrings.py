@@ -29,7 +29,7 @@ solver : {solvers}, default="sgd-annealed"
 
     learning_rate : float, default=None
         Step size η of the SGD solvers. None: 0.05 for ``"sgd-annealed"``; for
-        ``"replicated"`` 2 with the least-action rule, 0.05 with the cross-entropy rule.
+        ``"replicated"`` 2 with the least-action rule, 0.5 with the cross-entropy rule.
 
     batch_size : int, default=None
         Minibatch size of the SGD solvers. None: 10 for ``"sgd-annealed"``, 80 for
@@ -70,7 +70,7 @@ solver : {solvers}, default="sgd-annealed"
 
     coupling : float, default=None
         Strength λ of the replica–centre coupling ("kick") of ``"replicated"``,
-        ``H ← H + λ (tanh(γ y C) − w)``. None: 0.75 with the least-action rule, 0.05
+        ``H ← H + λ (tanh(γ y C) − w)``. None: 0.75 with the least-action rule, 0.01
         with the cross-entropy rule.
 
     update_rule : {{"least-action", "cross-entropy"}}, default="least-action"

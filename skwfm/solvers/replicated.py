@@ -47,7 +47,7 @@ CROSS_ENTROPY_GAMMA = 2.0
 #: defaults that depend on the update rule: learning rate η and coupling λ
 RULE_DEFAULTS = {
     "least-action": {"learning_rate": 2.0, "coupling": 0.75},
-    "cross-entropy": {"learning_rate": 0.05, "coupling": 0.05},
+    "cross-entropy": {"learning_rate": 0.5, "coupling": 0.01},
 }
 
 #: seconds a worker waits for the others at a barrier before giving up (a safety net
