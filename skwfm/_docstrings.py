@@ -20,14 +20,15 @@ solver : {solvers}, default="sgd-annealed"
 
     max_iter : int, default=None
         Largest number of epochs (SGD solvers) or rounds (greedy); None takes the
-        solver's default (1000 epochs for ``"sgd-annealed"``).
+        solver's default (4000 epochs for ``"sgd-annealed"``).
 
     tol : float, default=None
         Convergence tolerance of message-passing solvers (largest message change in a
         sweep). None takes the solver's default.
 
     learning_rate : float, default=None
-        Step size η of the SGD solvers. None: 0.05 for ``"sgd-annealed"``.
+        Step size η of the SGD solvers. None: for ``"sgd-annealed"`` 0.1 (perceptron) or
+        0.15 (committees).
 
     batch_size : int, default=None
         Minibatch size of the SGD solvers. None: 10 for ``"sgd-annealed"``.
@@ -46,7 +47,7 @@ solver : {solvers}, default="sgd-annealed"
 
     init_scale : float, default=None
         Scale of the random initial state: standard deviation of the hidden weights of
-        ``"sgd-annealed"`` (0.1), half-width of the initial messages of ``"focusing-bp"``.
+        ``"sgd-annealed"`` (0.5), half-width of the initial messages of ``"focusing-bp"``.
 
     protocol : str or array-like of shape (n_steps, 2), default="pseudo-reinforcement"
         Focusing protocol of ``"focusing-bp"``: ``"standard-reinforcement"``,
