@@ -5,11 +5,15 @@ See SPEC section 2 and the user guide page "Flatness".
 """
 
 from ._local_energy import local_energy
+from ._local_entropy import local_entropy
 from ._reference import annealed_teacher_bound, binary_entropy, teacher_local_energy
+from ._scorer import FlatnessScorer
 
 __all__ = [
+    "FlatnessScorer",
     "annealed_teacher_bound",
     "binary_entropy",
     "local_energy",
+    "local_entropy",
     "teacher_local_energy",
 ]

@@ -88,7 +88,7 @@ def resolve_networks(model, X, y, *, architecture=None, n_hidden=None, class_ind
         Numeric dtype kept (an int8 pattern matrix is not copied to float64).
     networks : list of BinaryNetwork
     """
-    X = check_array(X, dtype="numeric", order="C")
+    X = check_array(X, dtype="numeric", order="C", ensure_min_samples=0)
     if X.dtype.kind not in "iuf":
         X = X.astype(np.float64)
     y = np.asarray(y)
