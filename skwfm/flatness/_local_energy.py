@@ -53,7 +53,8 @@ def local_energy(model, X, y, flip_fractions=DEFAULT_FLIP_FRACTIONS, n_samples=1
     ----------
     model : fitted estimator or array-like of ±1
         A fitted :class:`~skwfm.BinaryPerceptronClassifier` or
-        :class:`~skwfm.CommitteeClassifier` (any solver), or raw ±1 weights: shape
+        :class:`~skwfm.CommitteeClassifier` (any solver; also as the last step of a
+        fitted Pipeline, whose earlier steps then transform X), or raw ±1 weights: shape
         (N,) for a perceptron, (K, N) for a fully connected committee, (N,) with
         ``architecture="tree"`` and ``n_hidden`` for a tree committee.
     X : array-like of shape (n_samples, n_features)
