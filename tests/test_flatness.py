@@ -64,6 +64,20 @@ def test_nested_flip_kernel_matches_python(kind, N, K, real):
             kernel(XT, y, w, unit_of, feature_of, preT, flips, ends, errors)
             assert errors.tolist() == expected
 
+        # flip_mode="fixed": the first ⌊p·P⌋ weights of one permutation
+        flips, ends = draw_flips(seed, layout.n_weights, p_sorted, unit_of, "fixed")
+        perm = np.random.default_rng(seed).permutation(layout.n_weights)
+        expected = []
+        for p in p_sorted:
+            w2 = w.copy()
+            chosen = perm[: int(np.floor(p * layout.n_weights + 1e-9))]
+            w2[chosen] *= -1
+            expected.append(layout.n_errors(layout.preactivations(X, w2), y))
+        errors = np.zeros(len(p_sorted), dtype=np.int64)
+        preT = pre0.copy()
+        nested_flip_errors(XT, y, w, unit_of, feature_of, preT, flips, ends, errors)
+        assert errors.tolist() == expected
+
 
 def test_count_errors_and_setup_kernels_match_numpy():
     layout = NetworkLayout("fully-connected", 21, 3)
@@ -95,6 +109,19 @@ def test_local_energy_independent_of_n_jobs():
     # float inputs take the float64 path: same draws, same numbers
     c = local_energy(teacher, X.astype(np.float64) * 1.0, y, n_jobs=2, **kw)
     np.testing.assert_allclose(c["error_increase"], a["error_increase"])
+
+
+def test_fixed_flip_mode_close_to_independent():
+    X, y, teacher = make_teacher_student(n_samples=400, n_features=401, random_state=0)
+    kw = dict(flip_fractions=[0.02, 0.05], n_samples=200, random_state=0)
+    fixed = local_energy(teacher, X, y, flip_mode="fixed", **kw)
+    independent = local_energy(teacher, X, y, **kw)
+    diff = np.abs(fixed["error_increase"] - independent["error_increase"])
+    assert np.all(diff < 3 * np.hypot(fixed["std_error"], independent["std_error"]))
+    # fewer fluctuations in the number of flips: no larger spread than independent flips
+    assert np.all(fixed["std_error"] < 1.2 * independent["std_error"])
+    with pytest.raises(ValueError, match="analytic"):
+        local_energy(teacher, X, y, method="analytic", flip_mode="fixed")
 
 
 def test_local_energy_of_estimator_and_weights_agree():

@@ -29,6 +29,7 @@ DEFAULT_FLIP_FRACTIONS = (0.001, 0.005, 0.01, 0.02, 0.05)
         "flip_fractions": ["array-like"],
         "n_samples": [Interval(Integral, 2, None, closed="left")],
         "method": [StrOptions({"sampling", "analytic"})],
+        "flip_mode": [StrOptions({"independent", "fixed"})],
         "architecture": [StrOptions({"perceptron", "fully-connected", "tree"}), None],
         "n_hidden": [Interval(Integral, 1, None, closed="left"), None],
         "class_index": [Interval(Integral, 0, None, closed="left"), None],
@@ -38,8 +39,8 @@ DEFAULT_FLIP_FRACTIONS = (0.001, 0.005, 0.01, 0.02, 0.05)
     prefer_skip_nested_validation=True,
 )
 def local_energy(model, X, y, flip_fractions=DEFAULT_FLIP_FRACTIONS, n_samples=100,
-                 method="sampling", *, architecture=None, n_hidden=None, class_index=None,
-                 n_jobs=None, random_state=None):
+                 method="sampling", *, flip_mode="independent", architecture=None,
+                 n_hidden=None, class_index=None, n_jobs=None, random_state=None):
     """Local energy δE(p): mean increase of the training error when weights flip at random.
 
     Every weight of the network flips independently with probability ``p``; δE(p) is the
@@ -82,6 +83,11 @@ def local_energy(model, X, y, flip_fractions=DEFAULT_FLIP_FRACTIONS, n_samples=1
         unit); for smaller p·n the flip count is Poisson-like and the Gaussian tail
         misestimates the error of patterns with small stabilities (see the user guide
         for measured differences).
+    flip_mode : {"independent", "fixed"}, default="independent"
+        ``"independent"``: every weight flips with probability p (the definition of
+        SPEC 2.4). ``"fixed"``: exactly ⌊p·P⌋ weights, chosen uniformly among the P
+        weights, flip (nested in p as well: the first ⌊p·P⌋ of one random
+        permutation); sampling only.
     architecture : {"perceptron", "fully-connected", "tree"}, default=None
         Only with a weight array: its model (None: perceptron for 1-D, fully connected
         for 2-D weights).
@@ -123,12 +129,14 @@ def local_energy(model, X, y, flip_fractions=DEFAULT_FLIP_FRACTIONS, n_samples=1
         )
     X, networks = resolve_networks(model, X, y, architecture=architecture,
                                    n_hidden=n_hidden, class_index=class_index)
+    if method == "analytic" and flip_mode != "independent":
+        raise ValueError("method='analytic' supports flip_mode='independent' only.")
     rng = check_random_state(random_state)
     frames = []
     for net in networks:
         if method == "sampling":
             seeds = rng.randint(np.iinfo(np.int32).max, size=n_samples)
-            frame = _sampled(net, X, p, seeds, n_jobs)
+            frame = _sampled(net, X, p, seeds, n_jobs, flip_mode)
         else:
             frame = _analytic(net, X, p)
         if len(networks) > 1:
@@ -174,36 +182,44 @@ def _flat_index_maps(layout):
     return unit_of, feature_of
 
 
-def draw_flips(seed, n_weights, p_sorted, unit_of):
+def draw_flips(seed, n_weights, p_sorted, unit_of, flip_mode="independent"):
     """The flip order and level ends of one draw (shared by the kernel and its tests).
 
-    Weight i gets u_i ~ U(0, 1) and flips at level p iff u_i < p. Flips are ordered by
-    the first level at which they happen, so that level l is reached after
-    ``level_ends[l]`` flips, and by hidden unit within a level (what the kernel's
-    four-at-a-time update needs).
+    ``"independent"``: weight i gets u_i ~ U(0, 1) and flips at level p iff u_i < p.
+    ``"fixed"``: the first ⌊p·P⌋ weights of a random permutation flip at level p.
+    Flips are ordered by the first level at which they happen, so that level l is
+    reached after ``level_ends[l]`` flips, and by hidden unit within a level (what the
+    kernel's four-at-a-time update needs).
     """
-    u = np.random.default_rng(seed).random(n_weights)
-    flips = np.flatnonzero(u < p_sorted[-1])
-    # first level at which each weight flips: the number of p values ≤ u_i
-    level = np.searchsorted(p_sorted, u[flips], side="right")
+    rng = np.random.default_rng(seed)
+    if flip_mode == "fixed":
+        # the small epsilon keeps ⌊p·P⌋ exact when p·P is an integer up to rounding
+        counts = np.floor(p_sorted * n_weights + 1e-9).astype(np.int64)
+        flips = rng.permutation(n_weights)[: counts[-1]]
+        level = np.searchsorted(counts, np.arange(flips.shape[0]), side="right")
+    else:
+        u = rng.random(n_weights)
+        flips = np.flatnonzero(u < p_sorted[-1])
+        # first level at which each weight flips: the number of p values ≤ u_i
+        level = np.searchsorted(p_sorted, u[flips], side="right")
     order = np.lexsort((unit_of[flips], level))
     level_ends = np.searchsorted(level[order], np.arange(p_sorted.shape[0]), side="right")
     return flips[order], level_ends.astype(np.int64)
 
 
-def _sample_chunk(arrays, y, unit_of, feature_of, p_sorted, seeds):
+def _sample_chunk(arrays, y, unit_of, feature_of, p_sorted, seeds, flip_mode):
     XT, w, pre0 = arrays
     errors = np.empty((len(seeds), p_sorted.shape[0]), dtype=np.int64)
     preT = np.empty_like(pre0)
     for s, seed in enumerate(seeds):
-        flips, level_ends = draw_flips(seed, w.shape[0], p_sorted, unit_of)
+        flips, level_ends = draw_flips(seed, w.shape[0], p_sorted, unit_of, flip_mode)
         preT[:] = pre0
         nested_flip_errors(XT, y, w, unit_of, feature_of, preT, flips, level_ends,
                            errors[s])
     return errors
 
 
-def _sampled(net, X, p, seeds, n_jobs):
+def _sampled(net, X, p, seeds, n_jobs, flip_mode):
     layout = net.layout
     unit_of, feature_of = _flat_index_maps(layout)
     arrays = _kernel_arrays(layout, X, net.weights, unit_of, feature_of, n_jobs)
@@ -216,7 +232,8 @@ def _sampled(net, X, p, seeds, n_jobs):
     n_chunks = min(len(seeds), 4 * effective_n_jobs(n_jobs))
     chunks = np.array_split(seeds, n_chunks)
     results = Parallel(n_jobs=n_jobs, prefer="threads")(
-        delayed(_sample_chunk)(arrays, net.y, unit_of, feature_of, p_sorted, chunk)
+        delayed(_sample_chunk)(arrays, net.y, unit_of, feature_of, p_sorted, chunk,
+                               flip_mode)
         for chunk in chunks
     )
     increase = (np.concatenate(results)[:, np.argsort(order)] - base) / M
