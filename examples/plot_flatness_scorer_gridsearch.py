@@ -16,7 +16,7 @@ perceptron rule. For each candidate we record the held-out accuracy and two flat
 scores on the training folds (``return_train_score=True``: flatness is a property of
 the minimum of the *training* loss):
 
-* ``local_entropy``: mean S/H₂ over γ = 3, 2, 1.5 (1 = every nearby configuration is a
+* ``local_entropy``: mean S/H₂ over γ = 2, 1.5, 1 (1 = every nearby configuration is a
   solution);
 * ``local_energy``: minus the training-error increase when 1% of the weights flip.
 """

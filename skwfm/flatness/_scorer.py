@@ -11,8 +11,9 @@ from sklearn.utils.metadata_routing import MetadataRequest
 from ._local_energy import local_energy
 from ._local_entropy import local_entropy
 
-#: γ grid of the default local-entropy score: d ≈ 0.002 … 0.05 around a flat solution
-SCORER_GAMMAS = (3.0, 2.0, 1.5)
+#: γ grid of the default local-entropy score: d ≈ 0.01 … 0.07 around a flat solution,
+#: where at least one weight differs from the reference (d·P ≥ 1) from P ≈ 100 weights on
+SCORER_GAMMAS = (2.0, 1.5, 1.0)
 
 
 class FlatnessScorer:
@@ -44,8 +45,11 @@ class FlatnessScorer:
     ----------
     measure : {"local_entropy", "local_energy"}, default="local_entropy"
         Flatness measure.
-    gammas : array-like of float, default=(3.0, 2.0, 1.5)
-        Couplings γ of the local-entropy score (large γ = small distance).
+    gammas : array-like of float, default=(2.0, 1.5, 1.0)
+        Couplings γ of the local-entropy score (large γ = small distance). Keep
+        d·P ≳ 1 (P weights): S/H₂ is not meaningful when fewer than one weight is
+        expected to differ from the network, and a flat solution has d ≈ (1 − tanh γ)/2,
+        i.e. 0.0025 at γ = 3 (needs P ≳ 400), 0.018 at γ = 2.
     flip_fraction : float, default=0.01
         Flip probability p of the local-energy score.
     n_samples : int, default=100
