@@ -411,3 +411,31 @@ def test_local_entropy_of_committee_solutions():
         assert np.all(curve["distance"] > 0)
         assert np.all(curve["local_entropy"] <= curve["H2"] + 1e-6)
         assert np.all(curve["ratio"] > 0.3)
+
+
+@pytest.mark.slow
+def test_focusing_bp_flatter_than_perceptron_rule():
+    """Must-show 3 in small: N=1001, α=0.4, two instances of SPEC 2.6's setting.
+
+    benchmarks/bench_flatness.py runs the full comparison (five instances, four solvers).
+    """
+    from skwfm.solvers import SOLVERS
+
+    if "focusing-bp" not in SOLVERS:
+        pytest.skip("focusing-bp is not installed")
+    for seed in (0, 4):
+        X, y = make_random_patterns(n_samples=400, n_features=1001,
+                                    random_state=8000 + seed)
+        scores = {}
+        for name, params in {"fbp": dict(solver="focusing-bp"),
+                             "rule": dict(gamma=1e3, gamma_growth=1.0, max_iter=3000)}.items():
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                clf = BinaryPerceptronClassifier(random_state=seed, **params).fit(X, y)
+            assert clf.score(X, y) == 1.0
+            entropy = local_entropy(clf, X, y, [1.5], random_state=0)
+            energy = local_energy(clf, X, y, [0.005], n_samples=200, n_jobs=2,
+                                  random_state=0)
+            scores[name] = (entropy["ratio"].iloc[0], energy["error_increase"].iloc[0])
+        assert scores["fbp"][0] > scores["rule"][0] + 0.03
+        assert scores["fbp"][1] < 0.5 * scores["rule"][1]
