@@ -171,7 +171,7 @@ def test_analytic_committee_close_to_sampling():
 
 
 def test_teacher_local_energy_follows_arccos():
-    """Teacher of a teacher–student perceptron, N=1001, α=0.6: δE = arccos(1−2p)/π ± 10%."""
+    """Teacher–student perceptron teacher, N=1001, α=0.6: δE = arccos(1−2p)/π ± 10 %."""
     X, y, teacher = make_teacher_student(n_samples=601, n_features=1001, random_state=0)
     p = np.array([0.005, 0.01, 0.02, 0.05])
     curve = local_energy(teacher, X, y, p, n_samples=200, random_state=0)

@@ -129,14 +129,18 @@ def local_energy(model, X, y, flip_fractions=DEFAULT_FLIP_FRACTIONS, n_samples=1
         )
     X, networks = resolve_networks(model, X, y, architecture=architecture,
                                    n_hidden=n_hidden, class_index=class_index)
+    if X.shape[0] == 0:
+        raise ValueError("local_energy needs at least one pattern (X has no rows).")
     if method == "analytic" and flip_mode != "independent":
         raise ValueError("method='analytic' supports flip_mode='independent' only.")
     rng = check_random_state(random_state)
+    # the transposed patterns serve every one-vs-rest network
+    XT = _transposed_patterns(X, n_jobs) if method == "sampling" else None
     frames = []
     for net in networks:
         if method == "sampling":
             seeds = rng.randint(np.iinfo(np.int32).max, size=n_samples)
-            frame = _sampled(net, X, p, seeds, n_jobs, flip_mode)
+            frame = _sampled(net, X, XT, p, seeds, n_jobs, flip_mode)
         else:
             frame = _analytic(net, X, p)
         if len(networks) > 1:
@@ -148,13 +152,13 @@ def local_energy(model, X, y, flip_fractions=DEFAULT_FLIP_FRACTIONS, n_samples=1
 # -- sampling ------------------------------------------------------------------------------
 
 
-def _kernel_arrays(layout, X, w, unit_of, feature_of, n_jobs):
-    """Transposed patterns, weights and pre-activations in the dtypes of the fast path.
+def _transposed_patterns(X, n_jobs):
+    """Patterns as columns ``XT[j] = X[:, j]``, in the dtype of the fast path.
 
-    Integer-valued inputs in [−127, 127] (±1 patterns, small counts) run on int8
-    patterns and int32 pre-activations: exact, with a quarter of the memory traffic of
-    float64, and without a float64 copy of X. Other inputs use float64 (incremental
-    updates then round, at the 1e-16 relative level).
+    Integer-valued inputs in [−127, 127] (±1 patterns, small counts) become int8 and the
+    pre-activations int32: exact, with a quarter of the memory traffic of float64, and
+    without a float64 copy of X. Other inputs use float64 (incremental updates then
+    round, at the 1e-16 relative level).
     """
     # |pre| stays below 127·N through any sequence of flips: int32 is exact for N < 8·10⁶
     if is_integer_valued(X, bound=127) and X.shape[1] * 127 < 2**30:
@@ -164,12 +168,18 @@ def _kernel_arrays(layout, X, w, unit_of, feature_of, n_jobs):
         Parallel(n_jobs=n_jobs, prefer="threads")(
             delayed(transpose_into)(X8, XT, a, b) for a, b in zip(bounds[:-1], bounds[1:])
         )
+        return XT
+    return np.ascontiguousarray(X.T, dtype=np.float64)
+
+
+def _network_arrays(layout, X, XT, w, unit_of, feature_of):
+    """Weights and pre-activations (K × M) in the dtypes matching ``XT``."""
+    if XT.dtype == np.int8:
         w = w.astype(np.int32)
         preT = np.empty((layout.n_hidden, X.shape[0]), dtype=np.int32)
         column_preactivations(XT, w, unit_of, feature_of, preT)
-        return XT, w, preT
-    XT = np.ascontiguousarray(X.T, dtype=np.float64)
-    return XT, w, np.ascontiguousarray(preactivations(layout, X, w).T)
+        return w, preT
+    return w, np.ascontiguousarray(preactivations(layout, X, w).T)
 
 
 def _flat_index_maps(layout):
@@ -219,12 +229,13 @@ def _sample_chunk(arrays, y, unit_of, feature_of, p_sorted, seeds, flip_mode):
     return errors
 
 
-def _sampled(net, X, p, seeds, n_jobs, flip_mode):
+def _sampled(net, X, XT, p, seeds, n_jobs, flip_mode):
     layout = net.layout
     unit_of, feature_of = _flat_index_maps(layout)
-    arrays = _kernel_arrays(layout, X, net.weights, unit_of, feature_of, n_jobs)
+    w, pre0 = _network_arrays(layout, X, XT, net.weights, unit_of, feature_of)
+    arrays = (XT, w, pre0)
     M = X.shape[0]
-    base = count_errors(arrays[2], net.y)
+    base = count_errors(pre0, net.y)
     order = np.argsort(p, kind="stable")
     p_sorted = p[order]
     # a few chunks per thread keep them busy; results are per draw, so the chunking
