@@ -160,6 +160,46 @@ def test_analytic_committee_majority_convolution():
     np.testing.assert_allclose(_majority_probability(plus), expected)
 
 
+@pytest.mark.parametrize("kind, N, K", [("perceptron", 9, 1), ("tree", 10, 3),
+                                        ("fully-connected", 4, 3)])
+def test_exact_local_energy_matches_enumeration(kind, N, K):
+    """method="exact" against the sum over all 2^P flip patterns, tiny networks."""
+    from itertools import product
+
+    layout = NetworkLayout(kind, N, K)
+    X, y = make_random_patterns(n_samples=12, n_features=N, random_state=0)
+    w = _random_network(layout, 1)
+    P = layout.n_weights
+    p = np.array([0.0, 0.07, 0.3, 0.5])
+    base = layout.n_errors(layout.preactivations(X, w), y)
+    expected = np.zeros(len(p))
+    for mask in product([0, 1], repeat=P):
+        mask = np.array(mask)
+        k = mask.sum()
+        errors = layout.n_errors(layout.preactivations(X, np.where(mask, -w, w)), y)
+        expected += p**k * (1 - p) ** (P - k) * (errors - base) / 12
+    weights = w.reshape(layout.coef_shape)
+    kw = dict(architecture="tree", n_hidden=K) if kind == "tree" else {}
+    exact = local_energy(weights, X, y, p, method="exact", **kw)
+    np.testing.assert_allclose(exact["error_increase"], expected, atol=1e-12)
+
+
+def test_exact_local_energy_agrees_with_sampling_where_gaussian_fails():
+    X, y, teacher = make_teacher_student(n_samples=300, n_features=101, n_hidden=5,
+                                         random_state=0)
+    p = [0.002, 0.01]
+    sampled = local_energy(teacher, X, y, p, n_samples=2000, n_jobs=2, random_state=0)
+    exact = local_energy(teacher, X, y, p, method="exact")
+    gauss = local_energy(teacher, X, y, p, method="analytic")
+    diff = np.abs(sampled["error_increase"] - exact["error_increase"])
+    assert np.all(diff < 3.5 * sampled["std_error"])
+    # at p·n ≤ 1 the Gaussian approximation is off by many standard errors
+    assert abs(gauss["error_increase"][0] - exact["error_increase"][0]) > \
+        5 * sampled["std_error"][0]
+    with pytest.raises(ValueError, match="±1 inputs"):
+        local_energy(teacher, X * 0.5, y, p, method="exact")
+
+
 def test_analytic_committee_close_to_sampling():
     X, y, teacher = make_teacher_student(n_samples=600, n_features=201, n_hidden=3,
                                          random_state=2)

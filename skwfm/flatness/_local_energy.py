@@ -28,7 +28,7 @@ DEFAULT_FLIP_FRACTIONS = (0.001, 0.005, 0.01, 0.02, 0.05)
         "y": ["array-like"],
         "flip_fractions": ["array-like"],
         "n_samples": [Interval(Integral, 2, None, closed="left")],
-        "method": [StrOptions({"sampling", "analytic"})],
+        "method": [StrOptions({"sampling", "analytic", "exact"})],
         "flip_mode": [StrOptions({"independent", "fixed"})],
         "architecture": [StrOptions({"perceptron", "fully-connected", "tree"}), None],
         "n_hidden": [Interval(Integral, 1, None, closed="left"), None],
@@ -68,7 +68,7 @@ def local_energy(model, X, y, flip_fractions=DEFAULT_FLIP_FRACTIONS, n_samples=1
         The flip probabilities p.
     n_samples : int, default=100
         Monte-Carlo draws per p (``method="sampling"``).
-    method : {"sampling", "analytic"}, default="sampling"
+    method : {"sampling", "analytic", "exact"}, default="sampling"
         ``"sampling"``: draw the perturbed networks. Each draw gives every weight a
         uniform number u_i and flips it at level p when u_i < p, so the flipped sets are
         nested in p and one draw serves the whole grid at the cost of the largest p
@@ -83,6 +83,11 @@ def local_energy(model, X, y, flip_fractions=DEFAULT_FLIP_FRACTIONS, n_samples=1
         unit); for smaller p·n the flip count is Poisson-like and the Gaussian tail
         misestimates the error of patterns with small stabilities (see the user guide
         for measured differences).
+        ``"exact"``: the exact expectation, no sampling, for ±1 inputs only. A unit's
+        pre-activation then changes by −2(B₊ − B₋), where B₊ and B₋ are binomial
+        counts of flipped weights among the terms w_j ξ_j equal to +1 and −1; the
+        probability of each unit's vote follows from the two binomials, and the votes
+        are combined exactly as above. Costs O(M·K·(pn + √(pn))) per p.
     flip_mode : {"independent", "fixed"}, default="independent"
         ``"independent"``: every weight flips with probability p (the definition of
         SPEC 2.4). ``"fixed"``: exactly ⌊p·P⌋ weights, chosen uniformly among the P
@@ -107,7 +112,7 @@ def local_energy(model, X, y, flip_fractions=DEFAULT_FLIP_FRACTIONS, n_samples=1
     result : pandas.DataFrame
         One row per p (and per class when several networks are measured), with columns
         ``p``, ``error_increase`` (mean δE), ``std_error`` (standard error of the mean
-        over the draws; NaN for ``"analytic"``), ``train_error`` (error of the
+        over the draws; NaN for ``"analytic"`` and ``"exact"``), ``train_error`` (error of the
         unperturbed network) and ``n_samples``.
 
     Examples
@@ -131,8 +136,13 @@ def local_energy(model, X, y, flip_fractions=DEFAULT_FLIP_FRACTIONS, n_samples=1
                                    n_hidden=n_hidden, class_index=class_index)
     if X.shape[0] == 0:
         raise ValueError("local_energy needs at least one pattern (X has no rows).")
-    if method == "analytic" and flip_mode != "independent":
-        raise ValueError("method='analytic' supports flip_mode='independent' only.")
+    if method != "sampling" and flip_mode != "independent":
+        raise ValueError(f"method={method!r} supports flip_mode='independent' only.")
+    if method == "exact" and not is_pm1(X):
+        raise ValueError(
+            "method='exact' needs ±1 inputs (the flip statistics of a unit are then two "
+            "binomials); use method='analytic' or 'sampling' for other inputs."
+        )
     rng = check_random_state(random_state)
     # the transposed patterns serve every one-vs-rest network
     XT = _transposed_patterns(X, n_jobs) if method == "sampling" else None
@@ -142,7 +152,7 @@ def local_energy(model, X, y, flip_fractions=DEFAULT_FLIP_FRACTIONS, n_samples=1
             seeds = rng.randint(np.iinfo(np.int32).max, size=n_samples)
             frame = _sampled(net, X, XT, p, seeds, n_jobs, flip_mode)
         else:
-            frame = _analytic(net, X, p)
+            frame = _analytic(net, X, p, exact=method == "exact")
         if len(networks) > 1:
             frame.insert(0, "class", net.label)
         frames.append(frame)
@@ -261,10 +271,30 @@ def _sampled(net, X, XT, p, seeds, n_jobs, flip_mode):
 # -- analytic --------------------------------------------------------------------------------
 
 
-def _analytic(net, X, p):
+def _analytic(net, X, p, exact=False):
     layout = net.layout
     pre = preactivations(layout, X, net.weights)  # (M, K)
-    var_unit = np.empty_like(pre)
+    y = net.y
+    M = X.shape[0]
+    base = layout.n_errors(pre, y) / M
+    unit_plus = _binomial_unit_plus if exact else _gaussian_unit_plus(layout, X)
+    increase = []
+    for pk in p:
+        plus = unit_plus(pre, layout.block_sizes, pk)  # P(unit votes +1), (M, K)
+        p_out = _majority_probability(plus)
+        increase.append(np.where(y > 0, 1.0 - p_out, p_out).mean() - base)
+    return pd.DataFrame({
+        "p": p,
+        "error_increase": increase,
+        "std_error": np.nan,
+        "train_error": base,
+        "n_samples": 0,
+    })
+
+
+def _gaussian_unit_plus(layout, X):
+    """P(h' > 0) with h' Gaussian of mean (1−2p)h and variance 4p(1−p)Σ_j ξ_j²."""
+    var_unit = np.empty((X.shape[0], layout.n_hidden))
     for k, (s, e) in enumerate(zip(layout.starts, layout.ends)):
         block = X[:, s:e].astype(np.float64)
         var_unit[:, k] = np.einsum("ij,ij->i", block, block)
@@ -275,26 +305,47 @@ def _analytic(net, X, p):
         threshold = np.where(layout.block_sizes % 2 == 0, 1.0, 0.0)
     else:
         threshold = np.zeros(layout.n_hidden)
-    y = net.y
-    M = X.shape[0]
-    base = layout.n_errors(pre, y) / M
-    rows = []
-    for pk in p:
+
+    def unit_plus(pre, sizes, pk):
         mean = (1.0 - 2.0 * pk) * pre
         sd = np.sqrt(4.0 * pk * (1.0 - pk) * var_unit)
         with np.errstate(divide="ignore", invalid="ignore"):
-            z = np.where(sd > 0, (mean - threshold) / sd, np.where(mean > 0, np.inf, -np.inf))
-        plus = ndtr(z)  # P(unit votes +1), (M, K)
-        p_out = _majority_probability(plus)
-        error = np.where(y > 0, 1.0 - p_out, p_out).mean()
-        rows.append((pk, error - base))
-    return pd.DataFrame({
-        "p": p,
-        "error_increase": [r[1] for r in rows],
-        "std_error": np.nan,
-        "train_error": base,
-        "n_samples": 0,
-    })
+            z = np.where(sd > 0, (mean - threshold) / sd,
+                         np.where(mean > 0, np.inf, -np.inf))
+        return ndtr(z)
+
+    return unit_plus
+
+
+def _binomial_unit_plus(pre, sizes, pk, budget=4_000_000):
+    """Exact P(h' > 0) for ±1 inputs.
+
+    With a_j = w_j ξ_j ∈ {±1}, a unit with n inputs has n₊ = (n + h)/2 terms +1 and
+    n₋ = n − n₊ terms −1; flipping turns h into h − 2(B₊ − B₋) with independent
+    B± ~ Binomial(n±, p). So P(h' > 0) = P(B₊ − B₋ ≤ t) with t = ⌈h/2⌉ − 1
+    = Σ_b P(B₋ = b) P(B₊ ≤ t + b). The sum is cut where P(B₋ = b) < 1e-30 and computed
+    over pattern chunks of bounded size.
+    """
+    from scipy.stats import binom
+
+    M, K = pre.shape
+    h = np.rint(pre).astype(np.int64)
+    n = np.broadcast_to(np.asarray(sizes, dtype=np.int64), (M, K))
+    n_plus = (n + h) // 2
+    n_minus = n - n_plus
+    t = -((-h) // 2) - 1  # ⌈h/2⌉ − 1
+    nmax = int(n.max())
+    sd = np.sqrt(nmax * pk * (1 - pk))
+    b_max = int(min(nmax, np.ceil(nmax * pk + 15 * sd + 15)))
+    b = np.arange(b_max + 1)
+    out = np.empty((M, K))
+    rows = max(1, budget // (K * (b_max + 1)))
+    for r in range(0, M, rows):
+        sl = slice(r, r + rows)
+        weight = binom.pmf(b, n_minus[sl, :, None], pk)
+        tail = binom.cdf(t[sl, :, None] + b, n_plus[sl, :, None], pk)
+        out[sl] = np.clip((weight * tail).sum(axis=2), 0.0, 1.0)
+    return out
 
 
 def _majority_probability(plus):

@@ -54,7 +54,7 @@ class FlatnessScorer:
         Flip probability p of the local-energy score.
     n_samples : int, default=100
         Monte-Carlo draws of the local-energy score.
-    method : {"sampling", "analytic"}, default="sampling"
+    method : {"sampling", "analytic", "exact"}, default="sampling"
         How the local energy is computed (see :func:`~skwfm.flatness.local_energy`).
     class_index : int, default=None
         Multiclass estimators: score only the network of ``classes_[class_index]``.
@@ -96,7 +96,7 @@ class FlatnessScorer:
         "gammas": ["array-like"],
         "flip_fraction": [Interval(Real, 0, 1, closed="both")],
         "n_samples": [Interval(Integral, 2, None, closed="left")],
-        "method": [StrOptions({"sampling", "analytic"})],
+        "method": [StrOptions({"sampling", "analytic", "exact"})],
         "class_index": [Interval(Integral, 0, None, closed="left"), None],
         "tol": [Interval(Real, 0, None, closed="neither")],
         "max_sweeps": [Interval(Integral, 1, None, closed="left")],
