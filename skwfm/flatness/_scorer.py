@@ -89,6 +89,10 @@ class FlatnessScorer:
     True
     >>> scorer.profile(clf, X, y).shape[0]  # one row per p
     1
+    >>> scores = cross_validate(clf, X, y, cv=2, return_train_score=True,
+    ...                         scoring={"accuracy": "accuracy", "flatness": scorer})
+    >>> sorted(k for k in scores if k.endswith("flatness"))
+    ['test_flatness', 'train_flatness']
     """
 
     _parameter_constraints = {
