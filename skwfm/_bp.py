@@ -113,7 +113,7 @@ class BeliefPropagation:
         self.ext = np.zeros(P)
         self.H = np.empty(P)
         nmax = int(layout.block_sizes.max())
-        self._work = np.empty((7, nmax))
+        self._work = np.empty((7, max(nmax, 64)))
         self._fbuf = np.empty(K)
         self._obuf = np.empty(K)
         self._L = np.empty((K + 1, K + 1))

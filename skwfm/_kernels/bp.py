@@ -33,11 +33,13 @@ VAR_FLOOR = 1e-300
 Z_BIG = 1e10
 #: below this a probability ratio is taken in log space
 TINY = 1e-280
-#: Taylor expansion of Φ inside a theta node: order, radius in ε and largest |z| at which
-#: its relative error stays below 1e-13 (checked against scipy in the tests)
-SERIES_TERMS = 24
-SERIES_RADIUS = 0.15
+#: Taylor expansion of ln Φ-mixtures inside a theta node: order, largest radius in ε,
+#: largest |z|, and the size of the last terms below which it is used (its error is then
+#: below ~1e-12, checked against scipy in the tests)
+SERIES_TERMS = 32
+SERIES_RADIUS = 0.6
 SERIES_ZMAX = 8.0
+SERIES_TAIL = 1e-15
 _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
 # inline exponential: ln 2 split in a high part exact in float64 products and a low part
 _LOG2E = 1.0 / math.log(2.0)
@@ -145,7 +147,7 @@ def taylor_ndtr(z, coef):
 
 @njit(cache=True, nogil=True, fastmath={"contract"})
 def _cavity_exponentials(u, H, mu, off, n, work):
-    """``work[0, j]`` = clamped cavity field c_j, ``work[1, j]`` = exp(−2|c_j|).
+    """``work[0, j]`` = tanh c_j, ``work[1, j]`` = 1 − tanh² c_j, c_j the clamped cavity field.
 
     The exponential is computed inline (2^k times a degree-13 Taylor polynomial on
     |r| ≤ ln2/2, error ≈ 1 ulp) so that the loop vectorizes; libm's exp would be called
@@ -164,10 +166,14 @@ def _cavity_exponentials(u, H, mu, off, n, work):
                 _I12 + r * _I13))))))))))))
         bits[j] = (np.int64(k) + 1023) << 52
     for j in range(n):
-        work[1, j] *= work[6, j]
+        # tanh c and 1 − tanh² c from e = exp(−2|c|), exact near saturation
+        e = work[1, j] * work[6, j]
+        inv = 1.0 / (1.0 + e)
+        work[0, j] = math.copysign((1.0 - e) * inv, work[0, j])
+        work[1, j] = 4.0 * e * inv * inv
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, fastmath={"contract", "reassoc"})
 def taylor_log_mix(z0, c0, t0, coef, lcoef):
     """Taylor coefficients of g(ε) = ln(c0 + t0 Φ(z0 + ε)) around ε = 0.
 
@@ -186,6 +192,23 @@ def taylor_log_mix(z0, c0, t0, coef, lcoef):
         for k in range(1, q):
             acc += k * lcoef[k] * coef[q - k]
         lcoef[q] = (coef[q] - acc / q) * inv_a0
+
+
+@njit(cache=True, nogil=True)
+def series_converged(lcoef, widest):
+    """True when the last three terms of the series are below SERIES_TAIL at |ε| = widest.
+
+    The series of ln(c0 + t0 Φ) converges geometrically with a radius set by the nearest
+    complex zero of c0 + t0 Φ (≈ 2.8 for c0 = 0, smaller when c0 ≈ t0 Φ(z0)); negligible
+    last terms mean the truncation error is negligible too.
+    """
+    w = widest
+    wq = w ** (SERIES_TERMS - 2)
+    for q in range(SERIES_TERMS - 2, SERIES_TERMS + 1):
+        if abs(lcoef[q]) * wq > SERIES_TAIL:
+            return False
+        wq *= w
+    return True
 
 
 @njit(cache=True, nogil=True, fastmath={"contract"})
@@ -220,7 +243,8 @@ def theta_update(X, u, H, mu, start, end, off, hard, sigma, t_field, damping, wo
         True for a perceptron: the output is clamped to ``sigma``.
     t_field : float
         Otherwise, field on the hidden output from the rest of the graph (``V[μ, k]``).
-    work : scratch of shape (7, ≥ end − start).
+    work : scratch of shape (7, ≥ end − start); the per-node series needs ≥ SERIES_TERMS + 1
+        columns (otherwise erfc is used for every edge).
 
     Returns
     -------
@@ -231,29 +255,15 @@ def theta_update(X, u, H, mu, start, end, off, hard, sigma, t_field, damping, wo
     -----
     The message to weight j is ½ ln(A₊/A₋) with A± = P(output ok | w_j = ±1)
     = c0 + t0 Φ(a±), a± = s0 (μ̄_j ± ξ_j)/s̄_j (SPEC 3.1.2–3.1.3, written so that no
-    term cancels). All a± of a node lie within O(1/s) of z0 = s0 μ/s, so when every
-    |a± − z0| ≤ SERIES_RADIUS the field is ½[g(a₊ − z0) − g(a₋ − z0)] with one Taylor
-    expansion g of ln(c0 + t0 Φ(z0 + ε)) per node (:func:`taylor_log_mix`): no special
-    function per edge. Otherwise erfc (log space in the deep tails) per edge.
+    term cancels). All a± of a node lie within O(1/s) of z0 = s0 μ/s, so the field is
+    ½[g(a₊ − z0) − g(a₋ − z0)] with one Taylor expansion g of ln(c0 + t0 Φ(z0 + ε)) per
+    node (:func:`taylor_log_mix`) when every |a± − z0| ≤ SERIES_RADIUS and the series has
+    converged there (:func:`series_converged`): no special function per edge. Otherwise
+    erfc (log space in the deep tails) per edge.
     """
     n = end - start
-    mean = 0.0
-    var = 0.0
     _cavity_exponentials(u, H, mu, off, n, work)
-    for j in range(n):
-        c = work[0, j]
-        # tanh and 1 − tanh² from one exponential, exact near saturation
-        e = work[1, j]
-        inv = 1.0 / (1.0 + e)
-        m = (1.0 - e) * inv
-        if c < 0.0:
-            m = -m
-        v = 4.0 * e * inv * inv
-        work[0, j] = m
-        work[1, j] = v
-        x = X[mu, start + j]
-        mean += x * m
-        var += x * x * v
+    mean, var, x2max = _moments(X, mu, start, n, work)
     U_new = 0.0
     # the output field enters through its sign s0, c0 = (1 − |tanh t|)/2, t0 = |tanh t|
     if hard:
@@ -272,42 +282,35 @@ def theta_update(X, u, H, mu, start, end, off, hard, sigma, t_field, damping, wo
         log_c0 = math.log(c0)
         log_t0 = math.log(t0) if t0 > 0.0 else -math.inf
     z0 = s0 * _z(mean, var)
-    widest = 0.0
-    for j in range(n):
-        x = X[mu, start + j]
-        mbar = mean - x * work[0, j]
-        vbar = var - x * x * work[1, j]
-        if vbar > VAR_FLOOR:
-            inv_sd = s0 / math.sqrt(vbar)
-            ap = (mbar + x) * inv_sd
-            am = (mbar - x) * inv_sd
-        else:
-            ap = s0 * _z(mbar + x, 0.0)
-            am = s0 * _z(mbar - x, 0.0)
-        work[0, j] = ap
-        work[1, j] = am
-        ep = ap - z0
-        em = am - z0
-        work[2, j] = ep
-        work[3, j] = em
-        widest = max(widest, abs(ep), abs(em))
-    series = abs(z0) <= SERIES_ZMAX and widest <= SERIES_RADIUS
+    widest = _arguments(X, mu, start, n, mean, var, s0, z0, work)
+    # s̄²_j ≥ var − ξ_j² since 1 − m_j² ≤ 1: only then can a cavity variance vanish
+    if var - x2max <= VAR_FLOOR:
+        # some cavity variance vanished (all other inputs zero): deterministic arguments
+        for j in range(n):
+            x = X[mu, start + j]
+            if var - x * x * work[1, j] <= VAR_FLOOR:
+                mbar = mean - x * work[0, j]
+                work[2, j] = s0 * _z(mbar + x, 0.0) - z0
+                work[3, j] = s0 * _z(mbar - x, 0.0) - z0
+                widest = math.inf
+    series = (abs(z0) <= SERIES_ZMAX and widest <= SERIES_RADIUS
+              and work.shape[1] > SERIES_TERMS)
     if series:
-        coef = np.empty(SERIES_TERMS + 1)
-        lcoef = np.empty(SERIES_TERMS + 1)
+        # coefficient buffers: rows of work that are free at this point
+        coef = work[5, :SERIES_TERMS + 1]
+        lcoef = work[6, :SERIES_TERMS + 1]
         taylor_log_mix(z0, c0, t0, coef, lcoef)
-        _series_fields(n, lcoef, work)
-    keep = 1.0 - damping
-    for j in range(n):
+        series = series_converged(lcoef, widest)
         if series:
-            new = work[4, j]
-        else:
-            ap = work[0, j]
-            am = work[1, j]
+            _series_fields(n, lcoef, work)
+    if not series:
+        for j in range(n):
+            ap = work[2, j] + z0
+            am = work[3, j] + z0
             Ap = c0 + t0 * 0.5 * math.erfc(-ap * _SQRT1_2)
             Am = c0 + t0 * 0.5 * math.erfc(-am * _SQRT1_2)
             if Ap > TINY and Am > TINY:
-                new = 0.5 * math.log(Ap / Am)
+                work[4, j] = 0.5 * math.log(Ap / Am)
             else:
                 # deep tails: the same ratio in log space
                 lap = log_t0 + log_ndtr(ap)
@@ -315,14 +318,78 @@ def theta_update(X, u, H, mu, start, end, off, hard, sigma, t_field, damping, wo
                 if not hard:
                     lap = log_add_exp(log_c0, lap)
                     lam = log_add_exp(log_c0, lam)
-                new = 0.5 * (lap - lam)
-        new = clamp(new)
+                work[4, j] = 0.5 * (lap - lam)
+    largest = _store_messages(u, H, mu, off, n, damping, work)
+    if largest > maxdiff:
+        # |Δ tanh| ≤ |Δ field|: the tanh are needed only for edges that could set a record
+        for j in range(n):
+            if work[5, j] > maxdiff:
+                new = u[mu, off + j]
+                old = work[4, j]
+                d = abs(math.tanh(new) - math.tanh(old))
+                if d > maxdiff:
+                    maxdiff = d
+    return U_new, maxdiff
+
+
+@njit(cache=True, nogil=True, fastmath={"contract"})
+def _arguments(X, mu, start, n, mean, var, s0, z0, work):
+    """ε±_j = s0 (μ̄_j ± ξ_j)/s̄_j − z0 into ``work[2]``, ``work[3]`` (vectorizable loop).
+
+    Returns the largest |ε|. Cavity variances are floored at VAR_FLOOR here; the caller
+    recomputes the edges where that happened.
+    """
+    for j in range(n):
+        x = X[mu, start + j]
+        mbar = mean - x * work[0, j]
+        vbar = max(var - x * x * work[1, j], VAR_FLOOR)
+        inv_sd = s0 / math.sqrt(vbar)
+        work[2, j] = (mbar + x) * inv_sd - z0
+        work[3, j] = (mbar - x) * inv_sd - z0
+    widest = 0.0
+    for j in range(n):
+        widest = max(widest, abs(work[2, j]), abs(work[3, j]))
+    return widest
+
+
+@njit(cache=True, nogil=True, fastmath={"contract", "reassoc"})
+def _moments(X, mu, start, n, work):
+    """Σ_j ξ_j m_j, Σ_j ξ_j² (1 − m_j²) and max_j ξ_j² of a theta node.
+
+    Reassociation lets LLVM vectorize the sums (a different, equally accurate summation
+    order than a sequential loop).
+    """
+    mean = 0.0
+    var = 0.0
+    x2max = 0.0
+    for j in range(n):
+        x = X[mu, start + j]
+        mean += x * work[0, j]
+        var += x * x * work[1, j]
+        x2max = max(x2max, x * x)
+    return mean, var, x2max
+
+
+@njit(cache=True, nogil=True, fastmath={"contract"})
+def _store_messages(u, H, mu, off, n, damping, work):
+    """Clamp and damp the new fields ``work[4]``, store them in u, update H.
+
+    Leaves the old fields in ``work[4]`` and |Δ field| in ``work[5]``; returns the largest
+    |Δ field| (an upper bound of the largest magnetization change).
+    """
+    keep = 1.0 - damping
+    for j in range(n):
+        new = min(max(work[4, j], -FIELD_MAX), FIELD_MAX)
         old = u[mu, off + j]
         new = keep * new + damping * old
         u[mu, off + j] = new
         H[off + j] += new - old
-        maxdiff = _diff(new, old, maxdiff)
-    return U_new, maxdiff
+        work[4, j] = old
+        work[5, j] = abs(new - old)
+    largest = 0.0
+    for j in range(n):
+        largest = max(largest, work[5, j])
+    return largest
 
 
 @njit(cache=True, nogil=True)
