@@ -479,3 +479,15 @@ def test_focusing_bp_flatter_than_perceptron_rule():
             scores[name] = (entropy["ratio"].iloc[0], energy["error_increase"].iloc[0])
         assert scores["fbp"][0] > scores["rule"][0] + 0.03
         assert scores["fbp"][1] < 0.5 * scores["rule"][1]
+
+
+def test_local_entropy_multiclass_rows_and_scorer_average():
+    X, _ = make_random_patterns(n_samples=30, n_features=101, random_state=0)
+    labels = np.arange(30) % 3
+    clf = BinaryPerceptronClassifier(random_state=0).fit(X, labels)
+    curve = local_entropy(clf, X, labels, [2.0, 1.0], random_state=0)
+    assert curve["class"].tolist() == [0, 0, 1, 1, 2, 2]
+    scorer = FlatnessScorer(gammas=[2.0, 1.0], random_state=0)
+    profile = scorer.profile(clf, X, labels)
+    expected = profile.groupby("class")["ratio"].mean().mean()
+    assert scorer(clf, X, labels) == pytest.approx(expected)
