@@ -357,3 +357,23 @@ def test_dask_cluster_gives_the_local_coef():
     np.testing.assert_array_equal(remote.coef_, local.coef_)
     assert remote.n_iter_ == local.n_iter_ == 3
     np.testing.assert_array_equal(remote3.coef_, local3.coef_)
+
+
+# -- science (slow) -----------------------------------------------------------------
+
+@pytest.mark.slow
+def test_reference_committee_instance():
+    # SPEC 3.2.2: K=5, N=321, α = M/(N·K) = 0.5 (M=802), y=7, batch 80, λ=0.75,
+    # γ=0.05, γ_step=0.001. Seeds 7-9 are solved in 320-360 epochs (9/10 of seeds 0-9
+    # within 2000, benchmarks/bench_replicated.py); one replica stays near 9 % error.
+    for seed in (7, 8, 9):
+        X, y = make_random_patterns(802, 321, random_state=seed)
+        clf = fit_quiet(CommitteeClassifier(n_hidden=5, solver="replicated", n_jobs=2,
+                                            max_iter=1000, random_state=seed), X, y)
+        assert clf.converged_ and clf.score(X, y) == 1.0
+        assert clf.n_iter_ < 600
+    X, y = make_random_patterns(802, 321, random_state=7)
+    single = fit_quiet(CommitteeClassifier(n_hidden=5, solver="replicated", n_replicas=1,
+                                           max_iter=1000, random_state=7), X, y)
+    assert not single.converged_
+    assert single.history_.best_train_error.iloc[-1] > 0.03
