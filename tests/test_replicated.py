@@ -281,6 +281,21 @@ def test_replicas_solve_small_committees():
     assert sum(solved) >= 3, solved
 
 
+def test_replicas_beat_a_single_replica_on_a_tree_committee():
+    # tree K=3, N=303 (blocks of 101), α = M/N = 0.4: seven replicas solve every seed in
+    # about 80-125 epochs, one replica none in 300
+    solved = {1: 0, 7: 0}
+    for seed in range(3):
+        X, y = make_random_patterns(121, 303, random_state=seed)
+        for n_replicas in solved:
+            clf = fit_quiet(CommitteeClassifier(
+                n_hidden=3, architecture="tree", solver="replicated",
+                n_replicas=n_replicas, batch_size=20, max_iter=300, random_state=seed),
+                X, y)
+            solved[n_replicas] += clf.converged_ and clf.score(X, y) == 1.0
+    assert solved == {1: 0, 7: 3}
+
+
 def test_replicas_beat_a_single_replica_on_the_perceptron():
     # N=301, α=0.3: with 7 replicas every seed is solved within a few dozen epochs,
     # while the same least-action SGD with n_replicas=1 solves none in 200 epochs
