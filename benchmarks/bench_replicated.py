@@ -12,7 +12,9 @@ Two parts:
   the process (all threads: it shows the parallel overhead even on a loaded machine,
   where wall times mean little) and whether ``coef_`` is identical to the first
   ``--n-jobs`` value's fit. With 7 replicas on 2 threads the groups hold 4 and 3
-  replicas, so the ideal speed-up is about 1.75.
+  replicas, so the ideal speed-up is about 1.75. The column ``machine_speedup`` is a
+  control: the speed-up of a trivially parallel nogil kernel on as many threads, i.e.
+  what the machine offers at that moment (about 1 on a loaded two-core machine).
 
 Example (the issue's acceptance run)::
 
@@ -79,6 +81,41 @@ def success(args, n_jobs):
          else args.out_success.replace(".csv", "_per_seed.csv"))
 
 
+def machine_speedup(n_threads, seconds=1.0):
+    """Speed-up of a pure nogil kernel on ``n_threads`` threads over one thread.
+
+    The control for the replicated speed-up: on a machine whose cores are busy with other
+    work this is well below ``n_threads`` and no threaded code can do better.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    from skwfm._kernels.replicated import count_errors
+    from skwfm._layout import NetworkLayout
+
+    X, y = make_random_patterns(1000, 1001, random_state=0)
+    X, y = X.astype(np.float64), y.astype(np.float64)
+    kernel_args = NetworkLayout("fully-connected", 1001, 5).kernel_args()
+    W = np.random.default_rng(0).choice([-1.0, 1.0], (n_threads, 5 * 1001))
+    outs = [np.empty(1, dtype=np.int64) for _ in range(n_threads)]
+
+    def work(t, repeats):
+        for _ in range(repeats):
+            count_errors(X, y, W[t:t + 1], *kernel_args, outs[t])
+
+    work(0, 1)
+    t0 = time.perf_counter()
+    work(0, 5)
+    repeats = max(5, int(5 * seconds / n_threads / (time.perf_counter() - t0)))
+    t0 = time.perf_counter()
+    for t in range(n_threads):
+        work(t, repeats)
+    serial = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    with ThreadPoolExecutor(n_threads) as pool:
+        list(pool.map(work, range(n_threads), [repeats] * n_threads))
+    return serial / (time.perf_counter() - t0)
+
+
 def speed(args):
     rows = []
     for seed in range(args.first_seed, args.first_seed + args.speed_seeds):
@@ -97,10 +134,12 @@ def speed(args):
                 "epochs": clf.n_iter_, "time_s": best, "cpu_s": cpu,
                 "speedup": reference[1] / best,
                 "same_coef_as_first": bool(np.array_equal(clf.coef_, reference[0])),
+                "machine_speedup": machine_speedup(n_jobs),
                 "load_avg_1min": os.getloadavg()[0],
             })
             print(f"seed={seed} n_jobs={n_jobs}: {best:.2f}s ({cpu:.2f}s CPU) for "
-                  f"{clf.n_iter_} epochs, "
+                  f"{clf.n_iter_} epochs, machine allows "
+                  f"{rows[-1]['machine_speedup']:.2f}x, "
                   f"speed-up {rows[-1]['speedup']:.2f}, same coef_ "
                   f"{rows[-1]['same_coef_as_first']}", flush=True)
     save(pd.DataFrame(rows), "replicated_speed", args.out_speed)
