@@ -18,7 +18,7 @@ from numba import njit
 # delete skwfm/_kernels/__pycache__/replicated.* or the old callees stay compiled in
 from .sgd import apply_step, cross_entropy_gradient
 
-#: per-replica update rules, as the integer codes :func:`replica_steps` takes
+#: per-replica update rules, as the integer codes :func:`replica_round` takes
 RULE_LEAST_ACTION = 0
 RULE_CROSS_ENTROPY = 1
 
