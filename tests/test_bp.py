@@ -1,0 +1,371 @@
+"""BP kernels against slow plain-Python transcriptions, and local_free_entropy identities."""
+
+import itertools
+import math
+
+import numpy as np
+import pytest
+from scipy.special import log_ndtr
+
+from skwfm._bp import BeliefPropagation, check_bp_memory, local_free_entropy
+from skwfm._kernels import bp as kbp
+from skwfm._layout import NetworkLayout
+
+FMAX = 30.0
+
+
+# -- slow references (scipy / numpy / enumeration, one message at a time) -------------------
+
+def ref_z(mean, var):
+    if var <= kbp.VAR_FLOOR:
+        return kbp.Z_BIG if mean > 0 else -kbp.Z_BIG
+    return mean / math.sqrt(var)
+
+
+def ref_lsig(h):
+    """ln((1 + tanh h)/2)."""
+    return -np.logaddexp(0.0, -2.0 * h)
+
+
+def ref_diff(new, old, cur):
+    return max(cur, abs(math.tanh(new) - math.tanh(old)))
+
+
+def ref_output_fields(fields, sigma):
+    """Output-node messages by enumerating the other K−1 hidden units."""
+    K = len(fields)
+    p = [(1 + math.tanh(f)) / 2 for f in fields]
+    out = []
+    for k in range(K):
+        others = [j for j in range(K) if j != k]
+        prob_ok = {1: 0.0, -1: 0.0}  # P(output == σ | τ_k)
+        for taus in itertools.product((1, -1), repeat=K - 1):
+            w = 1.0
+            for j, t in zip(others, taus):
+                w *= p[j] if t == 1 else 1 - p[j]
+            s = sum(taus)
+            for tk in (1, -1):
+                if (1 if s + tk > 0 else -1) == sigma:
+                    prob_ok[tk] += w
+        if prob_ok[-1] <= 0:
+            out.append(FMAX)
+        elif prob_ok[1] <= 0:
+            out.append(-FMAX)
+        else:
+            out.append(float(np.clip(0.5 * math.log(prob_ok[1] / prob_ok[-1]), -FMAX, FMAX)))
+    return np.array(out)
+
+
+def ref_log_output_probability(fields, sigma):
+    K = len(fields)
+    p = [(1 + math.tanh(f)) / 2 for f in fields]
+    total = 0.0
+    for taus in itertools.product((1, -1), repeat=K):
+        w = np.prod([p[j] if t == 1 else 1 - p[j] for j, t in enumerate(taus)])
+        if (1 if sum(taus) > 0 else -1) == sigma:
+            total += w
+    return math.log(total)
+
+
+def ref_theta(X, u, H, mu, start, end, off, hard, sigma, t, lam, maxdiff):
+    n = end - start
+    c = np.clip(H[off:off + n] - u[mu, off:off + n], -FMAX, FMAX)
+    m = np.tanh(c)
+    x = X[mu, start:end]
+    mean = float(np.sum(x * m))
+    var = float(np.sum(x * x * (1 - m * m)))
+    z = ref_z(mean, var)
+    U_new = float(np.clip(0.5 * (log_ndtr(z) - log_ndtr(-z)), -FMAX, FMAX))
+    for j in range(n):
+        mbar = mean - x[j] * m[j]
+        vbar = var - x[j] ** 2 * (1 - m[j] ** 2)
+        ap, am = ref_z(mbar + x[j], vbar), ref_z(mbar - x[j], vbar)
+        if hard:
+            new = 0.5 * (log_ndtr(sigma * ap) - log_ndtr(sigma * am))
+        else:
+            lap = np.logaddexp(ref_lsig(t) + log_ndtr(ap), ref_lsig(-t) + log_ndtr(-ap))
+            lam_ = np.logaddexp(ref_lsig(t) + log_ndtr(am), ref_lsig(-t) + log_ndtr(-am))
+            new = 0.5 * (lap - lam_)
+        new = float(np.clip(new, -FMAX, FMAX))
+        old = u[mu, off + j]
+        new = (1 - lam) * new + lam * old
+        u[mu, off + j] = new
+        H[off + j] += new - old
+        maxdiff = ref_diff(new, old, maxdiff)
+    return U_new, maxdiff
+
+
+def ref_focusing(hcav, p, r):
+    if r == 0 or p == 0:
+        return 0.0
+    if p >= 1:
+        return float(np.clip(r * hcav, -FMAX, FMAX))
+    m = p * math.tanh(r * math.atanh(p * math.tanh(hcav)))
+    return float(np.clip(math.atanh(m), -FMAX, FMAX))
+
+
+def ref_sweep(order, X, y, u, ext, foc, U, V, layout, p, r, lam):
+    M = X.shape[0]
+    starts, ends, offsets = layout.kernel_args()
+    K = layout.n_hidden
+    H = ext + foc + u.sum(axis=0)
+    maxdiff = 0.0
+    for item in order:
+        if item < M:
+            mu, sigma = item, float(y[item])
+            if K == 1:
+                _, maxdiff = ref_theta(X, u, H, mu, starts[0], ends[0], offsets[0], True,
+                                       sigma, 0.0, lam, maxdiff)
+                continue
+            for k in range(K):
+                Unew, maxdiff = ref_theta(X, u, H, mu, starts[k], ends[k], offsets[k],
+                                          False, sigma, V[mu, k], lam, maxdiff)
+                old = U[mu, k]
+                U[mu, k] = (1 - lam) * Unew + lam * old
+                maxdiff = ref_diff(U[mu, k], old, maxdiff)
+            out = ref_output_fields(U[mu].copy(), sigma)
+            for k in range(K):
+                old = V[mu, k]
+                V[mu, k] = (1 - lam) * out[k] + lam * old
+                maxdiff = ref_diff(V[mu, k], old, maxdiff)
+        else:
+            i = item - M
+            old = foc[i]
+            hcav = float(np.clip(H[i] - old, -FMAX, FMAX))
+            foc[i] = (1 - lam) * ref_focusing(hcav, p, r) + lam * old
+            H[i] += foc[i] - old
+            maxdiff = ref_diff(foc[i], old, maxdiff)
+    return H, maxdiff
+
+
+def ref_free_entropy(X, y, u, ext, U, V, layout):
+    starts, ends, offsets = layout.kernel_args()
+    K = layout.n_hidden
+    H = ext + u.sum(axis=0)
+    phi = 0.0
+    for mu in range(X.shape[0]):
+        for k in range(K):
+            sl = slice(offsets[k], offsets[k] + ends[k] - starts[k])
+            c = np.clip(H[sl] - u[mu, sl], -FMAX, FMAX)
+            m, mu_msg = np.tanh(c), np.tanh(u[mu, sl])
+            x = X[mu, starts[k]:ends[k]]
+            z = ref_z(np.sum(x * m), np.sum(x * x * (1 - m * m)))
+            phi -= np.sum(np.log((1 + m * mu_msg) / 2))
+            if K == 1:
+                phi += log_ndtr(y[mu] * z)
+            else:
+                t = np.tanh(V[mu, k])
+                phi += math.log((1 + t) / 2 * math.exp(log_ndtr(z))
+                                + (1 - t) / 2 * math.exp(log_ndtr(-z)))
+                phi -= math.log((1 + np.tanh(U[mu, k]) * t) / 2)
+        if K > 1:
+            phi += ref_log_output_probability(U[mu], y[mu])
+    mp = np.tanh(u)
+    lp = ext + np.sum(np.log((1 + mp) / 2), axis=0)
+    lm = -ext + np.sum(np.log((1 - mp) / 2), axis=0)
+    return phi + float(np.sum(np.logaddexp(lp, lm)))
+
+
+# -- helpers -------------------------------------------------------------------------------
+
+def instance(arch, N, K, M, seed, real=False):
+    rng = np.random.default_rng(seed)
+    layout = NetworkLayout(arch, N, K)
+    X = rng.standard_normal((M, N)) if real else rng.choice([-1.0, 1.0], (M, N))
+    y = rng.choice(np.array([-1, 1], dtype=np.int8), M)
+    return layout, np.ascontiguousarray(X), y, rng
+
+
+def random_state(layout, M, rng, scale=1.5):
+    P, K = layout.n_weights, layout.n_hidden
+    return (rng.uniform(-scale, scale, (M, P)), rng.uniform(-1, 1, (M, K)),
+            rng.uniform(-1, 1, (M, K)), rng.uniform(-0.5, 0.5, P), rng.uniform(-0.5, 0.5, P))
+
+
+def kernel_sweep(order, X, y, u, ext, foc, U, V, layout, p, r, lam):
+    starts, ends, offsets = layout.kernel_args()
+    K = layout.n_hidden
+    H = np.empty(layout.n_weights)
+    maxdiff = kbp.bp_sweep(order, X, y, u, H, ext, foc, U, V, starts, ends, offsets, p, r,
+                           lam, np.empty(layout.n_weights), np.empty(K), np.empty(K),
+                           np.empty((K + 1, K + 1)), np.empty((K + 1, K + 1)))
+    return H, maxdiff
+
+
+CASES = [
+    ("perceptron", 31, 1, 12, False),
+    ("perceptron", 24, 1, 10, True),
+    ("fully-connected", 15, 3, 9, False),
+    ("fully-connected", 11, 5, 7, True),
+    ("tree", 21, 3, 10, False),
+    ("tree", 25, 5, 8, True),
+]
+
+
+# -- kernel vs reference ----------------------------------------------------------------------
+
+@pytest.mark.parametrize("arch,N,K,M,real", CASES)
+@pytest.mark.parametrize("p,r,lam", [(0.0, 0.0, 0.0), (0.8, 2.5, 0.3), (1.0, 0.7, 0.5)])
+def test_sweep_matches_reference(arch, N, K, M, real, p, r, lam):
+    layout, X, y, rng = instance(arch, N, K, M, seed=N + M, real=real)
+    u, U, V, foc, ext = random_state(layout, M, rng)
+    if r == 0:
+        foc[:] = 0
+    n_items = M + layout.n_weights if r > 0 else M
+    order = rng.permutation(n_items).astype(np.int64)
+    ref = [a.copy() for a in (u, ext, foc, U, V)]
+    H_ref, d_ref = ref_sweep(order, X, y, *ref, layout, p, r, lam)
+    H, d = kernel_sweep(order, X, y, u, ext, foc, U, V, layout, p, r, lam)
+    for got, want in zip((u, foc, U, V, H), (ref[0], ref[2], ref[3], ref[4], H_ref)):
+        np.testing.assert_allclose(got, want, rtol=0, atol=1e-10)
+    assert d == pytest.approx(d_ref, abs=1e-12)
+    assert d > 0.01  # something moved
+
+
+def test_saturated_messages_match_reference():
+    """Messages near the ±30 clamp (the log-space code paths) still match."""
+    layout, X, y, rng = instance("perceptron", 21, 1, 8, seed=3)
+    u, U, V, foc, ext = random_state(layout, 8, rng, scale=25.0)
+    foc[:] = 0
+    order = rng.permutation(8).astype(np.int64)
+    ref = [a.copy() for a in (u, ext, foc, U, V)]
+    H_ref, _ = ref_sweep(order, X, y, *ref, layout, 0.0, 0.0, 0.0)
+    H, _ = kernel_sweep(order, X, y, u, ext, foc, U, V, layout, 0.0, 0.0, 0.0)
+    np.testing.assert_allclose(u, ref[0], rtol=0, atol=1e-10)
+    assert np.max(np.abs(u)) > 5
+
+
+@pytest.mark.parametrize("x", [-60.0, -30.0, -21.0, -19.9, -5.0, 0.0, 3.0, 7.0, 12.0, 40.0])
+def test_log_ndtr(x):
+    assert kbp.log_ndtr(x) == pytest.approx(float(log_ndtr(x)), rel=1e-12, abs=1e-300)
+
+
+@pytest.mark.parametrize("K", [1, 3, 5, 7])
+@pytest.mark.parametrize("sigma", [1, -1])
+def test_output_node_against_enumeration(K, sigma):
+    rng = np.random.default_rng(K)
+    for scale in (0.5, 3.0, 12.0):
+        fields = rng.uniform(-scale, scale, K)
+        L, R, out = np.empty((K + 1, K + 1)), np.empty((K + 1, K + 1)), np.empty(K)
+        kbp.output_messages(fields, sigma, L, R, out)
+        np.testing.assert_allclose(out, ref_output_fields(fields, sigma), rtol=0, atol=1e-10)
+        assert kbp.log_output_probability(fields, sigma, L, R) == pytest.approx(
+            ref_log_output_probability(fields, sigma), abs=1e-10)
+
+
+@pytest.mark.parametrize("arch,N,K,M,real", CASES)
+def test_free_entropy_matches_reference(arch, N, K, M, real):
+    layout, X, y, rng = instance(arch, N, K, M, seed=7 * N, real=real)
+    u, U, V, _, ext = random_state(layout, M, rng)
+    starts, ends, offsets = layout.kernel_args()
+    H = ext + u.sum(axis=0)
+    got = kbp.bethe_free_entropy(X, y, u, H, ext, U, V, starts, ends, offsets,
+                                 np.empty(N), np.empty(K), np.empty((K + 1, K + 1)),
+                                 np.empty((K + 1, K + 1)))
+    assert got == pytest.approx(ref_free_entropy(X, y, u, ext, U, V, layout), abs=1e-9)
+
+
+@pytest.mark.parametrize("p,r", [(0.0, 3.0), (0.5, 0.0), (0.3, 2.0), (0.99, 50.0), (1.0, 4.0)])
+@pytest.mark.parametrize("h", [-40.0, -2.0, 0.1, 5.0])
+def test_focusing_message(p, r, h):
+    assert kbp.focusing_message(h, p, r) == pytest.approx(
+        ref_focusing(h, p, r), abs=1e-12)
+
+
+# -- local_free_entropy ------------------------------------------------------------------
+
+@pytest.mark.parametrize("arch,K", [("perceptron", 1), ("fully-connected", 3), ("tree", 3)])
+@pytest.mark.parametrize("gamma", [0.0, 0.3, 1.7])
+def test_no_patterns_identity(arch, K, gamma):
+    layout = NetworkLayout(arch, 9, K)
+    ref = np.random.default_rng(0).choice([-1.0, 1.0], layout.n_weights)
+    est = local_free_entropy(np.empty((0, 9)), np.empty(0, np.int8), layout, ref, gamma)
+    assert est.phi == pytest.approx(math.log(2 * math.cosh(gamma)), abs=1e-8)
+    assert est.overlap == pytest.approx(math.tanh(gamma), abs=1e-8)
+    q = est.overlap
+    d = (1 - q) / 2
+    h2 = -d * math.log(d) - (1 - d) * math.log(1 - d)
+    assert est.phi - gamma * q == pytest.approx(h2, abs=1e-8)
+
+
+@pytest.mark.parametrize("arch,K", [("perceptron", 1), ("fully-connected", 3), ("tree", 3)])
+def test_trivially_satisfied_patterns_identity(arch, K):
+    """Zero inputs with label −1 are satisfied by every configuration (ties are −1)."""
+    layout = NetworkLayout(arch, 9, K)
+    ref = np.random.default_rng(1).choice([-1.0, 1.0], layout.n_weights)
+    X = np.zeros((6, 9))
+    y = -np.ones(6, dtype=np.int8)
+    gamma = 0.8
+    est = local_free_entropy(X, y, layout, ref, gamma)
+    assert est.converged
+    assert est.phi == pytest.approx(math.log(2 * math.cosh(gamma)), abs=1e-8)
+    assert est.overlap == pytest.approx(math.tanh(gamma), abs=1e-8)
+
+
+@pytest.mark.parametrize("arch,N,K,M", [("perceptron", 101, 1, 30),
+                                        ("fully-connected", 31, 3, 25),
+                                        ("tree", 45, 3, 30)])
+def test_free_entropy_derivative_is_overlap(arch, N, K, M):
+    """At a BP fixed point dΦ/dγ = Σ_i m_i w̃_i (stationarity of the Bethe free entropy).
+
+    Holds up to the Gaussian approximation of the theta nodes: checks the derived
+    committee formula as well as the perceptron one.
+    """
+    rng = np.random.default_rng(5)
+    layout = NetworkLayout(arch, N, K)
+    w = rng.choice([-1.0, 1.0], layout.n_weights)
+    X = rng.choice([-1.0, 1.0], (M, N))
+    y = layout.outputs(layout.preactivations(X, w)).astype(np.int8)
+    g, dg = 0.7, 1e-4
+    a = local_free_entropy(X, y, layout, w, g, tol=1e-10, max_sweeps=2000, damping=0.3)
+    b = local_free_entropy(X, y, layout, w, g + dg, tol=1e-10, max_sweeps=2000,
+                           damping=0.3, messages=a.messages)
+    assert a.converged and b.converged
+    assert (b.phi - a.phi) / dg == pytest.approx(a.overlap, abs=3e-3)
+    # patterns cost entropy: φ below the no-pattern value, q above tanh γ (the teacher
+    # is a solution, so the measure concentrates towards it)
+    assert a.phi < math.log(2 * math.cosh(g)) - 0.01
+    assert a.overlap > math.tanh(g)
+
+
+def test_warm_start_converges_faster():
+    rng = np.random.default_rng(2)
+    layout = NetworkLayout("perceptron", 151)
+    w = rng.choice([-1.0, 1.0], 151)
+    X = rng.choice([-1.0, 1.0], (60, 151))
+    y = np.where(X @ w > 0, 1, -1).astype(np.int8)
+    a = local_free_entropy(X, y, layout, w, 1.0, tol=1e-8)
+    b = local_free_entropy(X, y, layout, w, 1.0, tol=1e-8, messages=a.messages)
+    assert b.n_sweeps < a.n_sweeps
+    assert b.phi == pytest.approx(a.phi, abs=1e-6)
+
+
+def test_input_validation():
+    layout = NetworkLayout("perceptron", 5)
+    X = np.ones((3, 5))
+    y = np.ones(3, dtype=np.int8)
+    with pytest.raises(ValueError, match="reference"):
+        local_free_entropy(X, y, layout, np.ones(4), 1.0)
+    with pytest.raises(ValueError, match="gamma"):
+        local_free_entropy(X, y, layout, np.ones(5), -1.0)
+    with pytest.raises(ValueError, match="±1"):
+        local_free_entropy(X, np.zeros(3, np.int8), layout, np.ones(5), 1.0)
+
+
+def test_memory_limit_message():
+    layout = NetworkLayout("fully-connected", 1000, 5)
+    with pytest.raises(ValueError, match=r"needs 3\.7\d GiB.*max_memory=1 GiB.*subsample"):
+        check_bp_memory(100_000, layout, 1.0)
+    assert check_bp_memory(100, layout, 1.0) < 0.01
+
+
+def test_sign_errors_kernel():
+    layout, X, y, rng = instance("fully-connected", 11, 3, 40, seed=4)
+    H = rng.standard_normal(layout.n_weights)
+    w = np.where(H >= 0, 1.0, -1.0)
+    want = layout.n_errors(layout.preactivations(X, w), y)
+    starts, ends, offsets = layout.kernel_args()
+    assert kbp.sign_errors(X, y, H, starts, ends, offsets) == want
+    bp = BeliefPropagation(X, y, layout, init_scale=0.1, rng=rng)
+    bp.H[:] = H
+    assert bp.n_errors() == want
