@@ -99,7 +99,9 @@ def pattern_tables(pre, norms, y, c, lnA, lnB, lnP):
 
     Then ``P_μ = q_k A_k + (1 − q_k) B_k`` for every k: a flip inside unit k changes q_k
     only. A and B come from the exact distribution of the number of other units that
-    agree (log-space convolution, O(K²) per unit). Returns Σ_μ ln P_μ.
+    agree (log-space convolution, O(K²) per unit). Returns Σ_μ ln P_μ over the patterns
+    with P_μ > 0 (P_μ = 0 only for a pattern that no weights can get right: units with an
+    all-zero input block outvoting the label).
     """
     M, K = pre.shape
     lnq = np.empty(K)
@@ -131,7 +133,8 @@ def pattern_tables(pre, norms, y, c, lnA, lnB, lnP):
             lnA[mu, k] = a
             lnB[mu, k] = b
         lnP[mu] = log_add(lnA[mu, 0] + lnq[0], lnB[mu, 0] + ln1mq[0])
-        total += lnP[mu]
+        if lnP[mu] > NEG_INF:
+            total += lnP[mu]
     return total
 
 
@@ -222,22 +225,14 @@ def weight_position(p, starts, ends, offsets):
 
 @njit(cache=True, nogil=True)
 def greedy_round(X, XT, y, w, pre, norms, c, starts, ends, offsets, ternary, max_moves,
-                 min_gain, best_w, best_errors, tenure, tabu_until, clock):
-    """Single flips of the proxy at fixed d, chosen by the gain of every flip.
+                 min_gain, best_w, best_errors):
+    """Best-improving single flips of the proxy at fixed d until none improves it.
 
     Each move evaluates the gain of every flip (:func:`flip_gains_ternary` or
-    :func:`flip_gains_exact`) and keeps ``pre`` exact with
-    :func:`~skwfm._kernels.sgd.flip_weight`. Two modes:
-
-    * ``tenure == 0`` (greedy): take the largest gain if it exceeds ``min_gain``, stop
-      when no flip improves the proxy (a local maximum at this d);
-    * ``tenure > 0`` (tabu search): take the best flip among the weights not flipped in
-      the last ``tenure`` moves, even when its gain is negative, for ``max_moves`` moves;
-      ``tabu_until[p]`` holds the move (on the running ``clock``) at which weight p may
-      flip again.
-
-    Stops early at zero training errors. ``best_w`` receives any configuration with
-    fewer errors than ``best_errors``.
+    :func:`flip_gains_exact`), takes the largest if it exceeds ``min_gain`` and keeps
+    ``pre`` exact with :func:`~skwfm._kernels.sgd.flip_weight`: O(M·P) per move. Stops
+    at a local maximum of the proxy, at zero training errors or after ``max_moves``.
+    ``best_w`` receives any configuration with fewer errors than ``best_errors``.
 
     Returns
     -------
@@ -263,18 +258,9 @@ def greedy_round(X, XT, y, w, pre, norms, c, starts, ends, offsets, ternary, max
         else:
             flip_gains_exact(X, w, pre, norms, y, c, lnA, lnB, lnP, starts, ends, offsets,
                              gain)
-        if tenure > 0:
-            p = -1
-            for q in range(P):
-                if tabu_until[q] <= clock + moves and (p < 0 or gain[q] > gain[p]):
-                    p = q
-            if p < 0 or not np.isfinite(gain[p]):
-                break
-            tabu_until[p] = clock + moves + 1 + tenure
-        else:
-            p = int(np.argmax(gain))
-            if not gain[p] > min_gain:  # also False for NaN
-                break
+        p = int(np.argmax(gain))
+        if not gain[p] > min_gain:  # also False for NaN
+            break
         k, j = weight_position(p, starts, ends, offsets)
         flip_weight(pre, XT, w, k, j, p, -w[p])
         moves += 1

@@ -5,6 +5,7 @@ import time
 
 import numpy as np
 
+from .._bp import check_bp_memory, local_free_entropy
 from .._kernels.greedy import greedy_round
 from . import register
 from ._base import BestSoFar, Solver, SolverResult, report
@@ -63,25 +64,137 @@ class EntropyGreedy(Solver):
         "gamma": 0.5,
         "gamma_growth": 1.05,
         "entropy": "annealed",
+        "tol": 1e-4,
+        "sweeps_per_step": 5,
+        "init_scale": 0.01,
     }
+    #: entropy="bp": proposals per round, sweeps of a full (re)convergence, rounds
+    #: continued after the first solution
+    N_CANDIDATES = 20
+    FIRST_SWEEPS = 200
+    DEEPEN_ROUNDS = 5
+    #: entropy="annealed": last distance, number of distances, distances re-annealed
+    #: after a kick, fraction of weights a kick flips, moves per round (× weights),
+    #: smallest gain (Σ_μ Δ ln P_μ) that counts as an improvement
     D_END = 0.002
     N_ANNEAL = 40
-    REHEAT = 20
-    TENURE = 0
-    KICK = 0.02
-    TABU_MOVES = 0.1
-    ROUND_MOVES = 20
-    TABU_STEP = 20
+    REHEAT = 30
+    KICK = 0.1
+    MAX_MOVES = 20
+    MIN_GAIN = 1e-9
 
     def fit_binary(self, X, y, layout, params, seed, init_weights=None, verbose=0, label=""):
         p = self.resolve(params)
         if p["entropy"] == "bp":
-            raise NotImplementedError("entropy='bp' is not available yet.")
+            return self._fit_bp(X, y, layout, p, seed, init_weights, verbose, label)
         return self._fit_annealed(X, y, layout, p, seed, init_weights, verbose, label)
 
-    def _fit_annealed(self, X, y, layout, p, seed, init_weights, verbose, label):
+    def check(self, params, layout, n_samples):
+        if params["entropy"] != "bp":
+            return
+        if layout.n_hidden % 2 == 0:
+            raise ValueError(
+                f"entropy='bp' needs an odd number of hidden units, got n_hidden="
+                f"{layout.n_hidden}; use entropy='annealed' or an odd n_hidden."
+            )
+        check_bp_memory(n_samples, layout, params["max_memory"])
+
+    def _fit_bp(self, X, y, layout, p, seed, init_weights, verbose, label):
+        """Zero-temperature EdMC on the Bethe free entropy (SPEC 3.3 variant A)."""
         rng = np.random.default_rng(seed)
         P = layout.n_weights
+        M = X.shape[0]
+        Xs = scale_rows(X)
+        if init_weights is None:
+            ref = rng.choice(np.array([-1.0, 1.0]), size=P)
+        else:
+            ref = np.where(np.asarray(init_weights) >= 0, 1.0, -1.0)
+        bp_seeds = rng.integers(np.iinfo(np.int32).max, size=2)
+        bp_rng = np.random.default_rng(bp_seeds[1])
+        # BP runs undamped: every estimate starts from the fixed point of a reference one
+        # flip away and converges in a few sweeps; damping would only slow it down
+        tol, sweeps, damping = p["tol"], p["sweeps_per_step"], 0.0
+        n_cand = min(self.N_CANDIDATES, P)
+
+        def estimate(gamma, messages, max_sweeps):
+            est = local_free_entropy(
+                Xs, y, layout, ref, gamma, tol=tol, max_sweeps=max_sweeps,
+                damping=damping, init_scale=p["init_scale"],
+                seed=int(bp_rng.integers(np.iinfo(np.int32).max)), messages=messages)
+            phi = est.phi if np.isfinite(est.phi) else -np.inf
+            return est, phi
+
+        def errors_of(w):
+            return layout.n_errors(layout.preactivations(Xs, w), y)
+
+        gamma = float(p["gamma"])
+        est, phi = estimate(gamma, None, self.FIRST_SWEEPS)
+        errors = errors_of(ref)
+        best = BestSoFar()
+        best.update(ref, errors)
+        solved_at = None  # round of the first solution
+        last_solution = None
+        history = []
+        t0 = time.perf_counter()
+        every = max(1, p["max_iter"] // 20) if verbose == 1 else 1
+        rnd = 0
+        while rnd < p["max_iter"]:
+            if solved_at is not None and rnd - solved_at >= self.DEEPEN_ROUNDS:
+                break
+            rnd += 1
+            # proposals: the weights whose BP marginal disagrees most with the reference
+            disagreement = est.magnetizations * ref
+            candidates = np.argsort(disagreement, kind="stable")[:n_cand]
+            accepted = 0
+            n_sweeps = 0
+            for j in candidates:
+                ref[j] = -ref[j]
+                new, new_phi = estimate(gamma, est.messages, sweeps)
+                n_sweeps += new.n_sweeps
+                if new_phi > phi:
+                    est, phi = new, new_phi
+                    accepted += 1
+                    errors = errors_of(ref)
+                    best.update(ref, errors)
+                    if errors == 0:
+                        last_solution = ref.copy()
+                        if solved_at is None:
+                            solved_at = rnd
+                            if self.DEEPEN_ROUNDS == 0:
+                                break
+                else:
+                    ref[j] = -ref[j]
+            history.append({
+                "round": rnd,
+                "gamma": gamma,
+                "moves": accepted,
+                "train_error": errors / M,
+                "phi": phi,
+                "entropy": phi - gamma * est.overlap,
+                "d": 0.5 * (1.0 - est.overlap),
+                "bp_converged": bool(est.converged),
+                "sweeps": n_sweeps,
+                "best_train_error": best.n_errors / M,
+                "time": time.perf_counter() - t0,
+            })
+            if rnd % every == 0 or errors == 0:
+                report(verbose, label,
+                       f"round {rnd}: gamma {gamma:.4g}, {accepted} moves, train error "
+                       f"{errors / M:.4f}, phi {phi:.5f}")
+            if solved_at is not None and self.DEEPEN_ROUNDS == 0:
+                break
+            # scoping: a stronger coupling focuses the estimate on nearer configurations
+            gamma *= p["gamma_growth"]
+            est, phi = estimate(gamma, est.messages, self.FIRST_SWEEPS)
+        weights = best.weights if last_solution is None else \
+            np.where(last_solution >= 0, 1, -1).astype(np.int8)
+        return SolverResult(weights, rnd, best.n_errors == 0, best.n_errors, history)
+
+    def _fit_annealed(self, X, y, layout, p, seed, init_weights, verbose, label):
+        """Greedy ascent of the annealed proxy with d decreasing (SPEC 3.3 variant B)."""
+        rng = np.random.default_rng(seed)
+        P = layout.n_weights
+        M = X.shape[0]
         Xs = scale_rows(X)
         XT = np.ascontiguousarray(Xs.T)
         ternary = bool(np.all((Xs == 0.0) | (np.abs(Xs) == 1.0)))
@@ -97,26 +210,21 @@ class EntropyGreedy(Solver):
         best = BestSoFar()
         best.update(w, layout.n_errors(pre, y))
         best_w = w.copy()
-        d_start = 0.5 * (1.0 - math.tanh(p["gamma"]))
-        schedule = distance_schedule(d_start, self.D_END, self.N_ANNEAL)
+        schedule = distance_schedule(0.5 * (1.0 - math.tanh(p["gamma"])), self.D_END,
+                                     self.N_ANNEAL)
         reheat_from = max(0, len(schedule) - self.REHEAT)
-        M = X.shape[0]
+        n_kick = max(1, int(round(self.KICK * P)))
         history = []
         t0 = time.perf_counter()
         every = max(1, p["max_iter"] // 20) if verbose == 1 else 1
         step = 0
         rnd = 0
-        clock = 0
-        tabu_until = np.zeros(P, dtype=np.int64)
         while best.n_errors > 0 and rnd < p["max_iter"]:
-            d = float(schedule[step] if step < len(schedule) else schedule[self.TABU_STEP])
-            tenure = 0 if step < len(schedule) or self.TENURE == 0 else max(1, int(self.TENURE * P))
-            max_moves = (max(1, int(self.ROUND_MOVES * P)) if step < len(schedule) - 1 else 20 * P) if tenure == 0 else max(1, int(self.TABU_MOVES * P))
+            d = float(schedule[step])
             c = (1.0 - 2.0 * d) / (2.0 * math.sqrt(d * (1.0 - d)))
             moves, errors, best_errors, total = greedy_round(
-                Xs, XT, yf, w, pre, norms, c, starts, ends, offsets, ternary, max_moves,
-                1e-9, best_w, best.n_errors, tenure, tabu_until, clock)
-            clock += moves
+                Xs, XT, yf, w, pre, norms, c, starts, ends, offsets, ternary, self.MAX_MOVES * P,
+                self.MIN_GAIN, best_w, best.n_errors)
             rnd += 1
             if best_errors < best.n_errors:
                 best.update(best_w, best_errors)
@@ -137,13 +245,11 @@ class EntropyGreedy(Solver):
                        f"round {rnd}: d {d:.4g}, {moves} moves, train error {errors / M:.4f}, "
                        f"S_ann {entropy:.4f}")
             step += 1
-            if step == len(schedule) and self.TENURE == 0:
+            if step == len(schedule):
+                # unsolved at the cold end: greedy is deterministic, so perturb the best
+                # configuration and anneal the last REHEAT distances again
                 step = reheat_from
-                if self.KICK > 0:
-                    # restart the cold end of the schedule from the current best with a
-                    # small random perturbation: greedy is deterministic otherwise
-                    w[:] = best.weights
-                    flip = rng.choice(P, size=max(1, int(self.KICK * P)), replace=False)
-                    w[flip] *= -1.0
-                    pre = layout.preactivations(Xs, w)
+                w[:] = best.weights
+                w[rng.choice(P, size=min(n_kick, P), replace=False)] *= -1.0
+                pre = layout.preactivations(Xs, w)
         return SolverResult(best.weights, rnd, best.n_errors == 0, best.n_errors, history)
