@@ -15,7 +15,7 @@ from ._layout import NetworkLayout
 class CommitteeClassifier(BaseBinaryNetwork):
     """Committee machine: K sign units with ±1 weights and a majority-vote output.
 
-    The model of SPEC section 1.2: hidden units ``τ_k = sign(w_k·x_(k))`` (+1 when the
+    The committee machine of the user guide: hidden units ``τ_k = sign(w_k·x_(k))`` (+1 when the
     pre-activation is strictly positive, −1 otherwise), output ``sign(Σ_k τ_k)``; the
     second layer is fixed to all ones and K is odd, so the vote never ties.
 
@@ -61,7 +61,7 @@ class CommitteeClassifier(BaseBinaryNetwork):
     --------
     >>> from skwfm import CommitteeClassifier
     >>> from skwfm.datasets import make_random_patterns
-    >>> X, y = make_random_patterns(n_samples=150, n_features=101, random_state=0)
+    >>> X, y = make_random_patterns(n_samples=100, n_features=101, random_state=0)
     >>> clf = CommitteeClassifier(n_hidden=3, random_state=0).fit(X, y)
     >>> clf.score(X, y)
     1.0

@@ -104,7 +104,7 @@ classes_ : ndarray of shape (n_classes,)
     n_features_in_ : int
         Number of features seen during fit.
 
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Names of features seen during fit, when X has feature names that are all
         strings.
 
@@ -119,7 +119,7 @@ classes_ : ndarray of shape (n_classes,)
         One row per iteration of each network (column ``class`` with the class of the
         one-vs-rest network when there are more than two classes); the columns depend on
         the solver (``"sgd-annealed"``: ``epoch``, ``train_error``, ``loss``, ``gamma``,
-        ``best_train_error``, ``time``)."""
+        ``n_flips``, ``best_train_error``, ``time``)."""
 
 
 def fill_doc(cls):

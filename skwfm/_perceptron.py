@@ -9,7 +9,7 @@ from ._layout import NetworkLayout
 class BinaryPerceptronClassifier(BaseBinaryNetwork):
     """Binary perceptron: ±1 weights, output ``sign(w·x)``, trained towards wide flat minima.
 
-    The model of SPEC section 1.1: ``N`` weights ``w_i ∈ {{−1, +1}}``, no bias, output
+    The binary perceptron of the user guide: ``N`` weights ``w_i ∈ {{−1, +1}}``, no bias, output
     +1 when ``w·x > 0`` and −1 otherwise. More than two classes are learned one-vs-rest,
     one perceptron per class, in parallel.
 

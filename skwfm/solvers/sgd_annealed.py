@@ -9,6 +9,11 @@ from . import register
 from ._base import BestSoFar, Solver, SolverResult, report
 
 
+#: γ stops growing here: ℓ_γ is then the hinge max(0, −x) for all practical purposes,
+#: and a geometric schedule must not overflow to infinity on long runs
+GAMMA_MAX = 1e6
+
+
 def integer_valued(X):
     """True when every entry of X is an integer (then pre-activations stay exact)."""
     return bool(np.all(np.mod(X, 1.0) == 0.0))
@@ -62,7 +67,7 @@ class SGDAnnealed(Solver):
         while best.n_errors > 0 and epoch < p["max_iter"]:
             epoch += 1
             order = rng.permutation(M)
-            loss = sgd_epoch(X, XT, yf, hidden, w, pre, starts, ends, offsets, order,
+            loss, n_flips = sgd_epoch(X, XT, yf, hidden, w, pre, starts, ends, offsets, order,
                              p["batch_size"], p["learning_rate"], gamma, grad)
             if not exact and epoch % 10 == 0:
                 pre = layout.preactivations(X, w)  # wash out rounding of incremental updates
@@ -73,6 +78,7 @@ class SGDAnnealed(Solver):
                 "train_error": n_errors / M,
                 "loss": loss / M,
                 "gamma": gamma,
+                "n_flips": n_flips,
                 "best_train_error": best.n_errors / M,
                 "time": time.perf_counter() - t0,
             })
@@ -80,5 +86,5 @@ class SGDAnnealed(Solver):
                 report(verbose, label,
                        f"epoch {epoch}: train error {n_errors / M:.4f}, loss {loss / M:.4f}, "
                        f"gamma {gamma:.4g}")
-            gamma *= p["gamma_growth"]
+            gamma = min(gamma * p["gamma_growth"], GAMMA_MAX)
         return SolverResult(best.weights, epoch, best.n_errors == 0, best.n_errors, history)

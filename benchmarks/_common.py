@@ -1,0 +1,56 @@
+"""Helpers shared by the benchmark scripts: building estimators, printing and saving tables."""
+
+import json
+import os
+import platform
+import time
+import warnings
+
+import numpy as np
+import pandas as pd
+
+RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
+
+
+def make_estimator(model, solver, n_hidden, seed, params):
+    """A skwfm estimator for ``model`` in {"perceptron", "committee", "tree"}."""
+    from skwfm import BinaryPerceptronClassifier, CommitteeClassifier
+
+    params = dict(params)
+    if model == "perceptron":
+        return BinaryPerceptronClassifier(solver=solver, random_state=seed, **params)
+    architecture = "fully-connected" if model == "committee" else "tree"
+    return CommitteeClassifier(n_hidden=n_hidden, architecture=architecture, solver=solver,
+                               random_state=seed, **params)
+
+
+def n_patterns(model, n_features, n_hidden, alpha):
+    """M for load α with the SPEC conventions (FC committee: α = M/(N·K)); made odd."""
+    weights = n_features * n_hidden if model == "committee" else n_features
+    m = int(round(alpha * weights))
+    return m + (m % 2 == 0)
+
+
+def timed_fit(estimator, X, y):
+    """Fit silently; return (seconds, training error)."""
+    t0 = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        estimator.fit(X, y)
+    seconds = time.perf_counter() - t0
+    return seconds, float(np.mean(estimator.predict(X) != y))
+
+
+def save(frame, name, out=None):
+    """Print ``frame`` and write it as CSV (default: benchmarks/results/<name>.csv)."""
+    path = out or os.path.join(RESULTS, f"{name}.csv")
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    frame.to_csv(path, index=False)
+    with pd.option_context("display.width", 200, "display.max_columns", 50):
+        print(frame.to_string(index=False))
+    print(f"\nwritten to {path}  ({platform.node()}, {os.cpu_count()} cores)")
+    return path
+
+
+def parse_json(text):
+    return json.loads(text) if text else {}

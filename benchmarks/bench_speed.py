@@ -1,0 +1,89 @@
+"""Cost of one sgd-annealed epoch relative to one numpy matrix-vector product ``X @ w``.
+
+The target (issue 2): an epoch over M×N patterns costs at most 3× one ``X @ w`` of the same
+size. The epoch is measured as the solver runs it (fresh permutation, the numba kernel, the
+training-error count), in the middle of a fit, where weights still flip; ``X @ w`` is numpy
+on the same float64 array, with whatever BLAS threads numpy uses. Example::
+
+    python benchmarks/bench_speed.py --n-features 1001 --n-samples 700
+"""
+
+import argparse
+import os
+import sys
+import time
+
+import numpy as np
+import pandas as pd
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _common import save  # noqa: E402
+
+from skwfm._kernels.sgd import sgd_epoch  # noqa: E402
+from skwfm._layout import NetworkLayout  # noqa: E402
+from skwfm.datasets import make_random_patterns  # noqa: E402
+
+
+def best_of(fn, repeats, number):
+    """Smallest mean time of ``number`` calls over ``repeats`` rounds (seconds per call)."""
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        for _ in range(number):
+            fn()
+        times.append((time.perf_counter() - t0) / number)
+    return min(times), float(np.median(times))
+
+
+def measure(architecture, n_hidden, M, N, repeats):
+    X, y = make_random_patterns(M, N, random_state=0)
+    X = np.ascontiguousarray(X, dtype=np.float64)
+    yf = y.astype(np.float64)
+    layout = NetworkLayout(architecture, N, n_hidden)
+    rng = np.random.default_rng(0)
+    hidden = 0.1 * rng.standard_normal(layout.n_weights)
+    w = np.where(hidden >= 0, 1.0, -1.0)
+    XT = np.ascontiguousarray(X.T)
+    pre = layout.preactivations(X, w)
+    grad = np.empty(layout.n_weights)
+    args = layout.kernel_args()
+    state = {"gamma": 0.5}
+
+    def epoch():
+        order = rng.permutation(M)
+        sgd_epoch(X, XT, yf, hidden, w, pre, *args, order, 10, 0.05, state["gamma"], grad)
+        layout.n_errors(pre, y)
+        state["gamma"] *= 1.005
+
+    for _ in range(20):  # compile, and move past the first epochs where most weights flip
+        epoch()
+    epoch_best, epoch_median = best_of(epoch, repeats, 20)
+    wv = rng.choice([-1.0, 1.0], size=N)
+    matvec_best, matvec_median = best_of(lambda: X @ wv, repeats, 200)
+    return {
+        "architecture": architecture, "n_hidden": n_hidden, "M": M, "N": N,
+        "epoch_ms": 1e3 * epoch_best, "epoch_ms_median": 1e3 * epoch_median,
+        "matvec_ms": 1e3 * matvec_best, "matvec_ms_median": 1e3 * matvec_median,
+        "ratio": epoch_best / matvec_best,
+        "ratio_per_weight": epoch_best / (matvec_best * layout.n_weights / N),
+    }
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n-features", type=int, default=1001)
+    parser.add_argument("--n-samples", type=int, default=700)
+    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--out", default=None)
+    args = parser.parse_args(argv)
+    rows = [
+        measure("perceptron", 1, args.n_samples, args.n_features, args.repeats),
+        measure("fully-connected", 5, args.n_samples, args.n_features, args.repeats),
+    ]
+    save(pd.DataFrame(rows), "speed_sgd_epoch", args.out)
+    print("ratio = epoch time / time of one X @ w (N weights); ratio_per_weight divides by "
+          "the number of weights in units of N (K for a fully connected committee).")
+
+
+if __name__ == "__main__":
+    main()
