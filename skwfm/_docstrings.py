@@ -13,7 +13,13 @@ solver : {solvers}, default="sgd-annealed"
           ``coupling``, ``gamma``, ``gamma_step``, ``learning_rate``, ``batch_size``,
           ``update_rule``, ``max_iter``, ``n_jobs``).
         - ``"entropy-greedy"``: greedy single-flip search driven by local entropy
-          (``entropy``, ``max_iter``, ``gamma``, ``gamma_growth``).
+          (``entropy``, ``max_iter`` rounds, default 200, ``gamma``). With
+          ``entropy="annealed"`` the distance d of the proxy starts at
+          (1 − tanh ``gamma``)/2 (``gamma`` 0.5: d ≈ 0.27) and decreases geometrically to
+          0.002 in 40 rounds. With ``entropy="bp"`` γ starts at ``gamma`` (0.5) and grows
+          by ``gamma_growth`` (1.05) per round; BP uses ``tol`` (1e-4),
+          ``sweeps_per_step`` (5 sweeps per proposal), ``init_scale`` (0.01),
+          ``max_memory``, and runs undamped (``damping`` is not used).
 
         The solvers available in this installation are those listed in
         :data:`skwfm.solvers.SOLVERS`.
@@ -71,7 +77,10 @@ solver : {solvers}, default="sgd-annealed"
         Per-replica update of ``"replicated"``.
 
     entropy : {{"annealed", "bp"}}, default="annealed"
-        Local-entropy estimate that drives ``"entropy-greedy"``.
+        Local-entropy estimate that drives ``"entropy-greedy"``: ``"annealed"``, a
+        closed-form Gaussian proxy at distance d (every single flip scored at once, fast);
+        ``"bp"``, the Bethe free entropy of the solutions around the current
+        configuration (EdMC-style; one BP run per proposed flip, slower and stronger).
 
     max_memory : float, default=4.0
         Largest memory, in GiB, that a solver may allocate for its working arrays; a fit

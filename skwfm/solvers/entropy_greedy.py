@@ -46,16 +46,55 @@ def distance_schedule(d_start, d_end, n_anneal):
 
 @register
 class EntropyGreedy(Solver):
-    """Greedy search whose objective is the local entropy of the current configuration.
+    """Greedy single-flip search whose objective is the local entropy (SPEC 3.3).
 
-    ``entropy="annealed"`` (default): the annealed proxy of SPEC 3.3 variant B, see
-    :mod:`skwfm._kernels.greedy` for the formula (perceptron and committees). A round
-    runs best-improving single flips at a fixed distance d until no flip improves the
-    proxy; d then decreases geometrically from ``(1 − tanh γ)/2`` (γ = ``gamma``, 0.5:
-    d ≈ 0.27) to ``D_END`` = 0.002 over ``N_ANNEAL`` = 40 rounds. If the network is not
-    solved at the end of the schedule, d is raised back to the value it had
-    ``REHEAT`` rounds before the end and annealed again ("reheating"), until zero
-    training errors or ``max_iter`` rounds.
+    **entropy="annealed"** (variant B, default). Flipping every weight of the reference
+    w̃ independently with probability d makes the pre-activation ``a_k = w_k·ξ_(k)`` of
+    hidden unit k a Gaussian of mean (1 − 2d) a_k and variance 4 d (1 − d) s_k²,
+    ``s_k² = Σ_j ξ_j²`` over the unit's inputs; different units own different weights, so
+    they are independent. The proxy is the annealed local entropy
+
+        S_ann(w̃, d) = H₂(d) + (1/P) Σ_μ ln P_μ,
+        P_μ = Prob(#{k : τ_k = σ^μ} ≥ t),   Prob(τ_k = σ^μ) = q_k = Φ_G(σ^μ c a_k / s_k),
+
+    with c = (1 − 2d) / (2√(d(1 − d))), P the number of weights and t the votes the
+    label needs (⌊K/2⌋ + 1 for σ = +1, ⌈K/2⌉ for σ = −1: an even vote goes to −1). P_μ
+    is the exact Poisson-binomial tail of K independent units (a log-space convolution).
+    For the perceptron (K = 1) P_μ = Φ_G((1 − 2d) Δ^μ / (2√(d(1 − d)))) with
+    Δ^μ = σ^μ w̃·ξ^μ / √N for ±1 inputs, SPEC's formula. Since
+    P_μ = q_k A_k + (1 − q_k) B_k, where A_k, B_k are the chances of a right vote when
+    unit k agrees or disagrees, a flip inside unit k only moves q_k; the gain of every
+    flip comes from two tables per (pattern, unit) and, for inputs in {−1, 0, +1} (after
+    each pattern is divided by its largest |entry|, which changes no output), from two
+    matrix–vector products: O(M·P) per move (real inputs: one Gaussian log-CDF per
+    pattern and weight).
+
+    A round takes best-improving flips at a fixed d until none improves the proxy (or
+    the training error is zero). d starts at (1 − tanh γ)/2 (γ = ``gamma``, 0.5:
+    d ≈ 0.27, the relation between coupling and distance without patterns) and
+    decreases geometrically to ``D_END`` = 0.002 over ``N_ANNEAL`` = 40 rounds. Greedy
+    ascent is deterministic, so when the cold end is reached unsolved, ``KICK`` = 10% of
+    the weights of the best configuration are flipped at random and the last ``REHEAT``
+    = 30 distances are annealed again, until zero errors or ``max_iter`` rounds.
+    ``history`` rows: ``round``, ``d``, ``moves``, ``train_error``, ``entropy``
+    (S_ann at the end of the round), ``best_train_error``, ``time``.
+
+    **entropy="bp"** (variant A, zero-temperature EdMC). The objective is the Bethe
+    free entropy φ(w̃, γ) of the solutions coupled to w̃ by a field γ w̃
+    (:func:`skwfm._bp.local_free_entropy`). Each round ranks the weights by the
+    disagreement m_i w̃_i of their BP magnetizations with the reference, proposes the
+    ``N_CANDIDATES`` = 20 most negative in turn, re-runs BP warm-started from the current
+    messages for at most ``sweeps_per_step`` sweeps (tolerance ``tol``) and keeps a flip
+    when φ grows. After each round γ is multiplied by ``gamma_growth`` (scoping) and BP
+    is reconverged. Stopping at the first solution leaves w̃ at the border of the dense
+    region (SPEC 3.3), so the search goes on for ``DEEPEN_ROUNDS`` = 5 more rounds
+    (larger γ, same acceptance rule) and returns the last configuration with zero
+    training errors it visited. ``history`` rows: ``round``, ``gamma``, ``moves``,
+    ``train_error``, ``phi``, ``entropy`` (φ − γ q), ``d`` ((1 − q)/2), ``bp_converged``,
+    ``sweeps``, ``best_train_error``, ``time``.
+
+    Both variants return the configuration with the fewest training errors seen when
+    they do not solve the training set.
     """
 
     name = "entropy-greedy"
@@ -81,6 +120,7 @@ class EntropyGreedy(Solver):
     REHEAT = 30
     KICK = 0.1
     MAX_MOVES = 20
+    KICK_FROM_BEST = True
     MIN_GAIN = 1e-9
 
     def fit_binary(self, X, y, layout, params, seed, init_weights=None, verbose=0, label=""):
@@ -249,7 +289,8 @@ class EntropyGreedy(Solver):
                 # unsolved at the cold end: greedy is deterministic, so perturb the best
                 # configuration and anneal the last REHEAT distances again
                 step = reheat_from
-                w[:] = best.weights
+                if self.KICK_FROM_BEST:
+                    w[:] = best.weights
                 w[rng.choice(P, size=min(n_kick, P), replace=False)] *= -1.0
                 pre = layout.preactivations(Xs, w)
         return SolverResult(best.weights, rnd, best.n_errors == 0, best.n_errors, history)
