@@ -13,8 +13,8 @@ solver : {solvers}, default="sgd-annealed"
           ``coupling``, ``gamma``, ``gamma_step``, ``learning_rate``, ``batch_size``,
           ``update_rule``, ``max_iter``, ``n_jobs``).
         - ``"entropy-greedy"``: greedy single-flip search driven by local entropy
-          (``entropy``, ``max_iter`` rounds, default 200, ``gamma``). With
-          ``entropy="annealed"`` the distance d of the proxy starts at
+          (``entropy``, ``max_iter`` rounds: default 600 annealed, 100 BP; ``gamma``).
+          With ``entropy="annealed"`` the distance d of the proxy starts at
           (1 − tanh ``gamma``)/2 (``gamma`` 0.5: d ≈ 0.27) and decreases geometrically to
           0.002 in 40 rounds. With ``entropy="bp"`` γ starts at ``gamma`` (0.5) and grows
           by ``gamma_growth`` (1.05) per round; BP uses ``tol`` (1e-4),

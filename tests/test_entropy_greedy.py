@@ -249,6 +249,9 @@ def test_bp_variant_solves_and_goes_deeper():
         h = clf.history_
         assert {"gamma", "moves", "phi", "entropy", "d"} <= set(h.columns)
         assert np.all(np.diff(h["gamma"].to_numpy()) > 0)  # scoping
+        # the search goes on for DEEPEN_ROUNDS rounds after the first solution
+        first = int(np.argmax(h["best_train_error"].to_numpy() == 0.0)) + 1
+        assert len(h) == first + get_solver("entropy-greedy").DEEPEN_ROUNDS
     assert solved == 3
 
 

@@ -1,4 +1,4 @@
-"""solver="entropy-greedy": greedy single flips that climb a local-entropy estimate (SPEC 3.3)."""
+"""solver="entropy-greedy": single flips that climb a local-entropy estimate (SPEC 3.3)."""
 
 import math
 import time
@@ -75,7 +75,8 @@ class EntropyGreedy(Solver):
     decreases geometrically to ``D_END`` = 0.002 over ``N_ANNEAL`` = 40 rounds. Greedy
     ascent is deterministic, so when the cold end is reached unsolved, ``KICK`` = 10% of
     the weights of the best configuration are flipped at random and the last ``REHEAT``
-    = 30 distances are annealed again, until zero errors or ``max_iter`` rounds.
+    = 30 distances are annealed again, until zero errors or ``max_iter`` rounds
+    (default 600).
     ``history`` rows: ``round``, ``d``, ``moves``, ``train_error``, ``entropy``
     (S_ann at the end of the round), ``best_train_error``, ``time``.
 
@@ -86,7 +87,8 @@ class EntropyGreedy(Solver):
     ``N_CANDIDATES`` = 20 most negative in turn, re-runs BP warm-started from the current
     messages for at most ``sweeps_per_step`` sweeps (tolerance ``tol``) and keeps a flip
     when φ grows. After each round γ is multiplied by ``gamma_growth`` (scoping) and BP
-    is reconverged. Stopping at the first solution leaves w̃ at the border of the dense
+    is reconverged, for at most ``max_iter`` rounds (default ``BP_MAX_ITER`` = 100).
+    Stopping at the first solution leaves w̃ at the border of the dense
     region (SPEC 3.3), so the search goes on for ``DEEPEN_ROUNDS`` = 5 more rounds
     (larger γ, same acceptance rule) and returns the last configuration with zero
     training errors it visited. ``history`` rows: ``round``, ``gamma``, ``moves``,
@@ -99,7 +101,7 @@ class EntropyGreedy(Solver):
 
     name = "entropy-greedy"
     defaults = {
-        "max_iter": 200,
+        "max_iter": 600,
         "gamma": 0.5,
         "gamma_growth": 1.05,
         "entropy": "annealed",
@@ -108,10 +110,11 @@ class EntropyGreedy(Solver):
         "init_scale": 0.01,
     }
     #: entropy="bp": proposals per round, sweeps of a full (re)convergence, rounds
-    #: continued after the first solution
+    #: continued after the first solution, default max_iter
     N_CANDIDATES = 20
     FIRST_SWEEPS = 200
     DEEPEN_ROUNDS = 5
+    BP_MAX_ITER = 100
     #: entropy="annealed": last distance, number of distances, distances re-annealed
     #: after a kick, fraction of weights a kick flips, moves per round (× weights),
     #: smallest gain (Σ_μ Δ ln P_μ) that counts as an improvement
@@ -120,12 +123,13 @@ class EntropyGreedy(Solver):
     REHEAT = 30
     KICK = 0.1
     MAX_MOVES = 20
-    KICK_FROM_BEST = True
     MIN_GAIN = 1e-9
 
     def fit_binary(self, X, y, layout, params, seed, init_weights=None, verbose=0, label=""):
         p = self.resolve(params)
         if p["entropy"] == "bp":
+            if params.get("max_iter") is None:
+                p["max_iter"] = self.BP_MAX_ITER  # BP rounds cost far more than greedy ones
             return self._fit_bp(X, y, layout, p, seed, init_weights, verbose, label)
         return self._fit_annealed(X, y, layout, p, seed, init_weights, verbose, label)
 
@@ -263,13 +267,14 @@ class EntropyGreedy(Solver):
             d = float(schedule[step])
             c = (1.0 - 2.0 * d) / (2.0 * math.sqrt(d * (1.0 - d)))
             moves, errors, best_errors, total = greedy_round(
-                Xs, XT, yf, w, pre, norms, c, starts, ends, offsets, ternary, self.MAX_MOVES * P,
-                self.MIN_GAIN, best_w, best.n_errors)
+                Xs, XT, yf, w, pre, norms, c, starts, ends, offsets, ternary,
+                self.MAX_MOVES * P, self.MIN_GAIN, best_w, best.n_errors)
             rnd += 1
             if best_errors < best.n_errors:
                 best.update(best_w, best_errors)
             if not ternary:
-                pre = layout.preactivations(Xs, w)  # wash out rounding of incremental updates
+                # wash out the rounding of incremental updates
+                pre = layout.preactivations(Xs, w)
             entropy = binary_entropy(d) + total / P
             history.append({
                 "round": rnd,
@@ -282,15 +287,14 @@ class EntropyGreedy(Solver):
             })
             if rnd % every == 0 or errors == 0:
                 report(verbose, label,
-                       f"round {rnd}: d {d:.4g}, {moves} moves, train error {errors / M:.4f}, "
-                       f"S_ann {entropy:.4f}")
+                       f"round {rnd}: d {d:.4g}, {moves} moves, train error "
+                       f"{errors / M:.4f}, S_ann {entropy:.4f}")
             step += 1
             if step == len(schedule):
                 # unsolved at the cold end: greedy is deterministic, so perturb the best
                 # configuration and anneal the last REHEAT distances again
                 step = reheat_from
-                if self.KICK_FROM_BEST:
-                    w[:] = best.weights
+                w[:] = best.weights
                 w[rng.choice(P, size=min(n_kick, P), replace=False)] *= -1.0
                 pre = layout.preactivations(Xs, w)
         return SolverResult(best.weights, rnd, best.n_errors == 0, best.n_errors, history)
