@@ -1,7 +1,7 @@
 """
-=====================================================================
+========================================================================
 Training-error trajectories: ``entropy-greedy`` against ``sgd-annealed``
-=====================================================================
+========================================================================
 
 ``"entropy-greedy"`` flips one weight at a time, always the flip that most increases a
 local-entropy estimate of the current configuration (see :ref:`entropy_greedy`);
@@ -11,8 +11,8 @@ with the training error and the wall-clock time since the start of the fit.
 
 A binary perceptron with ``N = 1001`` weights stores ``M = 400`` random patterns
 (α ≈ 0.4), from three random initialisations per solver; then the same three instances
-at α = 0.6, where only the greedy solver is run (SPEC 3.4: plain straight-through SGD
-stops solving beyond α ≈ 0.45 at this size).
+at α = 0.6, where only the greedy solver is run (plain straight-through SGD solved no
+instance at α = 0.5 and this size in the measurements of SPEC 3.4).
 """
 
 # %%
