@@ -22,6 +22,7 @@ from _common import make_estimator, n_patterns, parse_json, save, timed_fit  # n
 
 from skwfm.datasets import make_random_patterns  # noqa: E402
 from skwfm.flatness import local_energy  # noqa: E402
+from skwfm.solvers import get_solver  # noqa: E402
 
 
 def main(argv=None):
@@ -35,7 +36,8 @@ def main(argv=None):
                         help="Monte-Carlo draws of the local energy per p")
     parser.add_argument(
         "--solvers", default="entropy-greedy,sgd-annealed",
-        help="comma-separated; 'entropy-greedy:bp' runs the BP variant")
+        help="comma-separated; 'entropy-greedy:bp' runs the BP variant and "
+             "'entropy-greedy:bp:R' the BP variant with R rounds after the first solution")
     parser.add_argument("--params", default="",
                         help="JSON dict {solver: {parameter: value}}")
     parser.add_argument("--out", default=None, help="CSV path of the per-fit table")
@@ -49,11 +51,20 @@ def main(argv=None):
         X, y = make_random_patterns(M, args.n_features, random_state=seed)
         for spec in args.solvers.split(","):
             solver, _, entropy = spec.partition(":")
+            entropy, _, deepen = entropy.partition(":")
             params = dict(extra.get(spec, {}))
             if entropy:
                 params["entropy"] = entropy
             est = make_estimator("perceptron", solver, 1, seed, params)
-            seconds, error = timed_fit(est, X, y)
+            solver_class = type(get_solver(solver))
+            saved = getattr(solver_class, "DEEPEN_ROUNDS", None)
+            if deepen:
+                solver_class.DEEPEN_ROUNDS = int(deepen)
+            try:
+                seconds, error = timed_fit(est, X, y)
+            finally:
+                if deepen:
+                    solver_class.DEEPEN_ROUNDS = saved
             row = {"solver": spec, "seed": seed, "M": M, "time_s": seconds,
                    "train_error": error, "solved": error == 0.0}
             if error == 0.0:

@@ -106,7 +106,7 @@ class EntropyGreedy(Solver):
         "gamma_growth": 1.05,
         "entropy": "annealed",
         "tol": 1e-4,
-        "sweeps_per_step": 5,
+        "sweeps_per_step": 2,
         "init_scale": 0.01,
     }
     #: entropy="bp": proposals per round, sweeps of a full (re)convergence, rounds
