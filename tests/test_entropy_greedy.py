@@ -159,7 +159,7 @@ def test_greedy_round_follows_best_flip(architecture, K, N):
     best_w = w.copy()
     moves, errors, _, total = kg.greedy_round(
         X, np.ascontiguousarray(X.T), y, w, pre, block_norms(X, layout), c, starts, ends,
-        offsets, True, 10_000, 1e-9, best_w, 10**9)
+        offsets, True, 10_000, 1e-9, best_w, 10**9, True)
     assert moves == ref_moves
     np.testing.assert_array_equal(w, ref_w)
     np.testing.assert_array_equal(pre, layout.preactivations(X, ref_w))
@@ -202,12 +202,35 @@ def test_annealed_history_and_schedule():
     h = clf.history_
     assert list(h.columns[:5]) == ["round", "d", "moves", "train_error", "entropy"]
     assert h["d"].iloc[0] == pytest.approx(0.5 * (1 - math.tanh(0.5)))
-    assert np.all(np.diff(h["d"].to_numpy()) < 0)  # annealing down while unsolved
-    assert h["train_error"].iloc[-1] == 0.0
+    assert np.all(np.diff(h["d"].to_numpy()) < 0)  # annealing down, then deepening
+    assert h["d"].iloc[-1] == pytest.approx(get_solver("entropy-greedy").D_END)
+    assert h["best_train_error"].iloc[-1] == 0.0 and clf.score(X, y) == 1.0
     assert clf.n_iter_ == len(h)
     # the proxy never exceeds its bound H₂(d)
     bound = [binary_entropy(d) for d in h["d"]]
     assert np.all(h["entropy"].to_numpy() <= np.array(bound) + 1e-12)
+
+
+def test_annealed_deepening_widens_margins(monkeypatch):
+    """Climbing the rest of the schedule after the first solution raises the proxy of
+    the returned solution at a small distance (its patterns get larger stabilities)."""
+    X, y = make_random_patterns(n_samples=121, n_features=301, random_state=0)
+    layout = NetworkLayout("perceptron", 301)
+    c = distance_factor(0.01)
+
+    def proxy(clf):
+        pre = layout.preactivations(X.astype(float), clf.coef_.ravel().astype(float))
+        lnA, lnB, lnP = np.empty((121, 1)), np.empty((121, 1)), np.empty(121)
+        return kg.pattern_tables(pre, block_norms(X.astype(float), layout),
+                                 y.astype(float), c, lnA, lnB, lnP)
+
+    solver_class = type(get_solver("entropy-greedy"))
+    deep = BinaryPerceptronClassifier(solver="entropy-greedy", random_state=0).fit(X, y)
+    monkeypatch.setattr(solver_class, "DEEPEN_ANNEALED", 0)
+    first = BinaryPerceptronClassifier(solver="entropy-greedy", random_state=0).fit(X, y)
+    assert deep.score(X, y) == first.score(X, y) == 1.0
+    assert len(deep.history_) > len(first.history_)
+    assert proxy(deep) > proxy(first) + 1.0
 
 
 def test_annealed_committee_fully_connected():

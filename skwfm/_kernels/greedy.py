@@ -225,13 +225,14 @@ def weight_position(p, starts, ends, offsets):
 
 @njit(cache=True, nogil=True)
 def greedy_round(X, XT, y, w, pre, norms, c, starts, ends, offsets, ternary, max_moves,
-                 min_gain, best_w, best_errors):
+                 min_gain, best_w, best_errors, stop_at_zero):
     """Best-improving single flips of the proxy at fixed d until none improves it.
 
     Each move evaluates the gain of every flip (:func:`flip_gains_ternary` or
     :func:`flip_gains_exact`), takes the largest if it exceeds ``min_gain`` and keeps
     ``pre`` exact with :func:`~skwfm._kernels.sgd.flip_weight`: O(M·P) per move. Stops
-    at a local maximum of the proxy, at zero training errors or after ``max_moves``.
+    at a local maximum of the proxy, after ``max_moves``, or (``stop_at_zero``) at zero
+    training errors.
     ``best_w`` receives any configuration with fewer errors than ``best_errors``.
 
     Returns
@@ -250,7 +251,7 @@ def greedy_round(X, XT, y, w, pre, norms, c, starts, ends, offsets, ternary, max
     gain = np.empty(P)
     errors = count_errors(pre, y)
     moves = 0
-    while errors > 0 and moves < max_moves:
+    while (errors > 0 or not stop_at_zero) and moves < max_moves:
         pattern_tables(pre, norms, y, c, lnA, lnB, lnP)
         if ternary:
             flip_changes(pre, norms, y, c, lnA, lnB, lnP, up, down)
