@@ -285,3 +285,11 @@ def test_bp_variant_refuses_even_committee():
         solver.check(params, NetworkLayout("fully-connected", 11, 2), 10)
     with pytest.raises(ValueError, match="max_memory"):
         solver.check({**params, "max_memory": 1e-9}, NetworkLayout("perceptron", 11), 10)
+
+
+@pytest.mark.parametrize("architecture,n_features", [("fully-connected", 21), ("tree", 63)])
+def test_bp_variant_solves_committees(architecture, n_features):
+    X, y = make_random_patterns(n_samples=19, n_features=n_features, random_state=0)
+    clf = CommitteeClassifier(n_hidden=3, architecture=architecture,
+                              solver="entropy-greedy", entropy="bp", random_state=0)
+    assert clf.fit(X, y).score(X, y) == 1.0

@@ -160,8 +160,7 @@ class EntropyGreedy(Solver):
             ref = rng.choice(np.array([-1.0, 1.0]), size=P)
         else:
             ref = np.where(np.asarray(init_weights) >= 0, 1.0, -1.0)
-        bp_seeds = rng.integers(np.iinfo(np.int32).max, size=2)
-        bp_rng = np.random.default_rng(bp_seeds[1])
+        bp_rng = np.random.default_rng(rng.integers(np.iinfo(np.int32).max))
         # BP runs undamped: every estimate starts from the fixed point of a reference one
         # flip away and converges in a few sweeps; damping would only slow it down
         tol, sweeps, damping = p["tol"], p["sweeps_per_step"], 0.0
