@@ -21,7 +21,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _common import make_estimator, n_patterns, parse_json, save, timed_fit  # noqa: E402
 
 from skwfm.datasets import make_random_patterns  # noqa: E402
-from skwfm.flatness import local_energy  # noqa: E402
+from skwfm.flatness import local_energy, local_entropy  # noqa: E402
 from skwfm.solvers import get_solver  # noqa: E402
 
 
@@ -34,6 +34,9 @@ def main(argv=None):
     parser.add_argument("--flip-fractions", default="0.005,0.02")
     parser.add_argument("--n-samples", type=int, default=300,
                         help="Monte-Carlo draws of the local energy per p")
+    parser.add_argument("--gammas", default="",
+                        help="also measure the BP local entropy S/H2 at these couplings "
+                             "(comma-separated, e.g. 3,1.5; SPEC 2.6)")
     parser.add_argument(
         "--solvers", default="entropy-greedy,sgd-annealed",
         help="comma-separated; 'entropy-greedy:bp' runs the BP variant and "
@@ -44,6 +47,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
 
     flips = [float(p) for p in args.flip_fractions.split(",")]
+    gammas = [float(g) for g in args.gammas.split(",")] if args.gammas else []
     extra = parse_json(args.params)
     M = n_patterns("perceptron", args.n_features, 1, args.alpha)
     fits = []
@@ -72,9 +76,15 @@ def main(argv=None):
                                      n_samples=args.n_samples, random_state=seed)
                 for p, de in zip(curve["p"], curve["error_increase"]):
                     row[f"dE_{p:g}"] = float(de)
+                if gammas:
+                    ent = local_entropy(est, X, y, gammas=gammas)
+                    for g, ratio, dist in zip(ent["gamma"], ent["ratio"], ent["distance"]):
+                        row[f"S/H2_{g:g}"] = float(ratio)
+                        row[f"d_{g:g}"] = float(dist)
             fits.append(row)
             print(f"seed={seed} {spec}: {seconds:.1f}s error={error:.4f} " + " ".join(
-                f"{k}={v:.4f}" for k, v in row.items() if k.startswith("dE_")), flush=True)
+                f"{k}={v:.4f}" for k, v in row.items()
+                if k.startswith(("dE_", "S/H2_"))), flush=True)
     fits = pd.DataFrame(fits)
     first = args.solvers.split(",")[0]
     both = fits[fits.solved].groupby("seed").filter(
@@ -84,8 +94,8 @@ def main(argv=None):
         row = {"solver": spec, "n_features": args.n_features, "alpha": args.alpha,
                "seeds": len(group), "solved": int(group.solved.sum()),
                "median_time_s": float(group.time_s.median())}
-        for p in flips:
-            col = f"dE_{p:g}"
+        columns = [f"dE_{p:g}" for p in flips] + [f"S/H2_{g:g}" for g in gammas]
+        for col in columns:
             values = group.loc[group.solved, col]
             row[f"{col}_mean"] = float(values.mean())
             row[f"{col}_se"] = float(values.std(ddof=1) / np.sqrt(len(values))) \
