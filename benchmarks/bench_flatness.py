@@ -17,6 +17,7 @@ Prints tables and writes CSV files to ``benchmarks/results/``::
 """
 
 import argparse
+import os
 import time
 import warnings
 from pathlib import Path
@@ -103,11 +104,15 @@ def speed(n_jobs, repeats=2):
     local_energy(w, X[:50], y[:50], p, n_samples=2)  # load the compiled kernels
     rows = []
     for r in range(repeats):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         local_energy(w, X, y, p, n_samples=100, n_jobs=n_jobs, random_state=r)
+        # CPU time of all threads: on a loaded machine, cpu_seconds / n_jobs is what the
+        # wall time would be with the cores to ourselves
         rows.append({"K": K, "N": N, "weights": K * N, "M": M, "n_p": len(p),
                      "n_samples": 100, "n_jobs": n_jobs, "repeat": r,
-                     "seconds": time.perf_counter() - t0})
+                     "seconds": time.perf_counter() - t0,
+                     "cpu_seconds": time.process_time() - c0,
+                     "load_average": os.getloadavg()[0]})
     table = pd.DataFrame(rows)
     print(table.to_string(index=False, float_format="%.2f"))
     return table

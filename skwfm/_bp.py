@@ -113,7 +113,7 @@ class BeliefPropagation:
         self.ext = np.zeros(P)
         self.H = np.empty(P)
         nmax = int(layout.block_sizes.max())
-        self._mbuf = np.empty(nmax)
+        self._work = np.empty((7, max(nmax, 64)))
         self._fbuf = np.empty(K)
         self._obuf = np.empty(K)
         self._L = np.empty((K + 1, K + 1))
@@ -165,7 +165,7 @@ class BeliefPropagation:
         order = self.rng.permutation(n_items).astype(np.int64)
         return float(bp_sweep(order, self.X, self.y, self.u, self.H, self.ext, self.foc,
                               self.U, self.V, self.starts, self.ends, self.offsets,
-                              float(p), float(r), float(damping), self._mbuf, self._fbuf,
+                              float(p), float(r), float(damping), self._work, self._fbuf,
                               self._obuf, self._L, self._R))
 
     def run(self, *, tol, max_sweeps, damping=0.0, p=0.0, r=0.0):
@@ -187,7 +187,7 @@ class BeliefPropagation:
         self.refresh()
         return float(bethe_free_entropy(self.X, self.y, self.u, self.H, self.ext, self.U,
                                         self.V, self.starts, self.ends, self.offsets,
-                                        self._mbuf, self._fbuf, self._L, self._R))
+                                        self._work, self._fbuf, self._L, self._R))
 
 
 @dataclass

@@ -26,14 +26,16 @@ solver : {solvers}, default="sgd-annealed"
 
     max_iter : int, default=None
         Largest number of epochs (SGD solvers) or rounds (greedy); None takes the
-        solver's default (1000 epochs for ``"sgd-annealed"``).
+        solver's default (4000 epochs for ``"sgd-annealed"``).
 
     tol : float, default=None
         Convergence tolerance of message-passing solvers (largest message change in a
-        sweep). None takes the solver's default.
+        sweep). None takes the solver's default (``"focusing-bp"``: 1e-3 for the
+        perceptron, 0.1 for committees).
 
     learning_rate : float, default=None
-        Step size η of the SGD solvers. None: 0.05 for ``"sgd-annealed"``.
+        Step size η of the SGD solvers. None: for ``"sgd-annealed"`` 0.1 (perceptron) or
+        0.15 (committees).
 
     batch_size : int, default=None
         Minibatch size of the SGD solvers. None: 10 for ``"sgd-annealed"``.
@@ -52,17 +54,21 @@ solver : {solvers}, default="sgd-annealed"
 
     init_scale : float, default=None
         Scale of the random initial state: standard deviation of the hidden weights of
-        ``"sgd-annealed"`` (0.1), half-width of the initial messages of ``"focusing-bp"``.
+        ``"sgd-annealed"`` (0.5), half-width of the initial message magnetizations of
+        ``"focusing-bp"`` (0.1).
 
     protocol : str or array-like of shape (n_steps, 2), default="pseudo-reinforcement"
         Focusing protocol of ``"focusing-bp"``: ``"standard-reinforcement"``,
-        ``"scoping"``, ``"pseudo-reinforcement"``, or an explicit list of (γ, y) pairs.
+        ``"scoping"``, ``"pseudo-reinforcement"``, or an explicit list of (γ, y) pairs
+        (γ may be ``inf``); see the user guide for the tables.
 
     n_steps : int, default=101
         Number of focusing steps of a named protocol.
 
     sweeps_per_step : int, default=None
-        Largest number of BP sweeps at each focusing step.
+        Largest number of BP sweeps at each focusing step (the step ends earlier when
+        the largest message change is below ``tol``). None: 1 for the perceptron (one
+        damped sweep per step), 1000 for committees (BP towards convergence).
 
     damping : float, default=0.5
         Damping λ ∈ [0, 1) of BP message updates.

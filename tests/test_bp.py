@@ -73,12 +73,13 @@ def ref_theta(X, u, H, mu, start, end, off, hard, sigma, t, lam, maxdiff):
     m = np.tanh(c)
     x = X[mu, start:end]
     mean = float(np.sum(x * m))
-    var = float(np.sum(x * x * (1 - m * m)))
+    v = 1.0 / np.cosh(c) ** 2  # 1 − m², exact near saturation
+    var = float(np.sum(x * x * v))
     z = ref_z(mean, var)
     U_new = float(np.clip(0.5 * (log_ndtr(z) - log_ndtr(-z)), -FMAX, FMAX))
     for j in range(n):
         mbar = mean - x[j] * m[j]
-        vbar = var - x[j] ** 2 * (1 - m[j] ** 2)
+        vbar = var - x[j] ** 2 * v[j]
         ap, am = ref_z(mbar + x[j], vbar), ref_z(mbar - x[j], vbar)
         if hard:
             new = 0.5 * (log_ndtr(sigma * ap) - log_ndtr(sigma * am))
@@ -187,7 +188,7 @@ def kernel_sweep(order, X, y, u, ext, foc, U, V, layout, p, r, lam):
     K = layout.n_hidden
     H = np.empty(layout.n_weights)
     maxdiff = kbp.bp_sweep(order, X, y, u, H, ext, foc, U, V, starts, ends, offsets, p, r,
-                           lam, np.empty(layout.n_weights), np.empty(K), np.empty(K),
+                           lam, np.empty((7, max(layout.n_weights, 64))), np.empty(K), np.empty(K),
                            np.empty((K + 1, K + 1)), np.empty((K + 1, K + 1)))
     return H, maxdiff
 
@@ -199,6 +200,9 @@ CASES = [
     ("fully-connected", 11, 5, 7, True),
     ("tree", 21, 3, 10, False),
     ("tree", 25, 5, 8, True),
+    # wide units: the per-node Taylor expansion of Φ is used for most edges
+    ("perceptron", 401, 1, 6, False),
+    ("fully-connected", 151, 3, 4, True),
 ]
 
 
@@ -208,7 +212,7 @@ CASES = [
 @pytest.mark.parametrize("p,r,lam", [(0.0, 0.0, 0.0), (0.8, 2.5, 0.3), (1.0, 0.7, 0.5)])
 def test_sweep_matches_reference(arch, N, K, M, real, p, r, lam):
     layout, X, y, rng = instance(arch, N, K, M, seed=N + M, real=real)
-    u, U, V, foc, ext = random_state(layout, M, rng)
+    u, U, V, foc, ext = random_state(layout, M, rng, scale=1.5 if N < 100 else 0.05)
     if r == 0:
         foc[:] = 0
     n_items = M + layout.n_weights if r > 0 else M
@@ -260,7 +264,7 @@ def test_free_entropy_matches_reference(arch, N, K, M, real):
     starts, ends, offsets = layout.kernel_args()
     H = ext + u.sum(axis=0)
     got = kbp.bethe_free_entropy(X, y, u, H, ext, U, V, starts, ends, offsets,
-                                 np.empty(N), np.empty(K), np.empty((K + 1, K + 1)),
+                                 np.empty((7, max(N, 64))), np.empty(K), np.empty((K + 1, K + 1)),
                                  np.empty((K + 1, K + 1)))
     assert got == pytest.approx(ref_free_entropy(X, y, u, ext, U, V, layout), abs=1e-9)
 
@@ -369,3 +373,33 @@ def test_sign_errors_kernel():
     bp = BeliefPropagation(X, y, layout, init_scale=0.1, rng=rng)
     bp.H[:] = H
     assert bp.n_errors() == want
+
+
+@pytest.mark.parametrize("z", np.linspace(-8, 8, 33))
+def test_taylor_ndtr(z):
+    coef = np.empty(kbp.SERIES_TERMS + 1)
+    kbp.taylor_ndtr(z, coef)
+    for eps in np.linspace(-kbp.SERIES_RADIUS, kbp.SERIES_RADIUS, 13):
+        got = np.polynomial.polynomial.polyval(eps, coef)
+        want = math.exp(float(log_ndtr(z + eps)))
+        assert got == pytest.approx(want, rel=1e-13)
+
+
+@pytest.mark.parametrize("z", np.linspace(-8, 8, 17))
+@pytest.mark.parametrize("c0", [0.0, 1e-20, 1e-9, 1e-6, 1e-3, 0.1, 0.45])
+def test_taylor_log_mix(z, c0):
+    """Wherever the kernel accepts the per-node series, it gives the field to 1e-11."""
+    t0 = 1 - 2 * c0
+    coef = np.empty(kbp.SERIES_TERMS + 1)
+    lcoef = np.empty(kbp.SERIES_TERMS + 1)
+    kbp.taylor_log_mix(z, c0, t0, coef, lcoef)
+    lc = math.log(c0) if c0 > 0 else -np.inf
+    g0 = np.logaddexp(lc, math.log(t0) + log_ndtr(z))
+    assert kbp.series_converged(lcoef, 0.15)  # always usable at the typical spread
+    for w in (0.15, 0.3, 0.45, kbp.SERIES_RADIUS):
+        if not kbp.series_converged(lcoef, w):
+            continue
+        for eps in np.linspace(-w, w, 9):
+            got = np.polynomial.polynomial.polyval(eps, lcoef)
+            want = np.logaddexp(lc, math.log(t0) + log_ndtr(z + eps)) - g0
+            assert got == pytest.approx(want, abs=1e-11)

@@ -24,6 +24,11 @@ CONFIGURATIONS = [
     CommitteeClassifier(n_hidden=1, architecture="tree", solver="sgd-annealed",
                         max_iter=20, random_state=0),
     # -- focusing-bp --
+    BinaryPerceptronClassifier(solver="focusing-bp", n_steps=15, random_state=0),
+    CommitteeClassifier(n_hidden=3, architecture="fully-connected", solver="focusing-bp",
+                        n_steps=8, sweeps_per_step=20, random_state=0),
+    CommitteeClassifier(n_hidden=1, architecture="tree", solver="focusing-bp", n_steps=15,
+                        random_state=0),
 
     # -- replicated --
 

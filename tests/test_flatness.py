@@ -64,6 +64,20 @@ def test_nested_flip_kernel_matches_python(kind, N, K, real):
             kernel(XT, y, w, unit_of, feature_of, preT, flips, ends, errors)
             assert errors.tolist() == expected
 
+        # flip_mode="fixed": the first ⌊p·P⌋ weights of one permutation
+        flips, ends = draw_flips(seed, layout.n_weights, p_sorted, unit_of, "fixed")
+        perm = np.random.default_rng(seed).permutation(layout.n_weights)
+        expected = []
+        for p in p_sorted:
+            w2 = w.copy()
+            chosen = perm[: int(np.floor(p * layout.n_weights + 1e-9))]
+            w2[chosen] *= -1
+            expected.append(layout.n_errors(layout.preactivations(X, w2), y))
+        errors = np.zeros(len(p_sorted), dtype=np.int64)
+        preT = pre0.copy()
+        nested_flip_errors(XT, y, w, unit_of, feature_of, preT, flips, ends, errors)
+        assert errors.tolist() == expected
+
 
 def test_count_errors_and_setup_kernels_match_numpy():
     layout = NetworkLayout("fully-connected", 21, 3)
@@ -95,6 +109,19 @@ def test_local_energy_independent_of_n_jobs():
     # float inputs take the float64 path: same draws, same numbers
     c = local_energy(teacher, X.astype(np.float64) * 1.0, y, n_jobs=2, **kw)
     np.testing.assert_allclose(c["error_increase"], a["error_increase"])
+
+
+def test_fixed_flip_mode_close_to_independent():
+    X, y, teacher = make_teacher_student(n_samples=400, n_features=401, random_state=0)
+    kw = dict(flip_fractions=[0.02, 0.05], n_samples=200, random_state=0)
+    fixed = local_energy(teacher, X, y, flip_mode="fixed", **kw)
+    independent = local_energy(teacher, X, y, **kw)
+    diff = np.abs(fixed["error_increase"] - independent["error_increase"])
+    assert np.all(diff < 3 * np.hypot(fixed["std_error"], independent["std_error"]))
+    # fewer fluctuations in the number of flips: no larger spread than independent flips
+    assert np.all(fixed["std_error"] < 1.2 * independent["std_error"])
+    with pytest.raises(ValueError, match="analytic"):
+        local_energy(teacher, X, y, method="analytic", flip_mode="fixed")
 
 
 def test_local_energy_of_estimator_and_weights_agree():
@@ -133,6 +160,46 @@ def test_analytic_committee_majority_convolution():
     np.testing.assert_allclose(_majority_probability(plus), expected)
 
 
+@pytest.mark.parametrize("kind, N, K", [("perceptron", 9, 1), ("tree", 10, 3),
+                                        ("fully-connected", 4, 3)])
+def test_exact_local_energy_matches_enumeration(kind, N, K):
+    """method="exact" against the sum over all 2^P flip patterns, tiny networks."""
+    from itertools import product
+
+    layout = NetworkLayout(kind, N, K)
+    X, y = make_random_patterns(n_samples=12, n_features=N, random_state=0)
+    w = _random_network(layout, 1)
+    P = layout.n_weights
+    p = np.array([0.0, 0.07, 0.3, 0.5])
+    base = layout.n_errors(layout.preactivations(X, w), y)
+    expected = np.zeros(len(p))
+    for mask in product([0, 1], repeat=P):
+        mask = np.array(mask)
+        k = mask.sum()
+        errors = layout.n_errors(layout.preactivations(X, np.where(mask, -w, w)), y)
+        expected += p**k * (1 - p) ** (P - k) * (errors - base) / 12
+    weights = w.reshape(layout.coef_shape)
+    kw = dict(architecture="tree", n_hidden=K) if kind == "tree" else {}
+    exact = local_energy(weights, X, y, p, method="exact", **kw)
+    np.testing.assert_allclose(exact["error_increase"], expected, atol=1e-12)
+
+
+def test_exact_local_energy_agrees_with_sampling_where_gaussian_fails():
+    X, y, teacher = make_teacher_student(n_samples=300, n_features=101, n_hidden=5,
+                                         random_state=0)
+    p = [0.002, 0.01]
+    sampled = local_energy(teacher, X, y, p, n_samples=2000, n_jobs=2, random_state=0)
+    exact = local_energy(teacher, X, y, p, method="exact")
+    gauss = local_energy(teacher, X, y, p, method="analytic")
+    diff = np.abs(sampled["error_increase"] - exact["error_increase"])
+    assert np.all(diff < 3.5 * sampled["std_error"])
+    # at p·n ≤ 1 the Gaussian approximation is off by many standard errors
+    assert abs(gauss["error_increase"][0] - exact["error_increase"][0]) > \
+        5 * sampled["std_error"][0]
+    with pytest.raises(ValueError, match="±1 inputs"):
+        local_energy(teacher, X * 0.5, y, p, method="exact")
+
+
 def test_analytic_committee_close_to_sampling():
     X, y, teacher = make_teacher_student(n_samples=600, n_features=201, n_hidden=3,
                                          random_state=2)
@@ -144,7 +211,7 @@ def test_analytic_committee_close_to_sampling():
 
 
 def test_teacher_local_energy_follows_arccos():
-    """Teacher of a teacher–student perceptron, N=1001, α=0.6: δE = arccos(1−2p)/π ± 10%."""
+    """Teacher–student perceptron teacher, N=1001, α=0.6: δE = arccos(1−2p)/π ± 10 %."""
     X, y, teacher = make_teacher_student(n_samples=601, n_features=1001, random_state=0)
     p = np.array([0.005, 0.01, 0.02, 0.05])
     curve = local_energy(teacher, X, y, p, n_samples=200, random_state=0)
@@ -351,3 +418,76 @@ def test_scorer_errors():
     clf = BinaryPerceptronClassifier(max_iter=5, random_state=0).fit(X, y)
     with pytest.raises(TypeError, match="metadata"):
         FlatnessScorer("local_energy")(clf, X, y, sample_weight=np.ones(10))
+
+
+def test_pipeline_is_measured_on_transformed_inputs():
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import FunctionTransformer
+
+    X, y = make_random_patterns(n_samples=40, n_features=31, random_state=0)
+    flip = FunctionTransformer(lambda Z: -Z)
+    pipe = make_pipeline(flip, BinaryPerceptronClassifier(max_iter=30, random_state=0))
+    pipe.fit(X, y)
+    scorer = FlatnessScorer("local_energy", flip_fraction=0.05, n_samples=10, random_state=0)
+    a = scorer.profile(pipe, X, y)
+    b = scorer.profile(pipe[-1], -X, y)
+    assert a.equals(b)
+
+
+def test_local_entropy_of_committee_solutions():
+    """Committee BP (both architectures) around a found solution: 0 < S ≤ H₂(d).
+
+    Only at γ where at least one weight is expected to differ from the reference
+    (d·P ≳ 1): at γ = 3 these small committees have d·P ≈ 0.03–0.2 and the Bethe
+    estimate exceeds H₂ by up to 14 %.
+    """
+    for architecture, N in [("tree", 201), ("fully-connected", 67)]:
+        X, y = make_random_patterns(n_samples=60, n_features=N, random_state=0)
+        clf = CommitteeClassifier(n_hidden=3, architecture=architecture,
+                                  random_state=0).fit(X, y)
+        assert clf.score(X, y) == 1.0
+        curve = local_entropy(clf, X, y, [2.0, 1.5, 1.0], random_state=0)
+        assert curve["converged"].all()
+        assert np.all(curve["distance"] > 0)
+        assert np.all(curve["local_entropy"] <= curve["H2"] + 1e-6)
+        assert np.all(curve["ratio"] > 0.3)
+
+
+@pytest.mark.slow
+def test_focusing_bp_flatter_than_perceptron_rule():
+    """Must-show 3 in small: N=1001, α=0.4, two instances of SPEC 2.6's setting.
+
+    benchmarks/bench_flatness.py runs the full comparison (five instances, four solvers).
+    """
+    from skwfm.solvers import SOLVERS
+
+    if "focusing-bp" not in SOLVERS:
+        pytest.skip("focusing-bp is not installed")
+    for seed in (0, 4):
+        X, y = make_random_patterns(n_samples=400, n_features=1001,
+                                    random_state=8000 + seed)
+        scores = {}
+        for name, params in {"fbp": dict(solver="focusing-bp"),
+                             "rule": dict(gamma=1e3, gamma_growth=1.0, max_iter=3000)}.items():
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                clf = BinaryPerceptronClassifier(random_state=seed, **params).fit(X, y)
+            assert clf.score(X, y) == 1.0
+            entropy = local_entropy(clf, X, y, [1.5], random_state=0)
+            energy = local_energy(clf, X, y, [0.005], n_samples=200, n_jobs=2,
+                                  random_state=0)
+            scores[name] = (entropy["ratio"].iloc[0], energy["error_increase"].iloc[0])
+        assert scores["fbp"][0] > scores["rule"][0] + 0.03
+        assert scores["fbp"][1] < 0.5 * scores["rule"][1]
+
+
+def test_local_entropy_multiclass_rows_and_scorer_average():
+    X, _ = make_random_patterns(n_samples=30, n_features=101, random_state=0)
+    labels = np.arange(30) % 3
+    clf = BinaryPerceptronClassifier(random_state=0).fit(X, labels)
+    curve = local_entropy(clf, X, labels, [2.0, 1.0], random_state=0)
+    assert curve["class"].tolist() == [0, 0, 1, 1, 2, 2]
+    scorer = FlatnessScorer(gammas=[2.0, 1.0], random_state=0)
+    profile = scorer.profile(clf, X, labels)
+    expected = profile.groupby("class")["ratio"].mean().mean()
+    assert scorer(clf, X, labels) == pytest.approx(expected)

@@ -31,6 +31,22 @@ FIELD_MAX = 30.0
 #: smallest cavity variance (keeps z = mean / sd finite when all inputs are saturated)
 VAR_FLOOR = 1e-300
 Z_BIG = 1e10
+#: below this a probability ratio is taken in log space
+TINY = 1e-280
+#: Taylor expansion of ln Φ-mixtures inside a theta node: order, largest radius in ε,
+#: largest |z|, and the size of the last terms below which it is used (its error is then
+#: below ~1e-12, checked against scipy in the tests)
+SERIES_TERMS = 32
+SERIES_RADIUS = 0.6
+SERIES_ZMAX = 8.0
+SERIES_TAIL = 1e-15
+_INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
+# inline exponential: ln 2 split in a high part exact in float64 products and a low part
+_LOG2E = 1.0 / math.log(2.0)
+_LN2_HI = 0.6931471803691238
+_LN2_LO = 1.9082149292705877e-10
+(_I2, _I3, _I4, _I5, _I6, _I7, _I8, _I9, _I10, _I11, _I12, _I13) = (
+    1.0 / math.factorial(q) for q in range(2, 14))
 _LOG_2PI_HALF = 0.5 * math.log(2.0 * math.pi)
 _LN2 = math.log(2.0)
 _SQRT1_2 = 1.0 / math.sqrt(2.0)
@@ -113,7 +129,110 @@ def _z(mean, var):
 
 
 @njit(cache=True, nogil=True)
-def theta_update(X, u, H, mu, start, end, off, hard, sigma, t_field, damping, mbuf, maxdiff):
+def taylor_ndtr(z, coef):
+    """Taylor coefficients of Φ at z: Φ(z + ε) = Σ_n coef[n] εⁿ (n ≤ SERIES_TERMS).
+
+    Φ⁽ⁿ⁾(z) = (−1)ⁿ⁻¹ He_{n−1}(z) φ(z) with the probabilists' Hermite polynomials.
+    """
+    coef[0] = math.exp(log_ndtr(z))
+    phi = math.exp(-0.5 * z * z) * _INV_SQRT_2PI
+    he_prev = 0.0
+    he = 1.0
+    term = phi
+    for q in range(1, SERIES_TERMS + 1):
+        coef[q] = term * he
+        he, he_prev = z * he - (q - 1) * he_prev, he
+        term = -term / (q + 1)
+
+
+@njit(cache=True, nogil=True, fastmath={"contract"})
+def _cavity_exponentials(u, H, mu, off, n, work):
+    """``work[0, j]`` = tanh c_j, ``work[1, j]`` = 1 − tanh² c_j, c_j the clamped cavity field.
+
+    The exponential is computed inline (2^k times a degree-13 Taylor polynomial on
+    |r| ≤ ln2/2, error ≈ 1 ulp) so that the loop vectorizes; libm's exp would be called
+    once per edge. ``work[6]`` holds the bits of 2^k.
+    """
+    bits = work[6].view(np.int64)
+    for j in range(n):
+        c = H[off + j] - u[mu, off + j]
+        c = min(max(c, -FIELD_MAX), FIELD_MAX)
+        work[0, j] = c
+        x = -2.0 * abs(c)
+        k = math.floor(x * _LOG2E + 0.5)
+        r = (x - k * _LN2_HI) - k * _LN2_LO
+        work[1, j] = 1.0 + r * (1.0 + r * (_I2 + r * (_I3 + r * (_I4 + r * (_I5 + r * (
+            _I6 + r * (_I7 + r * (_I8 + r * (_I9 + r * (_I10 + r * (_I11 + r * (
+                _I12 + r * _I13))))))))))))
+        bits[j] = (np.int64(k) + 1023) << 52
+    for j in range(n):
+        # tanh c and 1 − tanh² c from e = exp(−2|c|), exact near saturation
+        e = work[1, j] * work[6, j]
+        inv = 1.0 / (1.0 + e)
+        work[0, j] = math.copysign((1.0 - e) * inv, work[0, j])
+        work[1, j] = 4.0 * e * inv * inv
+
+
+@njit(cache=True, nogil=True, fastmath={"contract", "reassoc"})
+def taylor_log_mix(z0, c0, t0, coef, lcoef):
+    """Taylor coefficients of g(ε) = ln(c0 + t0 Φ(z0 + ε)) around ε = 0.
+
+    From the coefficients a_n of f = c0 + t0 Φ(z0 + ε) (:func:`taylor_ndtr`), the series
+    of ln f follows from f g' = f': b_n = (a_n − (1/n) Σ_{k<n} k b_k a_{n−k}) / a_0.
+    ``lcoef[0]`` is left at 0 (only differences g(ε₊) − g(ε₋) are needed).
+    """
+    taylor_ndtr(z0, coef)
+    for q in range(SERIES_TERMS + 1):
+        coef[q] *= t0
+    coef[0] += c0
+    inv_a0 = 1.0 / coef[0]
+    lcoef[0] = 0.0
+    for q in range(1, SERIES_TERMS + 1):
+        acc = 0.0
+        for k in range(1, q):
+            acc += k * lcoef[k] * coef[q - k]
+        lcoef[q] = (coef[q] - acc / q) * inv_a0
+
+
+@njit(cache=True, nogil=True)
+def series_converged(lcoef, widest):
+    """True when the last three terms of the series are below SERIES_TAIL at |ε| = widest.
+
+    The series of ln(c0 + t0 Φ) converges geometrically with a radius set by the nearest
+    complex zero of c0 + t0 Φ (≈ 2.8 for c0 = 0, smaller when c0 ≈ t0 Φ(z0)); negligible
+    last terms mean the truncation error is negligible too.
+    """
+    w = widest
+    wq = w ** (SERIES_TERMS - 2)
+    for q in range(SERIES_TERMS - 2, SERIES_TERMS + 1):
+        if abs(lcoef[q]) * wq > SERIES_TAIL:
+            return False
+        wq *= w
+    return True
+
+
+@njit(cache=True, nogil=True, fastmath={"contract"})
+def _series_fields(n, lcoef, work):
+    """½ [g(ε₊) − g(ε₋)] for all n edges of a node, g = ln(c0 + t0 Φ(z0 + ·)).
+
+    A separate, branch-free loop over the edges with a fixed-length inner Horner loop, so
+    that LLVM unrolls it and vectorizes over the edges (the Horner chains of different
+    edges run side by side). Reads ε± from ``work[2]``, ``work[3]``; writes ``work[4]``.
+    """
+    top = lcoef[SERIES_TERMS]
+    for j in range(n):
+        ep = work[2, j]
+        em = work[3, j]
+        sp = top
+        sm = top
+        for q in range(SERIES_TERMS - 1, 0, -1):
+            sp = sp * ep + lcoef[q]
+            sm = sm * em + lcoef[q]
+        work[4, j] = 0.5 * (sp * ep - sm * em)
+
+
+@njit(cache=True, nogil=True)
+def theta_update(X, u, H, mu, start, end, off, hard, sigma, t_field, damping, work, maxdiff):
     """Update the theta node (μ, k): all its messages to weights, and its message up.
 
     Parameters
@@ -124,57 +243,153 @@ def theta_update(X, u, H, mu, start, end, off, hard, sigma, t_field, damping, mb
         True for a perceptron: the output is clamped to ``sigma``.
     t_field : float
         Otherwise, field on the hidden output from the rest of the graph (``V[μ, k]``).
-    mbuf : scratch of length ≥ end − start (cavity magnetizations).
+    work : scratch of shape (7, ≥ end − start); the per-node series needs ≥ SERIES_TERMS + 1
+        columns (otherwise erfc is used for every edge).
 
     Returns
     -------
     (U_new, maxdiff) : the undamped field up to τ (0 when ``hard``) and the running
     largest magnetization change.
+
+    Notes
+    -----
+    The message to weight j is ½ ln(A₊/A₋) with A± = P(output ok | w_j = ±1)
+    = c0 + t0 Φ(a±), a± = s0 (μ̄_j ± ξ_j)/s̄_j (SPEC 3.1.2–3.1.3, written so that no
+    term cancels). All a± of a node lie within O(1/s) of z0 = s0 μ/s, so the field is
+    ½[g(a₊ − z0) − g(a₋ − z0)] with one Taylor expansion g of ln(c0 + t0 Φ(z0 + ε)) per
+    node (:func:`taylor_log_mix`) when every |a± − z0| ≤ SERIES_RADIUS and the series has
+    converged there (:func:`series_converged`): no special function per edge. Otherwise
+    erfc (log space in the deep tails) per edge.
     """
     n = end - start
-    mean = 0.0
-    var = 0.0
-    for j in range(n):
-        c = clamp(H[off + j] - u[mu, off + j])
-        m = math.tanh(c)
-        mbuf[j] = m
-        x = X[mu, start + j]
-        mean += x * m
-        var += x * x * (1.0 - m * m)
+    _cavity_exponentials(u, H, mu, off, n, work)
+    mean, var, x2max = _moments(X, mu, start, n, work)
     U_new = 0.0
-    lp = 0.0
-    lm = 0.0
-    if not hard:
+    # the output field enters through its sign s0, c0 = (1 − |tanh t|)/2, t0 = |tanh t|
+    if hard:
+        s0 = sigma
+        c0 = 0.0
+        t0 = 1.0
+        log_c0 = 0.0
+        log_t0 = 0.0
+    else:
         z = _z(mean, var)
         U_new = clamp(0.5 * (log_ndtr(z) - log_ndtr(-z)))
-        lp = log_sig2(t_field)
-        lm = log_sig2(-t_field)
-    keep = 1.0 - damping
+        s0 = 1.0 if t_field >= 0.0 else -1.0
+        e = math.exp(-2.0 * abs(t_field))
+        c0 = e / (1.0 + e)
+        t0 = (1.0 - e) / (1.0 + e)
+        log_c0 = math.log(c0)
+        log_t0 = math.log(t0) if t0 > 0.0 else -math.inf
+    z0 = s0 * _z(mean, var)
+    widest = _arguments(X, mu, start, n, mean, var, s0, z0, work)
+    # s̄²_j ≥ var − ξ_j² since 1 − m_j² ≤ 1: only then can a cavity variance vanish
+    if var - x2max <= VAR_FLOOR:
+        # some cavity variance vanished (all other inputs zero): deterministic arguments
+        for j in range(n):
+            x = X[mu, start + j]
+            if var - x * x * work[1, j] <= VAR_FLOOR:
+                mbar = mean - x * work[0, j]
+                work[2, j] = s0 * _z(mbar + x, 0.0) - z0
+                work[3, j] = s0 * _z(mbar - x, 0.0) - z0
+                widest = math.inf
+    series = (abs(z0) <= SERIES_ZMAX and widest <= SERIES_RADIUS
+              and work.shape[1] > SERIES_TERMS)
+    if series:
+        # coefficient buffers: rows of work that are free at this point
+        coef = work[5, :SERIES_TERMS + 1]
+        lcoef = work[6, :SERIES_TERMS + 1]
+        taylor_log_mix(z0, c0, t0, coef, lcoef)
+        series = series_converged(lcoef, widest)
+        if series:
+            _series_fields(n, lcoef, work)
+    if not series:
+        for j in range(n):
+            ap = work[2, j] + z0
+            am = work[3, j] + z0
+            Ap = c0 + t0 * 0.5 * math.erfc(-ap * _SQRT1_2)
+            Am = c0 + t0 * 0.5 * math.erfc(-am * _SQRT1_2)
+            if Ap > TINY and Am > TINY:
+                work[4, j] = 0.5 * math.log(Ap / Am)
+            else:
+                # deep tails: the same ratio in log space
+                lap = log_t0 + log_ndtr(ap)
+                lam = log_t0 + log_ndtr(am)
+                if not hard:
+                    lap = log_add_exp(log_c0, lap)
+                    lam = log_add_exp(log_c0, lam)
+                work[4, j] = 0.5 * (lap - lam)
+    largest = _store_messages(u, H, mu, off, n, damping, work)
+    if largest > maxdiff:
+        # |Δ tanh| ≤ |Δ field|: the tanh are needed only for edges that could set a record
+        for j in range(n):
+            if work[5, j] > maxdiff:
+                new = u[mu, off + j]
+                old = work[4, j]
+                d = abs(math.tanh(new) - math.tanh(old))
+                if d > maxdiff:
+                    maxdiff = d
+    return U_new, maxdiff
+
+
+@njit(cache=True, nogil=True, fastmath={"contract"})
+def _arguments(X, mu, start, n, mean, var, s0, z0, work):
+    """ε±_j = s0 (μ̄_j ± ξ_j)/s̄_j − z0 into ``work[2]``, ``work[3]`` (vectorizable loop).
+
+    Returns the largest |ε|. Cavity variances are floored at VAR_FLOOR here; the caller
+    recomputes the edges where that happened.
+    """
     for j in range(n):
         x = X[mu, start + j]
-        m = mbuf[j]
-        mbar = mean - x * m
-        vbar = var - x * x * (1.0 - m * m)
-        if vbar > VAR_FLOOR:
-            inv_sd = 1.0 / math.sqrt(vbar)
-            ap = (mbar + x) * inv_sd
-            am = (mbar - x) * inv_sd
-        else:
-            ap = _z(mbar + x, 0.0)
-            am = _z(mbar - x, 0.0)
-        if hard:
-            new = 0.5 * (log_ndtr(sigma * ap) - log_ndtr(sigma * am))
-        else:
-            lap = log_add_exp(lp + log_ndtr(ap), lm + log_ndtr(-ap))
-            lam = log_add_exp(lp + log_ndtr(am), lm + log_ndtr(-am))
-            new = 0.5 * (lap - lam)
-        new = clamp(new)
+        mbar = mean - x * work[0, j]
+        vbar = max(var - x * x * work[1, j], VAR_FLOOR)
+        inv_sd = s0 / math.sqrt(vbar)
+        work[2, j] = (mbar + x) * inv_sd - z0
+        work[3, j] = (mbar - x) * inv_sd - z0
+    widest = 0.0
+    for j in range(n):
+        widest = max(widest, abs(work[2, j]), abs(work[3, j]))
+    return widest
+
+
+@njit(cache=True, nogil=True, fastmath={"contract", "reassoc"})
+def _moments(X, mu, start, n, work):
+    """Σ_j ξ_j m_j, Σ_j ξ_j² (1 − m_j²) and max_j ξ_j² of a theta node.
+
+    Reassociation lets LLVM vectorize the sums (a different, equally accurate summation
+    order than a sequential loop).
+    """
+    mean = 0.0
+    var = 0.0
+    x2max = 0.0
+    for j in range(n):
+        x = X[mu, start + j]
+        mean += x * work[0, j]
+        var += x * x * work[1, j]
+        x2max = max(x2max, x * x)
+    return mean, var, x2max
+
+
+@njit(cache=True, nogil=True, fastmath={"contract"})
+def _store_messages(u, H, mu, off, n, damping, work):
+    """Clamp and damp the new fields ``work[4]``, store them in u, update H.
+
+    Leaves the old fields in ``work[4]`` and |Δ field| in ``work[5]``; returns the largest
+    |Δ field| (an upper bound of the largest magnetization change).
+    """
+    keep = 1.0 - damping
+    for j in range(n):
+        new = min(max(work[4, j], -FIELD_MAX), FIELD_MAX)
         old = u[mu, off + j]
         new = keep * new + damping * old
         u[mu, off + j] = new
         H[off + j] += new - old
-        maxdiff = _diff(new, old, maxdiff)
-    return U_new, maxdiff
+        work[4, j] = old
+        work[5, j] = abs(new - old)
+    largest = 0.0
+    for j in range(n):
+        largest = max(largest, work[5, j])
+    return largest
 
 
 @njit(cache=True, nogil=True)
@@ -261,19 +476,19 @@ def log_output_probability(fields, sigma, L, R):
 
 
 @njit(cache=True, nogil=True)
-def pattern_update(X, y, u, H, U, V, mu, starts, ends, offsets, damping, mbuf,
+def pattern_update(X, y, u, H, U, V, mu, starts, ends, offsets, damping, work,
                    fbuf, obuf, L, R, maxdiff):
     """Update the block of pattern μ: its K theta nodes, then (K > 1) its output node."""
     K = starts.shape[0]
     sigma = float(y[mu])
     if K == 1:
         U0, maxdiff = theta_update(X, u, H, mu, starts[0], ends[0], offsets[0], True,
-                                   sigma, 0.0, damping, mbuf, maxdiff)
+                                   sigma, 0.0, damping, work, maxdiff)
         return maxdiff
     keep = 1.0 - damping
     for k in range(K):
         Unew, maxdiff = theta_update(X, u, H, mu, starts[k], ends[k], offsets[k], False,
-                                     sigma, V[mu, k], damping, mbuf, maxdiff)
+                                     sigma, V[mu, k], damping, work, maxdiff)
         old = U[mu, k]
         Unew = keep * Unew + damping * old
         U[mu, k] = Unew
@@ -328,7 +543,7 @@ def recompute_totals(u, ext, foc, H):
 
 @njit(cache=True, nogil=True)
 def bp_sweep(order, X, y, u, H, ext, foc, U, V, starts, ends, offsets, p, r, damping,
-             mbuf, fbuf, obuf, L, R):
+             work, fbuf, obuf, L, R):
     """One BP sweep in the given order; return the largest magnetization change.
 
     ``order`` holds pattern indices 0..M−1 and focusing items M + i (weight i), in the
@@ -342,14 +557,14 @@ def bp_sweep(order, X, y, u, H, ext, foc, U, V, starts, ends, offsets, p, r, dam
         item = order[t]
         if item < M:
             maxdiff = pattern_update(X, y, u, H, U, V, item, starts, ends, offsets,
-                                     damping, mbuf, fbuf, obuf, L, R, maxdiff)
+                                     damping, work, fbuf, obuf, L, R, maxdiff)
         else:
             maxdiff = focusing_update(H, foc, item - M, p, r, damping, maxdiff)
     return maxdiff
 
 
 @njit(cache=True, nogil=True)
-def bethe_free_entropy(X, y, u, H, ext, U, V, starts, ends, offsets, mbuf, fbuf, L, R):
+def bethe_free_entropy(X, y, u, H, ext, U, V, starts, ends, offsets, work, fbuf, L, R):
     """Bethe free entropy ln Z of the BP state without focusing messages (SPEC 2.3).
 
     ``H`` must equal ``ext + Σ_μ u[μ]``. Terms (fields: c = cavity of a weight w.r.t.

@@ -77,9 +77,12 @@ def nested_flip_errors(XT, y, w, unit_of, feature_of, preT, flips, level_ends, e
 
 @njit(cache=True, nogil=True)
 def transpose_into(X, XT, j0, j1):
-    """``XT[j, μ] = X[μ, j]`` for the columns ``j0 <= j < j1``, copied tile by tile so both arrays are read and written in
-    cache-sized blocks (numpy's strided copy of a large int8 transpose is several times
-    slower). Disjoint column ranges can run in parallel threads."""
+    """``XT[j, μ] = X[μ, j]`` for the columns ``j0 <= j < j1``.
+
+    Copied tile by tile so that both arrays are read and written in cache-sized blocks
+    (numpy's strided copy of a large int8 transpose is several times slower). Disjoint
+    column ranges can run in parallel threads.
+    """
     M = X.shape[0]
     tile = 128
     for r0 in range(0, M, tile):

@@ -67,9 +67,10 @@ def resolve_networks(model, X, y, *, architecture=None, n_hidden=None, class_ind
 
     Parameters
     ----------
-    model : fitted skwfm estimator or array-like of ±1
+    model : fitted skwfm estimator or Pipeline, or array-like of ±1
         A fitted :class:`~skwfm.BinaryPerceptronClassifier` or
-        :class:`~skwfm.CommitteeClassifier`, or raw weights: shape (N,) for a perceptron
+        :class:`~skwfm.CommitteeClassifier` (or a fitted Pipeline ending in one: X is
+        transformed by the earlier steps), or raw weights: shape (N,) for a perceptron
         (or a tree committee with ``architecture="tree"`` and ``n_hidden``), (K, N) for a
         fully connected committee.
     X : array-like of shape (n_samples, n_features)
@@ -88,6 +89,12 @@ def resolve_networks(model, X, y, *, architecture=None, n_hidden=None, class_ind
         Numeric dtype kept (an int8 pattern matrix is not copied to float64).
     networks : list of BinaryNetwork
     """
+    if hasattr(model, "steps") and hasattr(model, "fit"):
+        # a Pipeline: measure its final network on the inputs it actually sees
+        check_is_fitted(model)
+        if len(model.steps) > 1:
+            X = model[:-1].transform(X)
+        model = model[-1]
     X = check_array(X, dtype="numeric", order="C", ensure_min_samples=0)
     if X.dtype.kind not in "iuf":
         X = X.astype(np.float64)

@@ -11,8 +11,9 @@ from sklearn.utils.metadata_routing import MetadataRequest
 from ._local_energy import local_energy
 from ._local_entropy import local_entropy
 
-#: γ grid of the default local-entropy score: d ≈ 0.002 … 0.05 around a flat solution
-SCORER_GAMMAS = (3.0, 2.0, 1.5)
+#: γ grid of the default local-entropy score: d ≈ 0.01 … 0.07 around a flat solution,
+#: where at least one weight differs from the reference (d·P ≥ 1) from P ≈ 100 weights on
+SCORER_GAMMAS = (2.0, 1.5, 1.0)
 
 
 class FlatnessScorer:
@@ -44,13 +45,16 @@ class FlatnessScorer:
     ----------
     measure : {"local_entropy", "local_energy"}, default="local_entropy"
         Flatness measure.
-    gammas : array-like of float, default=(3.0, 2.0, 1.5)
-        Couplings γ of the local-entropy score (large γ = small distance).
+    gammas : array-like of float, default=(2.0, 1.5, 1.0)
+        Couplings γ of the local-entropy score (large γ = small distance). Keep
+        d·P ≳ 1 (P weights): S/H₂ is not meaningful when fewer than one weight is
+        expected to differ from the network, and a flat solution has d ≈ (1 − tanh γ)/2,
+        i.e. 0.0025 at γ = 3 (needs P ≳ 400), 0.018 at γ = 2.
     flip_fraction : float, default=0.01
         Flip probability p of the local-energy score.
     n_samples : int, default=100
         Monte-Carlo draws of the local-energy score.
-    method : {"sampling", "analytic"}, default="sampling"
+    method : {"sampling", "analytic", "exact"}, default="sampling"
         How the local energy is computed (see :func:`~skwfm.flatness.local_energy`).
     class_index : int, default=None
         Multiclass estimators: score only the network of ``classes_[class_index]``.
@@ -85,6 +89,10 @@ class FlatnessScorer:
     True
     >>> scorer.profile(clf, X, y).shape[0]  # one row per p
     1
+    >>> scores = cross_validate(clf, X, y, cv=2, return_train_score=True,
+    ...                         scoring={"accuracy": "accuracy", "flatness": scorer})
+    >>> sorted(k for k in scores if k.endswith("flatness"))
+    ['test_flatness', 'train_flatness']
     """
 
     _parameter_constraints = {
@@ -92,7 +100,7 @@ class FlatnessScorer:
         "gammas": ["array-like"],
         "flip_fraction": [Interval(Real, 0, 1, closed="both")],
         "n_samples": [Interval(Integral, 2, None, closed="left")],
-        "method": [StrOptions({"sampling", "analytic"})],
+        "method": [StrOptions({"sampling", "analytic", "exact"})],
         "class_index": [Interval(Integral, 0, None, closed="left"), None],
         "tol": [Interval(Real, 0, None, closed="neither")],
         "max_sweeps": [Interval(Integral, 1, None, closed="left")],

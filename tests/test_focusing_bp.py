@@ -1,0 +1,184 @@
+"""solver="focusing-bp": protocols, bookkeeping and success on small fixed instances."""
+
+import math
+import warnings
+
+import numpy as np
+import pytest
+from sklearn.exceptions import ConvergenceWarning
+
+from skwfm import BinaryPerceptronClassifier, CommitteeClassifier
+from skwfm.datasets import make_random_patterns, make_teacher_student
+from skwfm.solvers.focusing_bp import (
+    focusing_parameters,
+    focusing_protocol,
+    max_hidden_overlap,
+)
+from skwfm._layout import NetworkLayout
+
+
+def patterns(alpha, n_features, n_weights, seed):
+    M = int(round(alpha * n_weights))
+    M += M % 2 == 0
+    return make_random_patterns(M, n_features, random_state=seed)
+
+
+# -- protocols ------------------------------------------------------------------------------
+
+def test_standard_reinforcement_table():
+    t = focusing_protocol("standard-reinforcement", 100)
+    assert t.shape == (100, 2)
+    assert np.all(np.isinf(t[:, 0]))
+    assert t[0, 1] == 1.0 and t[-1, 1] == pytest.approx(100.0)
+    assert np.all(np.diff(t[:, 1]) > 0)
+
+
+def test_pseudo_reinforcement_table():
+    t = focusing_protocol("pseudo-reinforcement", 101)
+    rho = 0.5
+    assert t[0, 0] == 0.0 and t[0, 1] == 2.0
+    assert t[50, 0] == pytest.approx(math.atanh(math.sqrt(rho)))
+    assert t[50, 1] == pytest.approx((2 - rho) / (1 - rho))
+    assert np.isinf(t[-1, 0]) and np.isinf(t[-1, 1])
+
+
+def test_scoping_table_and_explicit():
+    t = focusing_protocol("scoping", 11)
+    assert np.all(t[:, 1] == 21.0)
+    assert t[0, 0] == 0.0 and t[-1, 0] == 7.0
+    pairs = [[0.5, 2.0], [np.inf, 10.0]]
+    np.testing.assert_array_equal(focusing_protocol(pairs, 101), np.array(pairs))
+    for bad in ([[1.0, 0.5]], [[-1.0, 2.0]], [1.0, 2.0], [[1.0, 2.0, 3.0]]):
+        with pytest.raises(ValueError, match="protocol"):
+            focusing_protocol(bad, 5)
+
+
+def test_focusing_parameters_limits():
+    assert focusing_parameters(np.inf, 5.0) == (1.0, 4.0)
+    p, r = focusing_parameters(1.0, np.inf)
+    assert p == pytest.approx(math.tanh(1.0)) and r >= 1e6
+    assert focusing_parameters(0.0, 3.0)[0] == 0.0
+
+
+def test_max_hidden_overlap():
+    layout = NetworkLayout("fully-connected", 4, 3)
+    w = np.array([1, 1, 1, 1, 1, 1, 1, -1, -1, -1, -1, 1], dtype=np.int8)
+    assert max_hidden_overlap(w, layout) == pytest.approx(0.5)
+    assert np.isnan(max_hidden_overlap(w[:4], NetworkLayout("perceptron", 4)))
+
+
+# -- solver ---------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.parametrize("protocol", ["pseudo-reinforcement", "standard-reinforcement"])
+def test_perceptron_solves_alpha_half(seed, protocol):
+    X, y = patterns(0.5, 201, 201, seed)
+    clf = BinaryPerceptronClassifier(solver="focusing-bp", protocol=protocol,
+                                     random_state=seed).fit(X, y)
+    assert clf.converged_
+    assert clf.score(X, y) == 1.0
+    h = clf.history_
+    assert list(h.columns[:6]) == ["step", "gamma", "y", "sweeps", "max_change",
+                                   "bp_converged"]
+    assert 30 < clf.n_iter_ < 101  # it takes a while: plain BP (step 1) does not solve it
+    assert h.train_error.iloc[-1] == 0.0
+    assert (h.sweeps == 1).all()  # perceptron default: one damped sweep per step
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_fc_committee_solves(seed):
+    X, y = patterns(0.3, 51, 3 * 51, seed)
+    clf = CommitteeClassifier(n_hidden=3, solver="focusing-bp", random_state=seed).fit(X, y)
+    assert clf.converged_ and clf.score(X, y) == 1.0
+    h = clf.history_
+    assert "max_hidden_overlap" in h and h.max_hidden_overlap.between(-1, 1).all()
+    assert h.sweeps.max() > 1  # committee default: BP towards convergence at each step
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_tree_committee_solves(seed):
+    X, y = patterns(0.4, 99, 99, seed)
+    clf = CommitteeClassifier(n_hidden=3, architecture="tree", solver="focusing-bp",
+                              random_state=seed).fit(X, y)
+    assert clf.converged_ and clf.score(X, y) == 1.0
+
+
+def test_real_valued_teacher_student():
+    rng = np.random.default_rng(0)
+    teacher = rng.choice([-1.0, 1.0], 101)
+    X = rng.standard_normal((60, 101))
+    y = np.where(X @ teacher > 0, 1, -1)
+    clf = BinaryPerceptronClassifier(solver="focusing-bp", random_state=0).fit(X, y)
+    assert clf.converged_
+
+
+def test_explicit_protocol_and_reproducible():
+    X, y = patterns(0.4, 101, 101, 3)
+    pairs = [(g, 1 + 10 * g) for g in np.linspace(0.0, 3.0, 60)]
+    a = BinaryPerceptronClassifier(solver="focusing-bp", protocol=pairs,
+                                   random_state=5).fit(X, y)
+    b = BinaryPerceptronClassifier(solver="focusing-bp", protocol=pairs,
+                                   random_state=5).fit(X, y)
+    np.testing.assert_array_equal(a.coef_, b.coef_)
+    assert a.converged_
+    np.testing.assert_allclose(a.history_.gamma, [p[0] for p in pairs[:a.n_iter_]])
+
+
+def test_unsolvable_keeps_best_so_far():
+    """Above capacity: no abort, the fewest-errors configuration is returned."""
+    X, y = patterns(1.3, 101, 101, 0)
+    clf = BinaryPerceptronClassifier(solver="focusing-bp", n_steps=30, random_state=0)
+    with pytest.warns(ConvergenceWarning):
+        clf.fit(X, y)
+    h = clf.history_
+    assert len(h) == 30 and not clf.converged_
+    best = h.train_error.min()
+    assert h.best_train_error.iloc[-1] == pytest.approx(best)
+    assert 1 - clf.score(X, y) == pytest.approx(best)
+    assert best < 0.2  # far better than chance
+
+
+def test_warm_start_starts_close():
+    X, y, teacher = make_teacher_student(80, 101, random_state=1)
+    clf = BinaryPerceptronClassifier(solver="focusing-bp", random_state=0).fit(X, y)
+    first = clf.n_iter_
+    clf.set_params(warm_start=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf.fit(X, y)
+    assert clf.converged_ and clf.n_iter_ <= first
+
+
+def test_memory_limit():
+    X, y = patterns(0.3, 51, 153, 0)
+    clf = CommitteeClassifier(n_hidden=3, solver="focusing-bp", max_memory=1e-6)
+    with pytest.raises(ValueError, match=r"needs .* GiB .* max_memory"):
+        clf.fit(X, y)
+
+
+def test_multiclass():
+    rng = np.random.default_rng(0)
+    X = rng.choice([-1.0, 1.0], (45, 61))
+    y = np.repeat(["a", "b", "c"], 15)
+    clf = BinaryPerceptronClassifier(solver="focusing-bp", random_state=0).fit(X, y)
+    assert clf.coef_.shape == (3, 61)
+    assert set(clf.history_["class"]) == {"a", "b", "c"}
+
+
+# -- science (long) ---------------------------------------------------------------------------
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_perceptron_n1001_alpha06(seed):
+    X, y = patterns(0.6, 1001, 1001, seed)
+    clf = BinaryPerceptronClassifier(solver="focusing-bp", random_state=seed).fit(X, y)
+    assert clf.converged_
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_fc_committee_k5_n321_alpha03(seed):
+    X, y = patterns(0.3, 321, 5 * 321, seed)
+    clf = CommitteeClassifier(n_hidden=5, solver="focusing-bp", random_state=seed).fit(X, y)
+    assert clf.converged_
+    assert clf.history_.max_hidden_overlap.iloc[-1] < 0.9  # no collapse
