@@ -89,7 +89,8 @@ class EntropyGreedy(Solver):
     free entropy φ(w̃, γ) of the solutions coupled to w̃ by a field γ w̃
     (:func:`skwfm._bp.local_free_entropy`). Each round ranks the weights by the
     disagreement m_i w̃_i of their BP magnetizations with the reference, proposes the
-    ``N_CANDIDATES`` = 20 most negative in turn, re-runs BP warm-started from the current
+    most negative in turn (``N_CANDIDATES`` = 20 or ``CANDIDATE_FRACTION`` = 5% of the
+    weights, whichever is larger), re-runs BP warm-started from the current
     messages for at most ``sweeps_per_step`` sweeps (tolerance ``tol``) and keeps a flip
     when φ grows. After each round γ is multiplied by ``gamma_growth`` (scoping) and BP
     is reconverged, for at most ``max_iter`` rounds (default ``BP_MAX_ITER`` = 100).
@@ -114,9 +115,11 @@ class EntropyGreedy(Solver):
         "sweeps_per_step": 2,
         "init_scale": 0.01,
     }
-    #: entropy="bp": proposals per round, sweeps of a full (re)convergence, rounds
-    #: continued after the first solution, default max_iter
+    #: entropy="bp": proposals per round (at least N_CANDIDATES, CANDIDATE_FRACTION of
+    #: the weights), sweeps of a full (re)convergence, rounds continued after the first
+    #: solution, default max_iter
     N_CANDIDATES = 20
+    CANDIDATE_FRACTION = 0.05
     FIRST_SWEEPS = 200
     DEEPEN_ROUNDS = 5
     BP_MAX_ITER = 100
@@ -164,7 +167,9 @@ class EntropyGreedy(Solver):
         # BP runs undamped: every estimate starts from the fixed point of a reference one
         # flip away and converges in a few sweeps; damping would only slow it down
         tol, sweeps, damping = p["tol"], p["sweeps_per_step"], 0.0
-        n_cand = min(self.N_CANDIDATES, P)
+        # proposals per round grow with the network, so that the moves made at each γ
+        # are a fixed fraction of the weights whatever the size
+        n_cand = min(P, max(self.N_CANDIDATES, int(round(self.CANDIDATE_FRACTION * P))))
 
         def estimate(gamma, messages, max_sweeps):
             est = local_free_entropy(
