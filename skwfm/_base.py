@@ -21,7 +21,7 @@ PROTOCOLS = {"standard-reinforcement", "scoping", "pseudo-reinforcement"}
 SOLVER_PARAMETER_NAMES = (
     "max_iter", "tol", "learning_rate", "batch_size", "gamma", "gamma_growth",
     "gamma_step", "init_scale", "protocol", "n_steps", "sweeps_per_step", "damping",
-    "n_replicas", "coupling", "update_rule", "entropy", "max_memory", "n_jobs",
+    "n_replicas", "coupling", "update_rule", "entropy", "max_memory", "center", "n_jobs",
 )
 
 
@@ -47,6 +47,7 @@ class BaseBinaryNetwork(ClassifierMixin, BaseEstimator):
         "update_rule": [StrOptions({"least-action", "cross-entropy"})],
         "entropy": [StrOptions({"annealed", "bp"})],
         "max_memory": [Interval(Real, 0, None, closed="neither")],
+        "center": [StrOptions({"traced", "explicit"})],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
         "warm_start": ["boolean"],

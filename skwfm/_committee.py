@@ -98,6 +98,7 @@ class CommitteeClassifier(BaseBinaryNetwork):
         update_rule="least-action",
         entropy="annealed",
         max_memory=4.0,
+        center="traced",
         random_state=None,
         verbose=0,
         warm_start=False,
@@ -123,6 +124,7 @@ class CommitteeClassifier(BaseBinaryNetwork):
         self.update_rule = update_rule
         self.entropy = entropy
         self.max_memory = max_memory
+        self.center = center
         self.random_state = random_state
         self.verbose = verbose
         self.warm_start = warm_start

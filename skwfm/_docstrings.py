@@ -10,17 +10,25 @@ solver : {solvers}, default="sgd-annealed"
         - ``"focusing-bp"``: focusing belief propagation (``protocol``, ``n_steps``,
           ``sweeps_per_step``, ``damping``, ``tol``, ``init_scale``, ``max_memory``).
         - ``"replicated"``: replicated SGD coupled to a centre (``n_replicas``,
-          ``coupling``, ``gamma``, ``gamma_step``, ``learning_rate``, ``batch_size``,
-          ``update_rule``, ``max_iter``, ``n_jobs``).
+          ``coupling``, ``gamma``, ``gamma_step``, ``gamma_growth``, ``learning_rate``,
+          ``batch_size``, ``update_rule``, ``max_iter``, ``n_jobs``, ``max_memory``,
+          ``center``).
         - ``"entropy-greedy"``: greedy single-flip search driven by local entropy
-          (``entropy``, ``max_iter``, ``gamma``, ``gamma_growth``).
+          (``entropy``, ``max_iter`` rounds: default 600 annealed, 100 BP; ``gamma``).
+          With ``entropy="annealed"`` the distance d of the proxy starts at
+          (1 − tanh ``gamma``)/2 (``gamma`` 0.5: d ≈ 0.27) and decreases geometrically to
+          0.002 in 40 rounds. With ``entropy="bp"`` γ starts at ``gamma`` (0.5) and grows
+          by ``gamma_growth`` (1.05) per round; BP uses ``tol`` (1e-4),
+          ``sweeps_per_step`` (2 sweeps per proposal), ``init_scale`` (0.01),
+          ``max_memory``, and runs undamped (``damping`` is not used).
 
         The solvers available in this installation are those listed in
         :data:`skwfm.solvers.SOLVERS`.
 
     max_iter : int, default=None
         Largest number of epochs (SGD solvers) or rounds (greedy); None takes the
-        solver's default (1000 epochs for ``"sgd-annealed"``).
+        solver's default (4000 epochs for ``"sgd-annealed"``, 1000 for
+        ``"replicated"``).
 
     tol : float, default=None
         Convergence tolerance of message-passing solvers (largest message change in a
@@ -28,26 +36,29 @@ solver : {solvers}, default="sgd-annealed"
         perceptron, 0.1 for committees).
 
     learning_rate : float, default=None
-        Step size η of the SGD solvers. None: 0.05 for ``"sgd-annealed"``.
+        Step size η of the SGD solvers. None: for ``"sgd-annealed"`` 0.1 (perceptron) or
+        0.15 (committees); for ``"replicated"`` 2 with the least-action rule, 0.5 with
+        the cross-entropy rule.
 
     batch_size : int, default=None
-        Minibatch size of the SGD solvers. None: 10 for ``"sgd-annealed"``.
+        Minibatch size of the SGD solvers. None: 10 for ``"sgd-annealed"``, 80 for
+        ``"replicated"``.
 
     gamma : float, default=None
-        Initial γ: the cross-entropy parameter for ``"sgd-annealed"`` (0.5), the coupling
-        strength for ``"replicated"``, the field towards the reference for the BP variant
-        of ``"entropy-greedy"``.
+        Initial γ: the cross-entropy parameter for ``"sgd-annealed"`` (0.5), the γ of
+        the replica–centre coupling ``tanh(γ y C)`` for ``"replicated"`` (0.05), the
+        field towards the reference for the BP variant of ``"entropy-greedy"``.
 
     gamma_growth : float, default=None
         Factor (≥ 1) by which γ is multiplied after every epoch or round. None: 1.005 for
-        ``"sgd-annealed"`` (a slow schedule; 1.2 is a fast one).
+        ``"sgd-annealed"`` (a slow schedule; 1.2 is a fast one), 1 for ``"replicated"``.
 
     gamma_step : float, default=None
-        Amount added to the coupling γ after every epoch (``"replicated"``).
+        Amount added to the coupling γ after every epoch (``"replicated"``; None: 0.001).
 
     init_scale : float, default=None
         Scale of the random initial state: standard deviation of the hidden weights of
-        ``"sgd-annealed"`` (0.1), half-width of the initial message magnetizations of
+        ``"sgd-annealed"`` (0.5), half-width of the initial message magnetizations of
         ``"focusing-bp"`` (0.1).
 
     protocol : str or array-like of shape (n_steps, 2), default="pseudo-reinforcement"
@@ -67,20 +78,33 @@ solver : {solvers}, default="sgd-annealed"
         Damping λ ∈ [0, 1) of BP message updates.
 
     n_replicas : int, default=None
-        Number of replicas y of ``"replicated"``.
+        Number of replicas y of ``"replicated"``. None: 7; 1 is plain SGD with the
+        same update rule.
 
     coupling : float, default=None
-        Strength λ of the replica–centre coupling ("kick") of ``"replicated"``.
+        Strength λ of the replica–centre coupling ("kick") of ``"replicated"``,
+        ``H ← H + λ (tanh(γ y C) − w)``. None: 0.75 with the least-action rule, 0.01
+        with the cross-entropy rule.
 
     update_rule : {{"least-action", "cross-entropy"}}, default="least-action"
-        Per-replica update of ``"replicated"``.
+        Per-replica update of ``"replicated"``: the least-action rule of the reference
+        code (each misclassified pattern pushes the fewest, least stable wrong hidden
+        units), or the cross-entropy gradient of ``"sgd-annealed"`` at a fixed γ = 2.
 
     entropy : {{"annealed", "bp"}}, default="annealed"
-        Local-entropy estimate that drives ``"entropy-greedy"``.
+        Local-entropy estimate that drives ``"entropy-greedy"``: ``"annealed"``, a
+        closed-form Gaussian proxy at distance d (every single flip scored at once, fast);
+        ``"bp"``, the Bethe free entropy of the solutions around the current
+        configuration (EdMC-style; one BP run per proposed flip, slower and stronger).
 
     max_memory : float, default=4.0
         Largest memory, in GiB, that a solver may allocate for its working arrays; a fit
-        that would need more raises a ValueError saying how much it needed."""
+        that would need more raises a ValueError saying how much it needed.
+
+    center : {{"traced", "explicit"}}, default="traced"
+        Centre of ``"replicated"``: the mean of the replicas (traced out; the kick uses
+        ``gamma``), or a network with hidden values of its own, elastically coupled to
+        every replica with strength ``coupling`` (``gamma`` is then unused)."""
 
 COMMON_PARAMETERS = """\
 random_state : int, RandomState instance or None, default=None
@@ -124,7 +148,9 @@ classes_ : ndarray of shape (n_classes,)
         One row per iteration of each network (column ``class`` with the class of the
         one-vs-rest network when there are more than two classes); the columns depend on
         the solver (``"sgd-annealed"``: ``epoch``, ``train_error``, ``loss``, ``gamma``,
-        ``n_flips``, ``best_train_error``, ``time``)."""
+        ``n_flips``, ``best_train_error``, ``time``; ``"replicated"``: ``epoch``,
+        ``center_train_error``, ``replica_train_error``, ``mean_distance``, ``gamma``,
+        ``coupling``, ``learning_rate``, ``best_train_error``, ``time``)."""
 
 
 def fill_doc(cls):

@@ -65,6 +65,7 @@ class BinaryPerceptronClassifier(BaseBinaryNetwork):
         update_rule="least-action",
         entropy="annealed",
         max_memory=4.0,
+        center="traced",
         random_state=None,
         verbose=0,
         warm_start=False,
@@ -88,6 +89,7 @@ class BinaryPerceptronClassifier(BaseBinaryNetwork):
         self.update_rule = update_rule
         self.entropy = entropy
         self.max_memory = max_memory
+        self.center = center
         self.random_state = random_state
         self.verbose = verbose
         self.warm_start = warm_start

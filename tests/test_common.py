@@ -31,8 +31,21 @@ CONFIGURATIONS = [
                         random_state=0),
 
     # -- replicated --
+    BinaryPerceptronClassifier(solver="replicated", n_replicas=3, max_iter=10,
+                               random_state=0),
+    CommitteeClassifier(n_hidden=3, architecture="fully-connected", solver="replicated",
+                        n_replicas=3, max_iter=10, random_state=0),
+    CommitteeClassifier(n_hidden=1, architecture="tree", solver="replicated", n_replicas=3,
+                        max_iter=10, random_state=0),
 
     # -- entropy-greedy --
+    BinaryPerceptronClassifier(solver="entropy-greedy", max_iter=10, random_state=0),
+    CommitteeClassifier(n_hidden=3, architecture="fully-connected", solver="entropy-greedy",
+                        max_iter=10, random_state=0),
+    CommitteeClassifier(n_hidden=1, architecture="tree", solver="entropy-greedy",
+                        max_iter=10, random_state=0),
+    BinaryPerceptronClassifier(solver="entropy-greedy", entropy="bp", max_iter=3,
+                               random_state=0),
 
     # -- end --
 ]

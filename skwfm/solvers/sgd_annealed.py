@@ -31,16 +31,21 @@ class SGDAnnealed(Solver):
 
     name = "sgd-annealed"
     defaults = {
-        "max_iter": 1000,
-        "learning_rate": 0.05,
+        "max_iter": 4000,
         "batch_size": 10,
         "gamma": 0.5,
         "gamma_growth": 1.005,
-        "init_scale": 0.1,
+        "init_scale": 0.5,
     }
+    #: step η when ``learning_rate`` is None (committee units take errors in turns under
+    #: the least-action rule, so they need larger steps; measured in benchmarks/)
+    learning_rates = {"perceptron": 0.1, "committee": 0.15}
 
     def fit_binary(self, X, y, layout, params, seed, init_weights=None, verbose=0, label=""):
         p = self.resolve(params)
+        if p["learning_rate"] is None:
+            p["learning_rate"] = self.learning_rates[
+                "perceptron" if layout.n_hidden == 1 else "committee"]
         rng = np.random.default_rng(seed)
         M = X.shape[0]
         P = layout.n_weights

@@ -1,0 +1,174 @@
+"""Replicated SGD on the reference committee instance: success rate, epochs, time, speed-up.
+
+The instance of SPEC 3.2.2 / appendix B: fully connected committee K=5, N=321, load
+α = M/(N·K) = 0.5 (M = 802 random ±1 patterns with random labels), with the documented
+configuration y=7 replicas, batch 80, λ=0.75, γ=0.05, γ_step=0.001, η=2 (least-action).
+Two parts:
+
+* ``success``: for each ``--replicas`` value, every seed is fitted once with
+  ``--n-jobs``'s first value; prints solved/seeds, median epochs and median time.
+* ``speed``: the same fits with every ``--n-jobs`` value (fixed ``--speed-iter`` epochs
+  so the work is equal); prints the wall time (best of ``--repeats``), the CPU time of
+  the process (all threads: it shows the parallel overhead even on a loaded machine,
+  where wall times mean little) and whether ``coef_`` is identical to the first
+  ``--n-jobs`` value's fit. With 7 replicas on 2 threads the groups hold 4 and 3
+  replicas, so the ideal speed-up is about 1.75. The column ``machine_speedup`` is a
+  control: the speed-up of a trivially parallel nogil kernel on as many threads, i.e.
+  what the machine offers at that moment (about 1 on a loaded two-core machine).
+
+Example (the issue's acceptance run)::
+
+    python benchmarks/bench_replicated.py --seeds 10 --n-jobs 1,2 --replicas 7,1
+
+writes ``benchmarks/results/replicated_success.csv`` and ``replicated_speed.csv``.
+Timings depend on the load of the machine; run it on a quiet one.
+"""
+
+import argparse
+import os
+import sys
+import time
+import warnings
+
+import numpy as np
+import pandas as pd
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _common import save  # noqa: E402
+
+from skwfm import CommitteeClassifier  # noqa: E402
+from skwfm.datasets import make_random_patterns  # noqa: E402
+
+REFERENCE = dict(n_hidden=5, solver="replicated", batch_size=80, coupling=0.75, gamma=0.05,
+                 gamma_step=0.001, learning_rate=2.0, update_rule="least-action")
+
+
+def fit(X, y, seed, n_replicas, n_jobs, max_iter):
+    clf = CommitteeClassifier(n_replicas=n_replicas, n_jobs=n_jobs, max_iter=max_iter,
+                              random_state=seed, **REFERENCE)
+    t0, c0 = time.perf_counter(), time.process_time()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        clf.fit(X, y)
+    clf.cpu_seconds_ = time.process_time() - c0  # all threads of this process
+    return clf, time.perf_counter() - t0
+
+
+def success(args, n_jobs):
+    rows, fits = [], []
+    for n_replicas in args.replicas:
+        for seed in range(args.first_seed, args.first_seed + args.seeds):
+            X, y = make_random_patterns(args.n_samples, args.n_features, random_state=seed)
+            clf, seconds = fit(X, y, seed, n_replicas, n_jobs, args.max_iter)
+            fits.append({"n_replicas": n_replicas, "seed": seed, "solved": clf.converged_,
+                         "epochs": clf.n_iter_, "time_s": seconds,
+                         "train_error": float(clf.history_.best_train_error.iloc[-1])})
+            print(f"y={n_replicas} seed={seed}: solved={clf.converged_} "
+                  f"epochs={clf.n_iter_} time={seconds:.1f}s", flush=True)
+        done = pd.DataFrame([f for f in fits if f["n_replicas"] == n_replicas])
+        ok = done[done.solved]
+        rows.append({
+            "n_replicas": n_replicas, "n_jobs": n_jobs, "seeds": len(done),
+            "solved": int(done.solved.sum()),
+            "median_epochs_solved": float(ok.epochs.median()) if len(ok) else np.nan,
+            "median_time_s_solved": float(ok.time_s.median()) if len(ok) else np.nan,
+            "median_time_s_all": float(done.time_s.median()),
+            "max_iter": args.max_iter,
+        })
+    save(pd.DataFrame(rows), "replicated_success", args.out_success)
+    save(pd.DataFrame(fits), "replicated_success_per_seed",
+         None if args.out_success is None
+         else args.out_success.replace(".csv", "_per_seed.csv"))
+
+
+def machine_speedup(n_threads, seconds=1.0):
+    """Speed-up of a pure nogil kernel on ``n_threads`` threads over one thread.
+
+    The control for the replicated speed-up: on a machine whose cores are busy with other
+    work this is well below ``n_threads`` and no threaded code can do better.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    from skwfm._kernels.replicated import count_errors
+    from skwfm._layout import NetworkLayout
+
+    X, y = make_random_patterns(1000, 1001, random_state=0)
+    X, y = X.astype(np.float64), y.astype(np.float64)
+    kernel_args = NetworkLayout("fully-connected", 1001, 5).kernel_args()
+    W = np.random.default_rng(0).choice([-1.0, 1.0], (n_threads, 5 * 1001))
+    outs = [np.empty(1, dtype=np.int64) for _ in range(n_threads)]
+
+    def work(t, repeats):
+        for _ in range(repeats):
+            count_errors(X, y, W[t:t + 1], *kernel_args, outs[t])
+
+    work(0, 1)
+    t0 = time.perf_counter()
+    work(0, 5)
+    repeats = max(5, int(5 * seconds / n_threads / (time.perf_counter() - t0)))
+    t0 = time.perf_counter()
+    for t in range(n_threads):
+        work(t, repeats)
+    serial = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    with ThreadPoolExecutor(n_threads) as pool:
+        list(pool.map(work, range(n_threads), [repeats] * n_threads))
+    return serial / (time.perf_counter() - t0)
+
+
+def speed(args):
+    rows = []
+    for seed in range(args.first_seed, args.first_seed + args.speed_seeds):
+        X, y = make_random_patterns(args.n_samples, args.n_features, random_state=seed)
+        reference = None
+        for n_jobs in args.n_jobs:
+            best, cpu = np.inf, np.inf
+            for _ in range(args.repeats):
+                clf, seconds = fit(X, y, seed, args.replicas[0], n_jobs, args.speed_iter)
+                best = min(best, seconds)
+                cpu = min(cpu, clf.cpu_seconds_)
+            if reference is None:
+                reference = (clf.coef_, best)
+            rows.append({
+                "seed": seed, "n_replicas": args.replicas[0], "n_jobs": n_jobs,
+                "epochs": clf.n_iter_, "time_s": best, "cpu_s": cpu,
+                "speedup": reference[1] / best,
+                "same_coef_as_first": bool(np.array_equal(clf.coef_, reference[0])),
+                "machine_speedup": machine_speedup(n_jobs),
+                "load_avg_1min": os.getloadavg()[0],
+            })
+            print(f"seed={seed} n_jobs={n_jobs}: {best:.2f}s ({cpu:.2f}s CPU) for "
+                  f"{clf.n_iter_} epochs, machine allows "
+                  f"{rows[-1]['machine_speedup']:.2f}x, "
+                  f"speed-up {rows[-1]['speedup']:.2f}, same coef_ "
+                  f"{rows[-1]['same_coef_as_first']}", flush=True)
+    save(pd.DataFrame(rows), "replicated_speed", args.out_speed)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--part", choices=["success", "speed", "all"], default="all")
+    parser.add_argument("--seeds", type=int, default=10, help="seeds of the success part")
+    parser.add_argument("--first-seed", type=int, default=0)
+    parser.add_argument("--replicas", default="7,1", help="values of n_replicas")
+    parser.add_argument("--n-jobs", default="1,2", help="values of n_jobs (speed part)")
+    parser.add_argument("--max-iter", type=int, default=2000, help="epochs (success)")
+    parser.add_argument("--speed-iter", type=int, default=200, help="epochs (speed)")
+    parser.add_argument("--speed-seeds", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=2, help="best of, for timings")
+    parser.add_argument("--n-features", type=int, default=321)
+    parser.add_argument("--n-samples", type=int, default=802)
+    parser.add_argument("--out-success", default=None)
+    parser.add_argument("--out-speed", default=None)
+    args = parser.parse_args(argv)
+    args.replicas = [int(v) for v in args.replicas.split(",")]
+    args.n_jobs = [int(v) for v in args.n_jobs.split(",")]
+    print(f"load average (1, 5, 15 min): {os.getloadavg()}, {os.cpu_count()} cores")
+    if args.part in ("success", "all"):
+        success(args, args.n_jobs[-1])
+    if args.part in ("speed", "all"):
+        speed(args)
+
+
+if __name__ == "__main__":
+    main()
