@@ -459,10 +459,6 @@ def test_focusing_bp_flatter_than_perceptron_rule():
 
     benchmarks/bench_flatness.py runs the full comparison (five instances, four solvers).
     """
-    from skwfm.solvers import SOLVERS
-
-    if "focusing-bp" not in SOLVERS:
-        pytest.skip("focusing-bp is not installed")
     for seed in (0, 4):
         X, y = make_random_patterns(n_samples=400, n_features=1001,
                                     random_state=8000 + seed)
