@@ -66,8 +66,8 @@ def clamp(h):
 def log_ndtr(x):
     """ln Φ(x), Φ the standard normal CDF, accurate for every finite x."""
     if x > -20.0:
-        if x > 6.0:
-            # Φ(x) = 1 − Φ(−x), with Φ(−x) < 1e-9: log1p keeps the tiny tail
+        if x > 0.0:
+            # Φ(x) = 1 − Φ(−x): log1p keeps the small tail Φ(−x) exact
             return math.log1p(-0.5 * math.erfc(x * _SQRT1_2))
         return math.log(0.5 * math.erfc(-x * _SQRT1_2))
     # asymptotic series of the Mills ratio: Φ(x) = φ(x)/|x| (1 − 1/x² + 3/x⁴ − ...)

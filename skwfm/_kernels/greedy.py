@@ -24,24 +24,10 @@ import math
 import numpy as np
 from numba import njit
 
+from .bp import log_ndtr
 from .sgd import flip_weight
 
-SQRT2 = math.sqrt(2.0)
-HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
 NEG_INF = -np.inf
-
-
-@njit(cache=True, nogil=True)
-def log_ndtr(x):
-    """ln Φ_G(x), the log of the standard normal CDF, accurate for every finite x."""
-    if x >= 0.0:
-        return math.log1p(-0.5 * math.erfc(x / SQRT2))
-    if x > -20.0:
-        return math.log(0.5 * math.erfc(-x / SQRT2))
-    # asymptotic (Mills ratio) series; the first omitted term is below 1e-10 here
-    r = 1.0 / (x * x)
-    return (-0.5 * x * x - math.log(-x) - HALF_LOG_2PI
-            + math.log1p(r * (-1.0 + r * (3.0 + r * (-15.0 + r * 105.0)))))
 
 
 @njit(cache=True, nogil=True)
