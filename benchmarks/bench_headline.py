@@ -100,7 +100,7 @@ def summarize(fits):
                "success_rate": float(g["solved"].mean()),
                "median_time_s": float(np.median(g["time_s"])),
                "median_n_iter": float(np.median(g["n_iter"]))}
-        for col in [c for c in frame.columns if c.startswith(("dE_", "S/H2_"))]:
+        for col in [c for c in frame.columns if c.startswith(("dE_", "S/H2_", "d_g"))]:
             vals = solved[col].dropna() if col in solved else pd.Series(dtype=float)
             row[col] = float(vals.mean()) if len(vals) else np.nan
         rows.append(row)

@@ -1,7 +1,7 @@
 """
-==========================================================
+================================================================
 Real data: flatness against held-out accuracy on Fashion-MNIST
-==========================================================
+================================================================
 
 The paper's real-data claim (SPEC 4.4, item 5) is that flatter minima generalize
 better. We test it on a hard pair of Fashion-MNIST classes, T-shirt/top (0) against

@@ -1,7 +1,7 @@
 """
-=========================================================
+==========================================================
 Slow and fast γ schedules: local energy of the solutions
-=========================================================
+==========================================================
 
 The ``"sgd-annealed"`` solver multiplies the γ of its cross-entropy loss by
 ``gamma_growth`` after every epoch. The paper's claim (SPEC 3.4) is that a slowly
