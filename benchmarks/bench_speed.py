@@ -2,8 +2,9 @@
 
 The target (issue 2): an epoch over M×N patterns costs at most 3× one ``X @ w`` of the same
 size. The epoch is measured as the solver runs it (fresh permutation, the numba kernel, the
-training-error count), in the middle of a fit, where weights still flip; ``X @ w`` is numpy
-on the same float64 array, with whatever BLAS threads numpy uses. Example::
+training-error count) with the solver's default parameters, after 20 epochs (weights
+still flip often) and after 500 (later in the fit); ``X @ w`` is numpy on the same
+float64 array, with whatever BLAS threads numpy uses. Example::
 
     python benchmarks/bench_speed.py --n-features 1001 --n-samples 700
 """
@@ -22,6 +23,7 @@ from _common import save  # noqa: E402
 from skwfm._kernels.sgd import sgd_epoch  # noqa: E402
 from skwfm._layout import NetworkLayout  # noqa: E402
 from skwfm.datasets import make_random_patterns  # noqa: E402
+from skwfm.solvers.sgd_annealed import SGDAnnealed  # noqa: E402
 
 
 def best_of(fn, repeats, number):
@@ -35,33 +37,37 @@ def best_of(fn, repeats, number):
     return min(times), float(np.median(times))
 
 
-def measure(architecture, n_hidden, M, N, repeats):
+def measure(architecture, n_hidden, M, N, repeats, warmup):
     X, y = make_random_patterns(M, N, random_state=0)
     X = np.ascontiguousarray(X, dtype=np.float64)
     yf = y.astype(np.float64)
     layout = NetworkLayout(architecture, N, n_hidden)
+    defaults = SGDAnnealed.defaults
+    eta = SGDAnnealed.learning_rates["perceptron" if n_hidden == 1 else "committee"]
     rng = np.random.default_rng(0)
-    hidden = 0.1 * rng.standard_normal(layout.n_weights)
+    hidden = np.clip(defaults["init_scale"] * rng.standard_normal(layout.n_weights), -1, 1)
     w = np.where(hidden >= 0, 1.0, -1.0)
     XT = np.ascontiguousarray(X.T)
     pre = layout.preactivations(X, w)
     grad = np.empty(layout.n_weights)
     args = layout.kernel_args()
-    state = {"gamma": 0.5}
+    state = {"gamma": defaults["gamma"], "flips": 0}
 
     def epoch():
         order = rng.permutation(M)
-        sgd_epoch(X, XT, yf, hidden, w, pre, *args, order, 10, 0.05, state["gamma"], grad)
+        _, state["flips"] = sgd_epoch(X, XT, yf, hidden, w, pre, *args, order,
+                                      defaults["batch_size"], eta, state["gamma"], grad)
         layout.n_errors(pre, y)
-        state["gamma"] *= 1.005
+        state["gamma"] *= defaults["gamma_growth"]
 
-    for _ in range(20):  # compile, and move past the first epochs where most weights flip
+    for _ in range(warmup):  # compile, then move to the stage of the fit to be measured
         epoch()
     epoch_best, epoch_median = best_of(epoch, repeats, 20)
     wv = rng.choice([-1.0, 1.0], size=N)
     matvec_best, matvec_median = best_of(lambda: X @ wv, repeats, 200)
     return {
         "architecture": architecture, "n_hidden": n_hidden, "M": M, "N": N,
+        "after_epochs": warmup, "flips_per_epoch": state["flips"],
         "epoch_ms": 1e3 * epoch_best, "epoch_ms_median": 1e3 * epoch_median,
         "matvec_ms": 1e3 * matvec_best, "matvec_ms_median": 1e3 * matvec_median,
         "ratio": epoch_best / matvec_best,
@@ -76,10 +82,9 @@ def main(argv=None):
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--out", default=None)
     args = parser.parse_args(argv)
-    rows = [
-        measure("perceptron", 1, args.n_samples, args.n_features, args.repeats),
-        measure("fully-connected", 5, args.n_samples, args.n_features, args.repeats),
-    ]
+    rows = [measure(architecture, k, args.n_samples, args.n_features, args.repeats, warmup)
+            for architecture, k in (("perceptron", 1), ("fully-connected", 5))
+            for warmup in (20, 500)]
     save(pd.DataFrame(rows), "speed_sgd_epoch", args.out)
     print("ratio = epoch time / time of one X @ w (N weights); ratio_per_weight divides by "
           "the number of weights in units of N (K for a fully connected committee).")
