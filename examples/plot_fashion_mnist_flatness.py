@@ -143,12 +143,12 @@ plt.show()
 # ---------------------
 # On this run (printed above; 18 networks):
 #
-# * local energy at p = 0.02 against held-out accuracy: Spearman ρ = +0.51
-#   (p-value 0.03), the sign the paper's claim predicts. Without the focusing-bp
+# * local energy at p = 0.02 against held-out accuracy: Spearman ρ = +0.49
+#   (p-value 0.04), the sign the paper's claim predicts. Without the focusing-bp
 #   perceptron, the only network left with a training error (one image), it drops to
 #   ρ = +0.42 (p-value 0.09, 17 networks); that network is both the least flat and the
 #   worst on held-out data;
-# * local energy at p = 0.005: ρ = +0.29 (p-value 0.25), +0.15 without it;
+# * local energy at p = 0.005: ρ = +0.27 (p-value 0.28), +0.15 without it;
 # * local entropy S/H₂ (16 perceptrons with zero training error): ρ = −0.07, no
 #   correlation at all.
 #
