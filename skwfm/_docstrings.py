@@ -72,7 +72,7 @@ solver : {solvers}, default="sgd-annealed"
     sweeps_per_step : int, default=None
         Largest number of BP sweeps at each focusing step (the step ends earlier when
         the largest message change is below ``tol``). None: 1 for the perceptron (one
-        damped sweep per step), 1000 for committees (BP towards convergence).
+        damped sweep per step), 100 for committees (BP towards convergence).
 
     damping : float, default=0.5
         Damping λ ∈ [0, 1) of BP message updates.

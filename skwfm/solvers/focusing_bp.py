@@ -104,7 +104,7 @@ class FocusingBP(Solver):
     * perceptron (K = 1): one damped sweep per step (the time-dependent schedule, SPEC
       3.1.6), ``init_scale=0.1``;
     * committees: BP towards convergence at every step with a loose tolerance,
-      ``tol=0.1``, at most 1000 sweeps per step, ``init_scale=0.1`` (the recipe of SPEC 6,
+      ``tol=0.1``, at most 100 sweeps per step, ``init_scale=0.1`` (the recipe of SPEC 6,
       which keeps the hidden units of an FC committee from collapsing onto each other).
     """
 
@@ -116,7 +116,7 @@ class FocusingBP(Solver):
         sweeps = p.get("sweeps_per_step")
         tol = p.get("tol")
         if sweeps is None:
-            sweeps = 1 if layout.n_hidden == 1 else 1000
+            sweeps = 1 if layout.n_hidden == 1 else 100
         if tol is None:
             tol = 1e-3 if layout.n_hidden == 1 else 0.1
         return int(sweeps), float(tol)
