@@ -109,6 +109,20 @@ def center_pull(center, gamma_y, out):
 
 
 @njit(cache=True, nogil=True)
+def set_hidden(hidden, w, p, h, clip):
+    """Store hidden value ``h`` of weight p (clipped to [−1, 1] with ``clip``) and read the
+    weight out as ``sign0(h)``; returns 1 when the weight flipped, else 0."""
+    if clip:
+        h = min(1.0, max(-1.0, h))
+    hidden[p] = h
+    new_value = 1.0 if h >= 0.0 else -1.0
+    if new_value != w[p]:
+        w[p] = new_value
+        return 1
+    return 0
+
+
+@njit(cache=True, nogil=True)
 def kick(hidden, w, pull, coupling, clip):
     """Coupling of one replica to the traced-out centre: ``H ← H + λ (pull − w)``.
 
@@ -118,17 +132,7 @@ def kick(hidden, w, pull, coupling, clip):
     """
     n_flips = 0
     for p in range(hidden.shape[0]):
-        h = hidden[p] + coupling * (pull[p] - w[p])
-        if clip:
-            if h > 1.0:
-                h = 1.0
-            elif h < -1.0:
-                h = -1.0
-        hidden[p] = h
-        new_value = 1.0 if h >= 0.0 else -1.0
-        if new_value != w[p]:
-            w[p] = new_value
-            n_flips += 1
+        n_flips += set_hidden(hidden, w, p, hidden[p] + coupling * (pull[p] - w[p]), clip)
     return n_flips
 
 
@@ -145,17 +149,7 @@ def kick_explicit(hidden, w, center_w, coupling, clip, push):
     for p in range(hidden.shape[0]):
         d = 0.5 * (center_w[p] - w[p])
         push[p] = d
-        h = hidden[p] + coupling * d
-        if clip:
-            if h > 1.0:
-                h = 1.0
-            elif h < -1.0:
-                h = -1.0
-        hidden[p] = h
-        new_value = 1.0 if h >= 0.0 else -1.0
-        if new_value != w[p]:
-            w[p] = new_value
-            n_flips += 1
+        n_flips += set_hidden(hidden, w, p, hidden[p] + coupling * d, clip)
     return n_flips
 
 
