@@ -13,7 +13,9 @@ Here we count, for a small perceptron (N = 201) and several loads, how many of a
 random instances each protocol solves: the default pseudo-reinforcement over 101 steps,
 and the same protocol three times slower (301 steps). Small N makes the transition
 smoother and the success rates noisier than at N = 1001, where the benchmarks of the
-project are run.
+project are run. The other solvers, on the perceptron and on a committee machine, are
+compared at their default settings in
+:ref:`sphx_glr_auto_examples_plot_success_vs_load.py`.
 """
 
 # %%

@@ -16,7 +16,8 @@ solves, that is, fits with zero training errors. Two networks:
 A binary network with P weights cannot store more than about P random labels (counting
 argument: it realizes at most 2^P functions), so α = 1 bounds both panels. For the
 perceptron the capacity is known, α_c ≈ 0.833; no algorithm is known to find solutions
-in polynomial time that close to it, and the best ones stop around α ≈ 0.75 at large N.
+in polynomial time that close to it, and the best efficient ones are reported to stop
+around α ≈ 0.75 at large N.
 
 The sizes are small so that the example runs in well under a minute. Small N smooths
 the transitions (finite-size effects let every solver succeed a little beyond its
@@ -135,11 +136,11 @@ plt.show()
 # committee. ``sgd-annealed`` is the first to fail on both (perceptron α = 0.7,
 # committee α = 0.5), then ``replicated``; ``entropy-greedy`` and ``focusing-bp`` reach
 # the largest loads, and only ``focusing-bp`` solves an instance of the committee at
-# α = 0.6. No solver stores α = 0.8 on the perceptron, just below the capacity
-# α_c ≈ 0.833: the last loads before α_c are out of reach of the efficient algorithms.
+# α = 0.6. No solver stores α = 0.8 on the perceptron with its default settings, although
+# solutions exist up to the capacity α_c ≈ 0.833: they are there but hard to find.
 #
 # The order of the solvers is the one measured on the larger networks of
 # :ref:`benchmarks`, but there every threshold is lower: at N = 1001 ``sgd-annealed``
 # already fails every instance at α = 0.5 (here it solves α = 0.6), and focusing BP
-# stops near α = 0.7. Small networks store more per weight than the large-N limit
+# was measured to solve α = 0.7 but not beyond. Small networks store more per weight than the large-N limit
 # suggests; :ref:`choosing_a_solver` uses the large-N numbers.
