@@ -111,7 +111,7 @@ for ax, (model, (N, P, alphas, _)) in zip(axes, models.items()):
     part = summary[summary.model == model]
     for i, solver in enumerate(solvers):
         rate = part[part.solver == solver].sort_values("alpha")
-        shift = 0.004 * (i - (len(solvers) - 1) / 2)
+        shift = 0.005 * (i - (len(solvers) - 1) / 2)
         ax.plot(rate.alpha + shift, rate.solved / len(seeds), marker=markers[solver],
                 label=solver)
     ax.axvline(1.0, color="grey", ls="--", label="counting bound α = 1")
