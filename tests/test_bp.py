@@ -326,6 +326,25 @@ def test_focusing_message(p, r, h):
         ref_focusing(h, p, r), abs=1e-12)
 
 
+def test_save_and_swap_restore_a_state():
+    layout, X, y, rng = instance("fully-connected", 15, 3, 9, seed=5)
+    bp = BeliefPropagation(X, y, layout, init_scale=0.3, rng=rng)
+    bp.set_external_field(rng.uniform(-1, 1, layout.n_weights))
+    bp.run(tol=1e-12, max_sweeps=3)
+    before = bp.snapshot()
+    H_before = bp.H.copy()
+    saved = bp.snapshot()
+    saved.u[:] = 0.0  # save() overwrites whatever the snapshot held
+    bp.save(saved)
+    bp.run(tol=1e-12, max_sweeps=2)
+    trial = bp.snapshot()
+    bp.swap(saved)
+    for name in ("u", "U", "V", "foc"):
+        np.testing.assert_array_equal(getattr(bp, name), getattr(before, name))
+        np.testing.assert_array_equal(getattr(saved, name), getattr(trial, name))
+    np.testing.assert_allclose(bp.H, H_before, rtol=0, atol=1e-12)
+
+
 # -- local_free_entropy ------------------------------------------------------------------
 
 @pytest.mark.parametrize("arch,K", [("perceptron", 1), ("fully-connected", 3), ("tree", 3)])

@@ -92,20 +92,30 @@ class EntropyGreedy(Solver):
     (S_ann at the end of the round), ``best_train_error``, ``time``.
 
     **entropy="bp"** (variant A, zero-temperature EdMC). The objective is the Bethe
-    free entropy φ(w̃, γ) of the solutions coupled to w̃ by a field γ w̃
-    (:func:`skwfm._bp.local_free_entropy`). Each round ranks the weights by the
-    disagreement m_i w̃_i of their BP magnetizations with the reference, proposes the
-    most negative in turn (``N_CANDIDATES`` = 20 or ``CANDIDATE_FRACTION`` = 5% of the
-    weights, whichever is larger), re-runs BP warm-started from the current
-    messages for at most ``sweeps_per_step`` sweeps (tolerance ``tol``) and keeps a flip
-    when φ grows. After each round γ is multiplied by ``gamma_growth`` (scoping) and BP
-    is reconverged, for at most ``max_iter`` rounds (default ``BP_MAX_ITER`` = 100).
+    free entropy φ(w̃, γ) of the solutions coupled to w̃ by a field γ w̃ (the BP engine
+    of :mod:`skwfm._bp`, as in :func:`skwfm._bp.local_free_entropy`). Each round ranks
+    the weights by the disagreement m_i w̃_i of their BP magnetizations with the
+    reference and proposes the most negative in turn (``N_CANDIDATES`` = 20 or
+    ``CANDIDATE_FRACTION`` = 5% of the weights, whichever is larger). A proposal flips
+    w̃_j, re-runs BP warm-started from the current messages for at most
+    ``sweeps_per_step`` sweeps (default 1, tolerance ``tol``) and keeps the flip when φ
+    grows; otherwise the saved messages are restored. Flipping w̃_j multiplies the
+    partition function by ⟨e^{−2γ w̃_j w_j}⟩, so with h_j the cavity field of w_j
+    (its BP field without the coupling) the change of P φ is predicted to be
+    ln(cosh(h_j − γ w̃_j) / cosh(h_j + γ w̃_j)) (exact with the true marginal):
+    proposals predicted below −``PREDICT_MARGIN`` = −0.1 are not run (at N = 401,
+    α = 0.6 the prediction was within 0.07 of the Bethe change and no proposal
+    predicted below −0.05 was accepted; on 6 such instances skipping ran 40% fewer
+    proposals and returned the same solution in 5).
+    After each round γ is multiplied by ``gamma_growth`` (scoping) and BP is
+    reconverged, for at most ``max_iter`` rounds (default ``BP_MAX_ITER`` = 100).
     Stopping at the first solution leaves w̃ at the border of the dense
     region (SPEC 3.3), so the search goes on for ``DEEPEN_ROUNDS`` = 5 more rounds
     (larger γ, same acceptance rule) and returns the last configuration with zero
     training errors it visited. ``history`` rows: ``round``, ``gamma``, ``moves``,
-    ``train_error``, ``phi``, ``entropy`` (φ − γ q), ``d`` ((1 − q)/2), ``bp_converged``,
-    ``sweeps``, ``best_train_error``, ``time``.
+    ``proposals`` (proposals run through BP), ``train_error``, ``phi``, ``entropy``
+    (φ − γ q), ``d`` ((1 − q)/2), ``bp_converged``, ``sweeps``, ``best_train_error``,
+    ``time``.
 
     Both variants return the configuration with the fewest training errors seen when
     they do not solve the training set.
@@ -118,7 +128,7 @@ class EntropyGreedy(Solver):
         "gamma_growth": 1.05,
         "entropy": "annealed",
         "tol": 1e-4,
-        "sweeps_per_step": 2,
+        "sweeps_per_step": 1,
         "init_scale": 0.01,
     }
     #: entropy="bp": proposals per round (at least N_CANDIDATES, CANDIDATE_FRACTION of
