@@ -221,7 +221,7 @@ class EntropyGreedy(Solver):
                 break
             rnd += 1
             # proposals: the weights whose BP marginal disagrees most with the reference
-            candidates = np.argsort(np.tanh(bp.H) * ref, kind="stable")[:n_cand]
+            candidates = np.argsort(bp.magnetizations() * ref, kind="stable")[:n_cand]
             accepted = proposals = n_sweeps = 0
             for j in candidates:
                 # flipping w̃_j multiplies Z by <e^{−2γ w̃_j w_j}>, i.e. changes ln Z by
@@ -255,7 +255,7 @@ class EntropyGreedy(Solver):
                     ref[j] = -ref[j]
                     bp.ext[j] = gamma * ref[j]
                     bp.swap(trial)
-            overlap = float(np.tanh(bp.H) @ ref) / P
+            overlap = float(bp.magnetizations() @ ref) / P
             history.append({
                 "round": rnd,
                 "gamma": gamma,
