@@ -144,6 +144,29 @@ class BeliefPropagation:
         """Copy of the messages, usable as ``messages=`` of a new state."""
         return BPMessages(self.u.copy(), self.U.copy(), self.V.copy(), self.foc.copy())
 
+    def save(self, into):
+        """Copy the messages into the snapshot ``into`` (same shapes), allocating nothing.
+
+        With :meth:`swap` this checkpoints a state before a trial: one copy per trial,
+        and undoing it costs no copy at all.
+        """
+        np.copyto(into.u, self.u)
+        np.copyto(into.U, self.U)
+        np.copyto(into.V, self.V)
+        np.copyto(into.foc, self.foc)
+
+    def swap(self, other):
+        """Exchange the messages with those of the snapshot ``other`` and recompute the totals.
+
+        After ``save(s)``, a trial and ``swap(s)``, the state is back where it was saved and
+        ``s`` holds the trial's messages.
+        """
+        self.u, other.u = other.u, self.u
+        self.U, other.U = other.U, self.U
+        self.V, other.V = other.V, self.V
+        self.foc, other.foc = other.foc, self.foc
+        self.refresh()
+
     def magnetizations(self):
         """Marginal magnetizations tanh(H) of the weights, shape (P,)."""
         return np.tanh(self.H)

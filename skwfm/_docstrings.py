@@ -19,7 +19,7 @@ solver : {solvers}, default="sgd-annealed"
           (1 − tanh ``gamma``)/2 (``gamma`` 0.5: d ≈ 0.27) and decreases geometrically to
           0.002 in 40 rounds. With ``entropy="bp"`` γ starts at ``gamma`` (0.5) and grows
           by ``gamma_growth`` (1.05) per round; BP uses ``tol`` (1e-4),
-          ``sweeps_per_step`` (2 sweeps per proposal), ``init_scale`` (0.01),
+          ``sweeps_per_step`` (1 sweep per proposal), ``init_scale`` (0.01),
           ``max_memory``, and runs undamped (``damping`` is not used).
 
         The solvers available in this installation are those listed in

@@ -270,11 +270,79 @@ def test_free_entropy_matches_reference(arch, N, K, M, real):
     assert got == pytest.approx(ref_free_entropy(X, y, u, ext, U, V, layout), abs=1e-9)
 
 
+@pytest.mark.parametrize("arch,K", [("perceptron", 1), ("fully-connected", 3)])
+def test_free_entropy_with_clamped_cavities(arch, K):
+    """Cavity fields beyond ±30 (clamped) keep the exact edge terms."""
+    layout, X, y, rng = instance(arch, 9, K, 6, seed=11)
+    u, U, V, _, ext = random_state(layout, 6, rng)
+    u[:3, ::2] = 20.0 * rng.choice([-1.0, 1.0], size=u[:3, ::2].shape)
+    starts, ends, offsets = layout.kernel_args()
+    H = ext + u.sum(axis=0)
+    assert np.any(np.abs(H[None, :] - u) > 30)
+    got = kbp.bethe_free_entropy(X, y, u, H, ext, U, V, starts, ends, offsets,
+                                 np.empty((7, 64)), np.empty(K), np.empty((K + 1, K + 1)),
+                                 np.empty((K + 1, K + 1)))
+    assert got == pytest.approx(stable_free_entropy(X, y, u, ext, U, V, layout), rel=1e-12)
+
+
+def stable_free_entropy(X, y, u, ext, U, V, layout):
+    """ref_free_entropy with the edge and weight terms in ln cosh / log-sigmoid form
+    (tanh saturates to ±1 at these fields)."""
+    def log_cosh(x):
+        return np.logaddexp(x, -x) - math.log(2.0)
+
+    starts, ends, offsets = layout.kernel_args()
+    K = layout.n_hidden
+    H = ext + u.sum(axis=0)
+    phi = 0.0
+    for mu in range(X.shape[0]):
+        for k in range(K):
+            sl = slice(offsets[k], offsets[k] + ends[k] - starts[k])
+            c = np.clip(H[sl] - u[mu, sl], -FMAX, FMAX)
+            m = np.tanh(c)
+            x = X[mu, starts[k]:ends[k]]
+            z = ref_z(np.sum(x * m), np.sum(x * x * (1 - m * m)))
+            # −ln((1 + tanh c tanh u)/2) = ln cosh c + ln cosh u + ln 2 − ln cosh(c + u)
+            phi += np.sum(log_cosh(c) + log_cosh(u[mu, sl]) - log_cosh(c + u[mu, sl]))
+            phi += math.log(2.0) * c.size
+            if K == 1:
+                phi += log_ndtr(y[mu] * z)
+            else:
+                t = V[mu, k]
+                phi += np.logaddexp(-np.logaddexp(0, -2 * t) + log_ndtr(z),
+                                    -np.logaddexp(0, 2 * t) + log_ndtr(-z))
+                phi -= log_cosh(U[mu, k] + t) - log_cosh(U[mu, k]) - log_cosh(t) - math.log(2)
+        if K > 1:
+            phi += ref_log_output_probability(U[mu], y[mu])
+    lp = ext - np.sum(np.logaddexp(0, -2 * u), axis=0)
+    lm = -ext - np.sum(np.logaddexp(0, 2 * u), axis=0)
+    return phi + float(np.sum(np.logaddexp(lp, lm)))
+
+
 @pytest.mark.parametrize("p,r", [(0.0, 3.0), (0.5, 0.0), (0.3, 2.0), (0.99, 50.0), (1.0, 4.0)])
 @pytest.mark.parametrize("h", [-40.0, -2.0, 0.1, 5.0])
 def test_focusing_message(p, r, h):
     assert kbp.focusing_message(h, p, r) == pytest.approx(
         ref_focusing(h, p, r), abs=1e-12)
+
+
+def test_save_and_swap_restore_a_state():
+    layout, X, y, rng = instance("fully-connected", 15, 3, 9, seed=5)
+    bp = BeliefPropagation(X, y, layout, init_scale=0.3, rng=rng)
+    bp.set_external_field(rng.uniform(-1, 1, layout.n_weights))
+    bp.run(tol=1e-12, max_sweeps=3)
+    before = bp.snapshot()
+    H_before = bp.H.copy()
+    saved = bp.snapshot()
+    saved.u[:] = 0.0  # save() overwrites whatever the snapshot held
+    bp.save(saved)
+    bp.run(tol=1e-12, max_sweeps=2)
+    trial = bp.snapshot()
+    bp.swap(saved)
+    for name in ("u", "U", "V", "foc"):
+        np.testing.assert_array_equal(getattr(bp, name), getattr(before, name))
+        np.testing.assert_array_equal(getattr(saved, name), getattr(trial, name))
+    np.testing.assert_allclose(bp.H, H_before, rtol=0, atol=1e-12)
 
 
 # -- local_free_entropy ------------------------------------------------------------------

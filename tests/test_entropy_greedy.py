@@ -12,7 +12,8 @@ from skwfm._kernels import greedy as kg
 from skwfm._layout import NetworkLayout
 from skwfm.datasets import make_random_patterns
 from skwfm.solvers import get_solver
-from skwfm.solvers.entropy_greedy import binary_entropy, block_norms, scale_rows
+from skwfm.solvers.entropy_greedy import (binary_entropy, block_norms, log_cosh_ratio,
+                                          scale_rows)
 
 LAYOUTS = [
     ("perceptron", 1, 13),
@@ -270,12 +271,40 @@ def test_bp_variant_solves_and_goes_deeper():
                                          random_state=seed).fit(X, y)
         solved += clf.converged_ and clf.score(X, y) == 1.0
         h = clf.history_
-        assert {"gamma", "moves", "phi", "entropy", "d"} <= set(h.columns)
+        assert {"gamma", "moves", "proposals", "phi", "entropy", "d"} <= set(h.columns)
+        assert np.all(h["moves"] <= h["proposals"]) and np.all(h["proposals"] <= 20)
         assert np.all(np.diff(h["gamma"].to_numpy()) > 0)  # scoping
         # the search goes on for DEEPEN_ROUNDS rounds after the first solution
         first = int(np.argmax(h["best_train_error"].to_numpy() == 0.0)) + 1
         assert len(h) == first + get_solver("entropy-greedy").DEEPEN_ROUNDS
     assert solved == 3
+
+
+def test_flip_prediction_is_exact_with_true_marginals():
+    """ln Z(w̃ with w̃_j flipped) − ln Z(w̃) = ln(cosh(h − γw̃_j)/cosh(h + γw̃_j)), h the
+    exact cavity field of w_j (by enumeration of every configuration)."""
+    rng = np.random.default_rng(4)
+    N, M, gamma = 9, 4, 0.7
+    X = rng.choice([-1.0, 1.0], size=(M, N))
+    y = rng.choice([-1.0, 1.0], size=M)
+    W = np.array(list(itertools.product((-1.0, 1.0), repeat=N)))
+    solutions = W[np.all(np.where(W @ X.T > 0, 1.0, -1.0) == y, axis=1)]
+    assert len(solutions) > 10
+    ref = rng.choice([-1.0, 1.0], size=N)
+
+    def log_z(r):
+        return np.log(np.sum(np.exp(gamma * solutions @ r)))
+
+    weights = np.exp(gamma * solutions @ ref)
+    m = weights @ solutions / weights.sum()
+    free = np.flatnonzero(np.abs(m) < 1 - 1e-9)  # weights not fixed by the patterns
+    assert len(free) >= 5
+    for j in free:
+        flipped = ref.copy()
+        flipped[j] = -flipped[j]
+        h = np.arctanh(m[j]) - gamma * ref[j]
+        assert log_cosh_ratio(h, gamma * ref[j]) == pytest.approx(
+            log_z(flipped) - log_z(ref), abs=1e-10)
 
 
 def test_bp_variant_refuses_even_committee():

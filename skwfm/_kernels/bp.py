@@ -565,6 +565,30 @@ def bp_sweep(order, X, y, u, H, ext, foc, U, V, starts, ends, offsets, p, r, dam
     return maxdiff
 
 
+@njit(cache=True, nogil=True, fastmath={"contract", "reassoc"})
+def _edge_log_cosh(u, H, mu, off, n, work):
+    """Σ_j [ln cosh c_j + ln cosh H_j − ln cosh(c_j + u_j)] over the edges of a theta node.
+
+    Reads the clamped cavity fields and exp(−2|c|) that :func:`_cavity_exponentials` left
+    in ``work``: ln cosh c = |c| + ln(1 + e^{−2|c|}) − ln 2, with the logarithm taken once
+    per 512 edges of a product (each factor is in [1, 2], so no overflow). The last two
+    terms cancel unless the cavity field was clamped (c + u ≠ H).
+    """
+    total = 0.0
+    for a in range(0, n, 512):
+        b = min(n, a + 512)
+        prod = 1.0
+        for j in range(a, b):
+            total += abs(work[0, j])
+            prod *= 1.0 + work[1, j] * work[6, j]
+        total += math.log(prod) - (b - a) * _LN2
+    for j in range(n):
+        h = H[off + j]
+        if abs(h - u[mu, off + j]) > FIELD_MAX:
+            total += log_cosh(h) - log_cosh(work[0, j] + u[mu, off + j])
+    return total
+
+
 @njit(cache=True, nogil=True)
 def bethe_free_entropy(X, y, u, H, ext, U, V, starts, ends, offsets, work, fbuf, L, R):
     """Bethe free entropy ln Z of the BP state without focusing messages (SPEC 2.3).
@@ -578,6 +602,13 @@ def bethe_free_entropy(X, y, u, H, ext, U, V, starts, ends, offsets, work, fbuf,
     * weight p: ln Σ_{w=±1} e^{ext_p w} Π_μ (1 + w tanh u[μ,p])/2;
     * committee only: output node μ: ln P(sign Σ_k τ_k = σ) with τ_k of field U[μ, k];
       hidden variable τ_{μk} (two neighbours, two edges): −ln((1 + tanh U · tanh V)/2).
+
+    The edge and weight terms are summed in closed form: since (1 + w tanh u)/2 =
+    e^{wu} / (2 cosh u), the weight term is ln 2cosh H_p − Σ_μ ln 2cosh u_{μp} and the
+    edge term is ln cosh c + ln cosh u + ln 2 − ln cosh(c + u); the ln 2cosh u cancel,
+    and c + u = H_p unless the cavity is clamped, so together they are
+    Σ_edges [ln cosh c + ln cosh H − ln cosh(c + u)] + Σ_p [ln 2 + (1 − M) ln cosh H_p]:
+    one exponential per edge, computed with the same vectorized pieces as a sweep.
     """
     M = u.shape[0]
     P = u.shape[1]
@@ -588,18 +619,9 @@ def bethe_free_entropy(X, y, u, H, ext, U, V, starts, ends, offsets, work, fbuf,
         for k in range(K):
             off = offsets[k]
             n = ends[k] - starts[k]
-            mean = 0.0
-            var = 0.0
-            for j in range(n):
-                uf = u[mu, off + j]
-                c = clamp(H[off + j] - uf)
-                m = math.tanh(c)
-                x = X[mu, starts[k] + j]
-                mean += x * m
-                var += x * x * (1.0 - m * m)
-                # edge term ln((1 + tanh c tanh uf)/2)
-                #   = ln cosh(c + uf) − ln cosh c − ln cosh uf − ln 2
-                phi -= log_cosh(c + uf) - log_cosh(c) - log_cosh(uf) - _LN2
+            _cavity_exponentials(u, H, mu, off, n, work)
+            phi += _edge_log_cosh(u, H, mu, off, n, work)
+            mean, var, _ = _moments(X, mu, starts[k], n, work)
             z = _z(mean, var)
             if K == 1:
                 phi += log_ndtr(sigma * z)
@@ -613,12 +635,7 @@ def bethe_free_entropy(X, y, u, H, ext, U, V, starts, ends, offsets, work, fbuf,
                 fbuf[k] = U[mu, k]
             phi += log_output_probability(fbuf, sigma, L, R)
     for p in range(P):
-        lp = ext[p]
-        lm = -ext[p]
-        for mu in range(M):
-            lp += log_sig2(u[mu, p])
-            lm += log_sig2(-u[mu, p])
-        phi += log_add_exp(lp, lm)
+        phi += _LN2 + (1 - M) * log_cosh(H[p])
     return phi
 
 
