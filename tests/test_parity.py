@@ -164,3 +164,149 @@ def test_estimator_parity_any_k_and_odd_k_for_majority():
     np.testing.assert_array_equal(clf.predict(X), pred)
     with pytest.raises(ValueError, match="n_hidden must be odd"):
         CommitteeClassifier(n_hidden=2).fit(X, y)
+
+
+# -- belief propagation ------------------------------------------------------------------
+
+
+def enumerate_parity_node(fields, sigma):
+    """Messages (fields) of the node Π τ = σ and ln P(Π τ = σ), by enumerating τ."""
+    K = len(fields)
+    prob = lambda t, f: 1.0 / (1.0 + math.exp(-2.0 * t * f))  # (1 + t tanh f)/2, exact  # noqa: E731
+    weight = {+1: np.zeros(K), -1: np.zeros(K)}
+    total = 0.0
+    for taus in itertools.product([-1, 1], repeat=K):
+        if np.prod(taus) != sigma:
+            continue
+        total += np.prod([prob(t, f) for t, f in zip(taus, fields)])
+        for k in range(K):
+            # cavity: every unit but k weighted by its field
+            weight[taus[k]][k] += np.prod(
+                [prob(t, f) for j, (t, f) in enumerate(zip(taus, fields)) if j != k])
+    with np.errstate(divide="ignore"):  # K = 1: no cavity, one side has weight 0
+        messages = 0.5 * np.log(weight[1] / weight[-1])
+    return np.clip(messages, -30, 30), math.log(total)
+
+
+@pytest.mark.parametrize("K", [1, 2, 3, 4, 5])
+@pytest.mark.parametrize("sigma", [-1.0, 1.0])
+def test_parity_output_node_matches_enumeration(K, sigma):
+    from skwfm._kernels.bp import log_parity_probability, parity_output_messages
+
+    rng = np.random.default_rng(K)
+    for scale in (0.3, 2.0, 8.0):
+        fields = scale * rng.standard_normal(K)
+        expected, log_p = enumerate_parity_node(fields, sigma)
+        out = np.empty(K)
+        parity_output_messages(fields, sigma, out)
+        if K == 1:
+            expected = np.full(1, 30.0 * sigma)  # no other unit: τ = σ is certain
+        np.testing.assert_allclose(out, expected, rtol=1e-9, atol=1e-9)
+        out_py = np.empty(K)
+        parity_output_messages.py_func(fields, sigma, out_py)
+        np.testing.assert_allclose(out_py, out, rtol=1e-12)
+        assert log_parity_probability(fields, sigma) == pytest.approx(log_p, rel=1e-10)
+
+
+def test_parity_output_node_saturated_and_zero_fields():
+    from skwfm._kernels.bp import log_parity_probability, parity_output_messages
+
+    out = np.empty(3)
+    parity_output_messages(np.array([30.0, -30.0, 0.4]), 1.0, out)
+    # units 0, 1 nearly certain (+1, −1): unit 2 must be −1; 1 − tanh 30 · tanh 30
+    # ≈ 4 e^{−60}, i.e. the field 30 − ln(2)/2, which the product of tanh would round
+    # to ±1 (field ∞)
+    assert out[2] == pytest.approx(-(30.0 - 0.5 * math.log(2.0)), rel=1e-12)
+    assert out[0] == pytest.approx(-math.atanh(math.tanh(30.0) * math.tanh(0.4)), rel=1e-9)
+    parity_output_messages(np.array([0.0, 2.0, 1.0]), -1.0, out)
+    assert out[1] == 0.0 and out[2] == 0.0  # a unit at field 0 hides the parity
+    assert out[0] == pytest.approx(-math.atanh(math.tanh(2.0) * math.tanh(1.0)))
+    # a tiny probability stays finite and accurate in log space
+    lp = log_parity_probability(np.array([30.0, 30.0, 30.0]), -1.0)
+    q = 1.0 / (1.0 + math.exp(60.0))  # P(τ = −1) at field 30
+    assert lp == pytest.approx(math.log(3 * q * (1 - q) ** 2 + q**3), rel=1e-12)
+
+
+def test_bp_sign_errors_and_free_entropy_without_patterns():
+    from skwfm._bp import BeliefPropagation, local_free_entropy
+
+    X, y, W = instance(N=7, K=4, M=12, seed=8)
+    layout = NetworkLayout("parity", 7, 4)
+    bp = BeliefPropagation(X, y, layout, init_scale=0.1, rng=np.random.default_rng(0))
+    bp.H[:] = W.ravel()
+    assert bp.n_errors() == int(np.sum(parity_outputs(X, W) != y))
+    est = local_free_entropy(np.empty((0, 7)), np.empty(0, np.int8), layout,
+                             W.ravel(), 1.3)
+    assert est.phi == pytest.approx(math.log(2 * math.cosh(1.3)), abs=1e-12)
+
+
+def test_parity_sweep_matches_reference(monkeypatch):
+    """A whole BP sweep (theta nodes, parity output node, focusing) against the slow
+    transcription of tests/test_bp.py with the output node replaced by enumeration."""
+    import test_bp as tb
+    from skwfm._kernels import bp as kbp
+
+    monkeypatch.setattr(tb, "ref_output_fields",
+                        lambda f, s: enumerate_parity_node(f, s)[0])
+    for N, K, M, real in ((15, 3, 9, False), (11, 4, 7, True), (13, 2, 6, False)):
+        layout, X, y, rng = tb.instance("parity", N, K, M, seed=N + M, real=real)
+        u, U, V, foc, ext = tb.random_state(layout, M, rng)
+        order = rng.permutation(M + layout.n_weights).astype(np.int64)
+        ref = [a.copy() for a in (u, ext, foc, U, V)]
+        H_ref, d_ref = tb.ref_sweep(order, X, y, *ref, layout, 0.8, 2.5, 0.3)
+        starts, ends, offsets = layout.kernel_args()
+        H = np.empty(layout.n_weights)
+        kbp.recompute_totals(u, ext, foc, H)
+        d = kbp.bp_sweep(order, X, y, u, H, ext, foc, U, V, starts, ends, offsets, 0.8,
+                         2.5, 0.3, np.empty((7, 64)), np.empty(K), np.empty(K),
+                         np.empty((K + 1, K + 1)), np.empty((K + 1, K + 1)), OUTPUT_PARITY)
+        for got, want in zip((u, foc, U, V, H), (ref[0], ref[2], ref[3], ref[4], H_ref)):
+            np.testing.assert_allclose(got, want, rtol=0, atol=1e-10)
+        assert d == pytest.approx(d_ref, abs=1e-12)
+
+
+def test_parity_free_entropy_matches_reference_and_is_stationary(monkeypatch):
+    """Bethe free entropy: equal to the slow formula with the parity output term, and
+    dΦ/dγ = overlap at a fixed point (checks that the parity term is the right one)."""
+    import test_bp as tb
+    from skwfm._bp import local_free_entropy
+    from skwfm._kernels import bp as kbp
+
+    monkeypatch.setattr(tb, "ref_log_output_probability",
+                        lambda f, s: enumerate_parity_node(f, s)[1])
+    layout, X, y, rng = tb.instance("parity", 13, 3, 8, seed=2)
+    u, U, V, _, ext = tb.random_state(layout, 8, rng)
+    starts, ends, offsets = layout.kernel_args()
+    H = ext + u.sum(axis=0)
+    got = kbp.bethe_free_entropy(X, y, u, H, ext, U, V, starts, ends, offsets,
+                                 np.empty((7, 64)), np.empty(3), np.empty((4, 4)),
+                                 np.empty((4, 4)), OUTPUT_PARITY)
+    assert got == pytest.approx(tb.ref_free_entropy(X, y, u, ext, U, V, layout), rel=1e-10)
+
+    X, y, teacher = make_teacher_student(n_samples=25, n_features=31, n_hidden=3,
+                                         architecture="parity", random_state=3)
+    X = X.astype(np.float64)
+    w = teacher.ravel().astype(np.float64)
+    layout = NetworkLayout("parity", 31, 3)
+    g, dg = 0.7, 1e-4
+    a = local_free_entropy(X, y, layout, w, g, tol=1e-10, max_sweeps=2000, damping=0.3)
+    b = local_free_entropy(X, y, layout, w, g + dg, tol=1e-10, max_sweeps=2000,
+                           damping=0.3, messages=a.messages)
+    assert a.converged and b.converged
+    assert (b.phi - a.phi) / dg == pytest.approx(a.overlap, abs=3e-3)
+    assert a.phi < math.log(2 * math.cosh(g)) - 0.01
+
+
+def test_focusing_bp_runs_on_parity_machines():
+    """focusing-bp accepts parity machines of any K and reports errors consistently.
+
+    (Whether it finds solutions is measured in examples/plot_parity_machine.py: from
+    uninformative messages the parity output node sends back products of small
+    magnetizations, so BP stays near the symmetric fixed point.)
+    """
+    X, y = make_random_patterns(n_samples=20, n_features=21, random_state=1)
+    clf = CommitteeClassifier(n_hidden=2, architecture="parity", solver="focusing-bp",
+                              n_steps=10, random_state=0).fit(X, y)
+    errors = np.sum(parity_outputs(X, clf.coef_[0].astype(float)) != y)
+    assert clf.history_["best_train_error"].iloc[-1] == pytest.approx(errors / 20)
+    assert "max_hidden_overlap" in clf.history_
