@@ -354,3 +354,64 @@ def test_replicated_learns_an_easy_parity_instance(update_rule):
                               update_rule=update_rule, n_replicas=3, max_iter=300,
                               random_state=0).fit(X, y)
     assert clf.converged_ and clf.score(X, y) == 1.0
+
+
+# -- entropy-greedy ----------------------------------------------------------------------
+
+
+def ref_parity_log_p(pre, norms, sigma, c):
+    """ln P(Π_k τ_k = σ) by enumerating the units' signs; P(τ_k = +1) = Φ(c a_k / s_k)."""
+    from scipy.special import log_ndtr
+
+    plus = [math.exp(log_ndtr(c * a / s)) if s > 0 else 0.0 for a, s in zip(pre, norms)]
+    total = 0.0
+    for taus in itertools.product((-1, 1), repeat=len(pre)):
+        if np.prod(taus) == sigma:
+            total += np.prod([p if t > 0 else 1 - p for t, p in zip(taus, plus)])
+    return math.log(total)
+
+
+@pytest.mark.parametrize("K,real", [(2, False), (3, False), (3, True), (4, True)])
+def test_greedy_parity_tables_and_gains_match_enumeration(K, real):
+    from skwfm._kernels import greedy as kg
+    from skwfm.solvers.entropy_greedy import block_norms
+
+    X, y, W = instance(N=7, K=K, M=12, seed=10 + K, real=real)
+    y = y.astype(np.float64)
+    layout = NetworkLayout("parity", 7, K)
+    starts, ends, offsets = layout.kernel_args()
+    c = (1 - 2 * 0.05) / (2 * math.sqrt(0.05 * 0.95))
+    norms = block_norms(X, layout)
+
+    def ref_total(w):
+        pre = layout.preactivations(X, w)
+        return sum(ref_parity_log_p(pre[mu], norms[mu], y[mu], c) for mu in range(12))
+
+    w = W.ravel()
+    pre = layout.preactivations(X, w)
+    lnA, lnB, lnP = np.empty((12, K)), np.empty((12, K)), np.empty(12)
+    total = kg.pattern_tables(pre, norms, y, c, lnA, lnB, lnP, OUTPUT_PARITY)
+    assert total == pytest.approx(ref_total(w), rel=1e-10)
+    expected = np.array([ref_total(np.where(np.arange(w.size) == p, -w, w))
+                         for p in range(w.size)]) - ref_total(w)
+    gain = np.empty(w.size)
+    kg.flip_gains_exact(X, w, pre, norms, y, c, lnA, lnB, lnP, starts, ends, offsets, gain)
+    np.testing.assert_allclose(gain, expected, rtol=1e-8, atol=1e-9)
+    if not real:
+        up, down = np.empty((12, K)), np.empty((12, K))
+        kg.flip_changes(pre, norms, y, c, lnA, lnB, lnP, up, down)
+        kg.flip_gains_ternary(X, w, up, down, starts, ends, offsets, np.empty(w.size),
+                              np.empty(w.size), gain)
+        np.testing.assert_allclose(gain, expected, rtol=1e-8, atol=1e-9)
+    assert kg.count_errors(pre, y, OUTPUT_PARITY) == int(np.sum(parity_outputs(X, W) != y))
+
+
+@pytest.mark.parametrize("entropy", ["annealed", "bp"])
+def test_entropy_greedy_on_an_easy_parity_instance(entropy):
+    X, y = make_random_patterns(n_samples=12, n_features=31, random_state=2)
+    clf = CommitteeClassifier(n_hidden=2, architecture="parity", solver="entropy-greedy",
+                              entropy=entropy, max_iter=60, random_state=0).fit(X, y)
+    errors = np.sum(parity_outputs(X, clf.coef_[0].astype(float)) != y)
+    assert clf.history_["best_train_error"].min() == pytest.approx(errors / 12)
+    if entropy == "annealed":
+        assert clf.converged_
