@@ -144,7 +144,7 @@ for solver in ("sgd-annealed", "replicated", "entropy-greedy"):
         curve = local_energy(clf, X, y, flip_fractions, method="exact")
         curves[solver, arch] = curve["error_increase"].to_numpy()
 print(f"\nlocal energy dE(p), N = {N_le}, K = {K}, alpha = {alpha_le}:")
-print("solver          device                " + " ".join(f"{p:>7g}" for p in flip_fractions))
+print(f"{'solver':15s} {'device':21s} " + " ".join(f"{p:>7g}" for p in flip_fractions))
 for (solver, arch), de in curves.items():
     print(f"{solver:15s} {devices[arch]:21s} " + " ".join(f"{v:7.4f}" for v in de))
 for solver in ("sgd-annealed", "replicated", "entropy-greedy"):

@@ -31,7 +31,8 @@ DEFAULT_FLIP_FRACTIONS = (0.001, 0.005, 0.01, 0.02, 0.05)
         "n_samples": [Interval(Integral, 2, None, closed="left")],
         "method": [StrOptions({"sampling", "analytic", "exact"})],
         "flip_mode": [StrOptions({"independent", "fixed"})],
-        "architecture": [StrOptions({"perceptron", "fully-connected", "tree", "parity"}), None],
+        "architecture": [
+            StrOptions({"perceptron", "fully-connected", "tree", "parity"}), None],
         "n_hidden": [Interval(Integral, 1, None, closed="left"), None],
         "class_index": [Interval(Integral, 0, None, closed="left"), None],
         "n_jobs": [Integral, None],
@@ -80,7 +81,8 @@ def local_energy(model, X, y, flip_fractions=DEFAULT_FLIP_FRACTIONS, n_samples=1
         unit, h = w·ξ, becomes Gaussian with mean (1−2p)h and variance
         4p(1−p)Σ_i ξ_i²; for committees the units are independent and their
         probabilities of voting +1 are combined exactly (majority of K independent
-        votes; for the parity machine P(Π τ_k = +1) = (1 + Π_k E[τ_k]) / 2). Accurate when many weights flip per unit (p·n ≳ 5, n = inputs per
+        votes; for the parity machine P(Π τ_k = +1) = (1 + Π_k E[τ_k]) / 2).
+        Accurate when many weights flip per unit (p·n ≳ 5, n = inputs per
         unit); for smaller p·n the flip count is Poisson-like and the Gaussian tail
         misestimates the error of patterns with small stabilities (see the user guide
         for measured differences).

@@ -24,7 +24,8 @@ COLLAPSE_DISTANCE = 1e-6
         "X": ["array-like"],
         "y": ["array-like"],
         "gammas": ["array-like"],
-        "architecture": [StrOptions({"perceptron", "fully-connected", "tree", "parity"}), None],
+        "architecture": [
+            StrOptions({"perceptron", "fully-connected", "tree", "parity"}), None],
         "n_hidden": [Interval(Integral, 1, None, closed="left"), None],
         "class_index": [Interval(Integral, 0, None, closed="left"), None],
         "tol": [Interval(Real, 0, None, closed="neither")],
