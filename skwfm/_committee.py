@@ -24,11 +24,12 @@ class CommitteeClassifier(BaseBinaryNetwork):
     - ``architecture="tree"``: the features are split into K contiguous blocks of
       (nearly) equal size, the first ``N % K`` blocks one feature longer, and unit k sees
       block k only (N weights; α = M / N). Any ``n_features >= n_hidden`` works.
-    - ``architecture="parity"``: the parity machine, a device without wide flat minima
-      (SPEC 4.6, recalled from the paper and not verified against its text): units
+    - ``architecture="parity"``: the parity machine, as the device without wide flat
+      minima that the paper contrasts (a recollection not verified against its text): units
       connected as in the fully connected committee, output ``Π_k τ_k`` instead of the
       majority vote; any ``n_hidden >= 1`` (the product never ties; K = 1 is the
-      perceptron). Supported by every solver.
+      perceptron). Every solver accepts it; focusing BP stays near its symmetric fixed
+      point on parity machines and does not solve them (see the user guide).
 
     More than two classes are learned one-vs-rest, one committee per class.
 
