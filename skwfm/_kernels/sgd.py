@@ -35,21 +35,23 @@ def flip_weight(pre, XT, w, k, j, p, new_value):
 
 
 @njit(cache=True, nogil=True)
-def parity_charge(pre, mu, sigma_out, scale, starts, ends, coefs, t):
-    """Charge the push of pattern μ of a parity machine to one unit (least action).
+def parity_charge(pre_row, sigma_out, scale, starts, ends, coefs_row):
+    """Charge the push of one pattern of a parity machine to one unit (least action).
 
-    ``sigma_out = σ Π_k τ_k``. The unit k with the smallest |a_k| (ties: lowest k) gets
-    ``coefs[k, t] = scale · σ Π_{l≠k} τ_l / √n_k``; ``σ Π_{l≠k} τ_l = sigma_out · τ_k``.
+    ``pre_row[k]`` = w_k·ξ_(k) of the pattern, ``sigma_out = σ Π_k τ_k``. The unit k
+    with the smallest |a_k| = |pre_row[k]| / √n_k (ties: lowest k) gets
+    ``coefs_row[k] = scale · σ Π_{l≠k} τ_l / √n_k``, where σ Π_{l≠k} τ_l =
+    ``sigma_out · τ_k``; the other entries are left alone.
     """
     best_k = 0
     best = np.inf
     for k in range(starts.shape[0]):
-        a = abs(pre[mu, k]) / math.sqrt(ends[k] - starts[k])
+        a = abs(pre_row[k]) / math.sqrt(ends[k] - starts[k])
         if a < best:
             best = a
             best_k = k
-    tau = 1.0 if pre[mu, best_k] > 0.0 else -1.0
-    coefs[best_k, t] = scale * sigma_out * tau / math.sqrt(ends[best_k] - starts[best_k])
+    tau = 1.0 if pre_row[best_k] > 0.0 else -1.0
+    coefs_row[best_k] = scale * sigma_out * tau / math.sqrt(ends[best_k] - starts[best_k])
 
 
 @njit(cache=True, nogil=True)
@@ -101,7 +103,7 @@ def cross_entropy_gradient(X, y, pre, starts, ends, offsets, patterns, gamma, gr
             coefs[0, t] = c * sigma / math.sqrt(ends[0] - starts[0])
             continue
         if output_rule == 1:
-            parity_charge(pre, mu, sigma * prod, c * inv_sqrt_k, starts, ends, coefs, t)
+            parity_charge(pre[mu], sigma * prod, c * inv_sqrt_k, starts, ends, coefs[:, t])
             continue
         # least action: the error (or the fragile vote) is charged to the fewest units,
         # those closest to their threshold, so that the units specialise
