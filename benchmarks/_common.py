@@ -13,20 +13,21 @@ RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
 
 
 def make_estimator(model, solver, n_hidden, seed, params):
-    """A skwfm estimator for ``model`` in {"perceptron", "committee", "tree"}."""
+    """A skwfm estimator for ``model`` in {"perceptron", "committee", "tree", "parity"}."""
     from skwfm import BinaryPerceptronClassifier, CommitteeClassifier
 
     params = dict(params)
     if model == "perceptron":
         return BinaryPerceptronClassifier(solver=solver, random_state=seed, **params)
-    architecture = "fully-connected" if model == "committee" else "tree"
+    architecture = {"committee": "fully-connected"}.get(model, model)
     return CommitteeClassifier(n_hidden=n_hidden, architecture=architecture, solver=solver,
                                random_state=seed, **params)
 
 
 def n_patterns(model, n_features, n_hidden, alpha):
-    """M for load α with the SPEC conventions (FC committee: α = M/(N·K)); made odd."""
-    weights = n_features * n_hidden if model == "committee" else n_features
+    """M for load α with the SPEC conventions (FC committee and parity machine:
+    α = M/(N·K)); made odd."""
+    weights = n_features * n_hidden if model in ("committee", "parity") else n_features
     m = int(round(alpha * weights))
     return m + (m % 2 == 0)
 

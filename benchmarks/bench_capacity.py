@@ -27,7 +27,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--solver", default="sgd-annealed")
     parser.add_argument("--model", default="perceptron",
-                        choices=["perceptron", "committee", "tree"])
+                        choices=["perceptron", "committee", "tree", "parity"])
     parser.add_argument("--n-features", type=int, default=1001)
     parser.add_argument("--n-hidden", type=int, default=5)
     parser.add_argument("--alphas", default="0.3,0.4,0.5")

@@ -64,7 +64,8 @@ class BeliefPropagation:
     y : ndarray of shape (M,), ±1
         Labels.
     layout : NetworkLayout
-        Architecture (perceptron, fully connected or tree committee with K odd).
+        Architecture (perceptron, fully connected or tree committee with K odd, parity
+        machine with any K).
     init_scale : float
         Initial pattern-to-weight messages are magnetizations uniform in
         (−init_scale, init_scale) ("randfact" of the reference code).
@@ -86,13 +87,14 @@ class BeliefPropagation:
             )
         if y.shape != (X.shape[0],) or not np.all(np.abs(y) == 1):
             raise ValueError("y must be a vector of ±1 labels, one per row of X.")
-        if layout.n_hidden % 2 == 0:
+        if layout.n_hidden % 2 == 0 and layout.architecture != "parity":
             raise ValueError(
-                f"Belief propagation needs an odd number of hidden units, got "
-                f"{layout.n_hidden}."
+                f"Belief propagation needs an odd number of hidden units (majority "
+                f"output), got {layout.n_hidden}."
             )
         check_bp_memory(X.shape[0], layout, max_memory)
         self.X, self.y, self.layout, self.rng = X, y, layout, rng
+        self.output_rule = layout.output_rule
         M, P, K = X.shape[0], layout.n_weights, layout.n_hidden
         self.starts, self.ends, self.offsets = (
             np.ascontiguousarray(a, dtype=np.int64) for a in layout.kernel_args()
@@ -177,7 +179,8 @@ class BeliefPropagation:
 
     def n_errors(self):
         """Training errors of the readout."""
-        return int(sign_errors(self.X, self.y, self.H, self.starts, self.ends, self.offsets))
+        return int(sign_errors(self.X, self.y, self.H, self.starts, self.ends, self.offsets,
+                               self.output_rule))
 
     # -- sweeps ----------------------------------------------------------------------------
 
@@ -196,7 +199,7 @@ class BeliefPropagation:
         return float(bp_sweep(order, self.X, self.y, self.u, self.H, self.ext, self.foc,
                               self.U, self.V, self.starts, self.ends, self.offsets,
                               float(p), float(r), float(damping), self._work, self._fbuf,
-                              self._obuf, self._L, self._R))
+                              self._obuf, self._L, self._R, self.output_rule))
 
     def run(self, *, tol, max_sweeps, damping=0.0, p=0.0, r=0.0):
         """Sweep until the largest change is below ``tol`` or ``max_sweeps`` sweeps.
@@ -217,7 +220,8 @@ class BeliefPropagation:
         self.refresh()
         return float(bethe_free_entropy(self.X, self.y, self.u, self.H, self.ext, self.U,
                                         self.V, self.starts, self.ends, self.offsets,
-                                        self._work, self._fbuf, self._L, self._R))
+                                        self._work, self._fbuf, self._L, self._R,
+                                        self.output_rule))
 
 
 @dataclass
@@ -269,7 +273,8 @@ def local_free_entropy(X, y, layout, reference, gamma, *, tol=1e-5, max_sweeps=5
       ln[(1 + tanh V)/2 Φ(μ_a/s_a) + (1 − tanh V)/2 Φ(−μ_a/s_a)], and two terms are
       added per pattern: the output node ln P(sign Σ_k τ_k = σ^μ) for independent τ_k of
       fields U_{μk} (exact convolution), and for each hidden variable τ_{μk} (degree 2)
-      −ln((1 + tanh U_{μk} tanh V_{μk})/2).
+      −ln((1 + tanh U_{μk} tanh V_{μk})/2); the parity machine's output term is
+      ln P(Π_k τ_k = σ^μ).
 
     Parameters
     ----------

@@ -24,6 +24,12 @@ class CommitteeClassifier(BaseBinaryNetwork):
     - ``architecture="tree"``: the features are split into K contiguous blocks of
       (nearly) equal size, the first ``N % K`` blocks one feature longer, and unit k sees
       block k only (N weights; α = M / N). Any ``n_features >= n_hidden`` works.
+    - ``architecture="parity"``: the parity machine, as the device without wide flat
+      minima that the paper contrasts (a recollection not verified against its text): units
+      connected as in the fully connected committee, output ``Π_k τ_k`` instead of the
+      majority vote; any ``n_hidden >= 1`` (the product never ties; K = 1 is the
+      perceptron). Every solver accepts it; focusing BP stays near its symmetric fixed
+      point on parity machines and does not solve them (see the user guide).
 
     More than two classes are learned one-vs-rest, one committee per class.
 
@@ -32,10 +38,10 @@ class CommitteeClassifier(BaseBinaryNetwork):
     Parameters
     ----------
     n_hidden : int, default=5
-        Number K of hidden units; must be odd.
+        Number K of hidden units; must be odd for the majority-vote architectures.
 
-    architecture : {{"fully-connected", "tree"}}, default="fully-connected"
-        How the hidden units are connected to the inputs.
+    architecture : {{"fully-connected", "tree", "parity"}}, default="fully-connected"
+        How the hidden units are connected to the inputs and combined.
 
     {solver_parameters}
 
@@ -45,7 +51,8 @@ class CommitteeClassifier(BaseBinaryNetwork):
     ----------
     coef_ : ndarray of int8
         The ±1 weights, one entry per one-vs-rest network (one for two classes): shape
-        (n_out, n_hidden, n_features) for the fully connected committee and
+        (n_out, n_hidden, n_features) for the fully connected committee and the parity
+        machine, and
         (n_out, n_features) for the tree, where unit k owns the features of block k.
 
     blocks_ : ndarray of shape (n_hidden, 2)
@@ -72,7 +79,7 @@ class CommitteeClassifier(BaseBinaryNetwork):
     _parameter_constraints = {
         **BaseBinaryNetwork._parameter_constraints,
         "n_hidden": [Interval(Integral, 1, None, closed="left")],
-        "architecture": [StrOptions({"fully-connected", "tree"})],
+        "architecture": [StrOptions({"fully-connected", "tree", "parity"})],
     }
 
     def __init__(
@@ -131,10 +138,11 @@ class CommitteeClassifier(BaseBinaryNetwork):
         self.n_jobs = n_jobs
 
     def _make_layout(self, n_features):
-        if self.n_hidden % 2 == 0:
+        if self.n_hidden % 2 == 0 and self.architecture != "parity":
             raise ValueError(
                 f"n_hidden must be odd so that the majority vote never ties; got "
-                f"n_hidden={self.n_hidden}."
+                f"n_hidden={self.n_hidden} with architecture={self.architecture!r} "
+                "(architecture='parity' takes any n_hidden)."
             )
         return NetworkLayout(self.architecture, n_features, self.n_hidden)
 

@@ -8,17 +8,21 @@ of SPEC section 1 with one representation that the numba kernels understand:
 * perceptron: one unit that sees every feature (``K = 1``);
 * fully connected committee: ``K`` units that each see every feature (``K * N`` weights);
 * tree committee: ``K`` units on contiguous, disjoint blocks of (nearly) equal size
-  (``N`` weights in all).
+  (``N`` weights in all);
+* parity machine: ``K`` units that each see every feature, like the fully connected
+  committee, but the output is the product of the hidden signs (SPEC 1.2 and 4.6).
 """
 
 from dataclasses import dataclass, field
 
 import numpy as np
 
-ARCHITECTURES = ("perceptron", "fully-connected", "tree")
+ARCHITECTURES = ("perceptron", "fully-connected", "tree", "parity")
 
 #: output rule of the network, as the integer code the kernels take
 OUTPUT_MAJORITY = 0
+#: output = Π_k τ_k (architecture "parity")
+OUTPUT_PARITY = 1
 
 
 @dataclass(frozen=True)
@@ -27,8 +31,8 @@ class NetworkLayout:
 
     Parameters
     ----------
-    architecture : {"perceptron", "fully-connected", "tree"}
-        Model of SPEC section 1.
+    architecture : {"perceptron", "fully-connected", "tree", "parity"}
+        Model of SPEC section 1 (``"parity"``: fully connected units, product output).
     n_features : int
         Number of input features N.
     n_hidden : int, default=1
@@ -84,14 +88,22 @@ class NetworkLayout:
     @property
     def coef_shape(self):
         """Shape of one network's weights as exposed in ``coef_``."""
-        if self.architecture == "fully-connected":
+        if self.architecture in ("fully-connected", "parity"):
             return (self.n_hidden, self.n_features)
         return (self.n_features,)
+
+    @property
+    def output_rule(self):
+        """How the hidden units make the output, as the kernels' integer code:
+        ``OUTPUT_PARITY`` for the parity machine, ``OUTPUT_MAJORITY`` otherwise (K = 1:
+        both rules give the unit's own sign)."""
+        return OUTPUT_PARITY if self.architecture == "parity" else OUTPUT_MAJORITY
 
     def load(self, n_samples):
         """Load α of a training set of ``n_samples`` patterns (SPEC section 1 conventions).
 
-        Perceptron and tree committee: α = M / N; fully connected committee: α = M / (N K).
+        Perceptron and tree committee: α = M / N; fully connected committee and parity
+        machine: α = M / (N K).
         """
         return n_samples / self.n_weights
 
@@ -122,9 +134,12 @@ class NetworkLayout:
 
         A unit is +1 when its pre-activation is strictly positive and −1 otherwise (a tie,
         possible only with real-valued inputs or an even block size, goes to −1); the
-        committee output is the majority of its odd number of hidden units.
+        committee output is the majority of its odd number of hidden units, the parity
+        machine's the product ``Π_k τ_k`` (any K).
         """
         tau = np.where(pre > 0, 1, -1)
+        if self.output_rule == OUTPUT_PARITY:
+            return np.prod(tau, axis=1)
         return np.where(tau.sum(axis=1) > 0, 1, -1)
 
     def decision(self, pre):
@@ -134,10 +149,16 @@ class NetworkLayout:
         ``Σ_k τ_k`` plus a tie-breaking term ``½ tanh(mean_k a_k)``, with
         ``a_k = w_k·ξ_(k) / √n_k``; the term lies in (−½, ½) and never changes the sign of
         the odd vote count, but it ranks inputs with equal votes (one-vs-rest argmax).
+        Parity machine: ``Π_k τ_k · (1 + tanh min_k |a_k|) / 2``, in (−1, −½] ∪ [½, 1): the
+        output times a confidence set by the unit closest to its threshold, because
+        flipping that one unit flips the output.
         """
         scaled = pre / np.sqrt(self.block_sizes)
         if self.n_hidden == 1:
             return scaled[:, 0]
+        if self.output_rule == OUTPUT_PARITY:
+            smallest = np.abs(scaled).min(axis=1)
+            return self.outputs(pre) * 0.5 * (1.0 + np.tanh(smallest))
         votes = np.where(pre > 0, 1.0, -1.0).sum(axis=1)
         return votes + 0.5 * np.tanh(scaled.mean(axis=1))
 

@@ -61,7 +61,7 @@ def make_random_patterns(n_samples=100, n_features=1001, *, random_state=None):
         "n_samples": [Interval(Integral, 1, None, closed="left")],
         "n_features": [Interval(Integral, 1, None, closed="left")],
         "n_hidden": [Interval(Integral, 1, None, closed="left")],
-        "architecture": [StrOptions({"fully-connected", "tree"})],
+        "architecture": [StrOptions({"fully-connected", "tree", "parity"})],
         "random_state": ["random_state"],
     },
     prefer_skip_nested_validation=True,
@@ -71,7 +71,8 @@ def make_teacher_student(n_samples=100, n_features=1001, *, n_hidden=1,
     """Random ±1 patterns labelled by a random binary teacher network.
 
     The teacher is a binary perceptron (``n_hidden=1``) or a committee with ``n_hidden``
-    units (odd) and the given architecture; its weights are uniform ±1. Labels follow
+    units (odd) and the given architecture, or a parity machine (any ``n_hidden``,
+    output = product of the hidden signs); its weights are uniform ±1. Labels follow
     the estimators' convention: a unit outputs +1 when its pre-activation is strictly
     positive, −1 otherwise.
 
@@ -83,7 +84,7 @@ def make_teacher_student(n_samples=100, n_features=1001, *, n_hidden=1,
         Number of inputs N.
     n_hidden : int, default=1
         Hidden units of the teacher; 1 gives a perceptron teacher.
-    architecture : {"fully-connected", "tree"}, default="fully-connected"
+    architecture : {"fully-connected", "tree", "parity"}, default="fully-connected"
         Committee architecture of the teacher (ignored for ``n_hidden=1``).
     random_state : int, RandomState instance or None, default=None
         Seed.
@@ -97,7 +98,7 @@ def make_teacher_student(n_samples=100, n_features=1001, *, n_hidden=1,
     teacher : ndarray of int8
         Teacher weights, shaped like one row of the matching estimator's ``coef_``:
         (n_features,) for a perceptron or a tree, (n_hidden, n_features) for a fully
-        connected committee.
+        connected committee or a parity machine.
 
     Examples
     --------
@@ -106,8 +107,10 @@ def make_teacher_student(n_samples=100, n_features=1001, *, n_hidden=1,
     >>> teacher.shape
     (11,)
     """
-    if n_hidden % 2 == 0:
-        raise ValueError(f"n_hidden must be odd; got n_hidden={n_hidden}.")
+    if n_hidden % 2 == 0 and architecture != "parity":
+        raise ValueError(
+            f"n_hidden must be odd for a majority-vote teacher; got n_hidden={n_hidden}."
+        )
     rng = check_random_state(random_state)
     kind = "perceptron" if n_hidden == 1 else architecture
     layout = NetworkLayout(kind, n_features, n_hidden)

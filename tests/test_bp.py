@@ -377,7 +377,8 @@ def test_trivially_satisfied_patterns_identity(arch, K):
 
 @pytest.mark.parametrize("arch,N,K,M", [("perceptron", 101, 1, 30),
                                         ("fully-connected", 31, 3, 25),
-                                        ("tree", 45, 3, 30)])
+                                        ("tree", 45, 3, 30),
+                                        ("parity", 31, 3, 25)])
 def test_free_entropy_derivative_is_overlap(arch, N, K, M):
     """At a BP fixed point dΦ/dγ = Σ_i m_i w̃_i (stationarity of the Bethe free entropy).
 

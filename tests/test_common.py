@@ -47,6 +47,13 @@ CONFIGURATIONS = [
     BinaryPerceptronClassifier(solver="entropy-greedy", entropy="bp", max_iter=3,
                                random_state=0),
 
+    # -- parity machine (any n_hidden: an even one here; the other solvers' parity paths
+    # are tested in tests/test_parity.py) --
+    CommitteeClassifier(n_hidden=2, architecture="parity", solver="sgd-annealed",
+                        max_iter=20, random_state=0),
+    CommitteeClassifier(n_hidden=3, architecture="parity", solver="focusing-bp",
+                        n_steps=8, sweeps_per_step=20, random_state=0),
+
     # -- end --
 ]
 

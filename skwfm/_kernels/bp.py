@@ -16,7 +16,9 @@ Arrays (P = number of weights, K = hidden units, M = patterns):
 A perceptron (K = 1) has its output clamped to the label: the theta node sees a hard
 output field ``σ^μ`` and ``U``, ``V`` are unused. For K > 1 (odd) the output node is
 exact (convolution over the K hidden units); theta nodes use the Gaussian ("accurate")
-approximation with the general variance ``Σ_j ξ_j² (1 − h_j²)``.
+approximation with the general variance ``Σ_j ξ_j² (1 − h_j²)``. With ``output_rule`` 1
+(``OUTPUT_PARITY`` of :mod:`skwfm._layout`, any K) the output node is the parity
+constraint Π_k τ_k = σ, also exact (:func:`parity_output_messages`).
 
 Weight p of hidden unit k with ``offsets[k] <= p < offsets[k] + ends[k] - starts[k]``
 sees feature ``starts[k] + p - offsets[k]``.
@@ -478,9 +480,71 @@ def log_output_probability(fields, sigma, L, R):
 
 
 @njit(cache=True, nogil=True)
+def log_abs_tanh(h):
+    """ln |tanh h| (−inf at h = 0), accurate both near 0 and near saturation."""
+    a = abs(h)
+    if a == 0.0:
+        return -math.inf
+    e = math.exp(-2.0 * a)
+    if e < 0.5:
+        # near saturation ln tanh a ≈ −2e: log1p keeps it exact
+        return math.log1p(-e) - math.log1p(e)
+    return math.log(-math.expm1(-2.0 * a)) - math.log1p(e)
+
+
+@njit(cache=True, nogil=True)
+def atanh_exp(s):
+    """atanh(e^s) for s ≤ 0 (+inf at s = 0, 0 at s = −inf)."""
+    if s == -math.inf:
+        return 0.0
+    if s >= 0.0:
+        return math.inf
+    return 0.5 * (math.log1p(math.exp(s)) - math.log(-math.expm1(s)))
+
+
+@njit(cache=True, nogil=True)
+def parity_output_messages(fields, sigma, out):
+    """Exact messages of the parity output node Π_k τ_k = σ to its K units, as fields.
+
+    Unit k must equal σ Π_{l≠k} τ_l, whose magnetization is σ Π_{l≠k} tanh(U_l) for
+    independent τ_l of fields U_l; the field is atanh of it, evaluated as
+    sign · atanh(exp Σ_{l≠k} ln|tanh U_l|) so that saturated units lose nothing, then
+    clamped to ±FIELD_MAX.
+    """
+    K = fields.shape[0]
+    for k in range(K):
+        sign = sigma
+        s = 0.0
+        for l in range(K):
+            if l == k:
+                continue
+            if fields[l] < 0.0:
+                sign = -sign
+            s += log_abs_tanh(fields[l])
+        out[k] = clamp(sign * atanh_exp(s))
+
+
+@njit(cache=True, nogil=True)
+def log_parity_probability(fields, sigma):
+    """ln P(Π_k τ_k = σ) for independent τ_k of the given fields.
+
+    A two-state recursion on the parity of the first k units, in log space: every term
+    is a product of probabilities, so nothing cancels even when P is tiny.
+    """
+    even = 0.0  # ln P(product of the units so far = +1)
+    odd = -math.inf
+    for k in range(fields.shape[0]):
+        lp = log_sig2(fields[k])
+        lm = log_sig2(-fields[k])
+        even, odd = log_add_exp(even + lp, odd + lm), log_add_exp(even + lm, odd + lp)
+    return even if sigma > 0 else odd
+
+
+@njit(cache=True, nogil=True)
 def pattern_update(X, y, u, H, U, V, mu, starts, ends, offsets, damping, work,
-                   fbuf, obuf, L, R, maxdiff):
-    """Update the block of pattern μ: its K theta nodes, then (K > 1) its output node."""
+                   fbuf, obuf, L, R, maxdiff, output_rule=0):
+    """Update the block of pattern μ: its K theta nodes, then (K > 1) its output node
+    (majority, or parity with ``output_rule`` 1)."""
     K = starts.shape[0]
     sigma = float(y[mu])
     if K == 1:
@@ -497,7 +561,10 @@ def pattern_update(X, y, u, H, U, V, mu, starts, ends, offsets, damping, work,
         maxdiff = _diff(Unew, old, maxdiff)
     for k in range(K):
         fbuf[k] = U[mu, k]
-    output_messages(fbuf, sigma, L, R, obuf)
+    if output_rule == 1:
+        parity_output_messages(fbuf, sigma, obuf)
+    else:
+        output_messages(fbuf, sigma, L, R, obuf)
     for k in range(K):
         old = V[mu, k]
         new = keep * obuf[k] + damping * old
@@ -545,7 +612,7 @@ def recompute_totals(u, ext, foc, H):
 
 @njit(cache=True, nogil=True)
 def bp_sweep(order, X, y, u, H, ext, foc, U, V, starts, ends, offsets, p, r, damping,
-             work, fbuf, obuf, L, R):
+             work, fbuf, obuf, L, R, output_rule=0):
     """One BP sweep in the given order; return the largest magnetization change.
 
     ``order`` holds pattern indices 0..M−1 and focusing items M + i (weight i), in the
@@ -559,7 +626,7 @@ def bp_sweep(order, X, y, u, H, ext, foc, U, V, starts, ends, offsets, p, r, dam
         item = order[t]
         if item < M:
             maxdiff = pattern_update(X, y, u, H, U, V, item, starts, ends, offsets,
-                                     damping, work, fbuf, obuf, L, R, maxdiff)
+                                     damping, work, fbuf, obuf, L, R, maxdiff, output_rule)
         else:
             maxdiff = focusing_update(H, foc, item - M, p, r, damping, maxdiff)
     return maxdiff
@@ -590,7 +657,8 @@ def _edge_log_cosh(u, H, mu, off, n, work):
 
 
 @njit(cache=True, nogil=True)
-def bethe_free_entropy(X, y, u, H, ext, U, V, starts, ends, offsets, work, fbuf, L, R):
+def bethe_free_entropy(X, y, u, H, ext, U, V, starts, ends, offsets, work, fbuf, L, R,
+                       output_rule=0):
     """Bethe free entropy ln Z of the BP state without focusing messages (SPEC 2.3).
 
     ``H`` must equal ``ext + Σ_μ u[μ]``. Terms (fields: c = cavity of a weight w.r.t.
@@ -600,7 +668,8 @@ def bethe_free_entropy(X, y, u, H, ext, U, V, starts, ends, offsets, work, fbuf,
       ln[(1+tanh V)/2 · Φ(μ_a/s_a) + (1−tanh V)/2 · Φ(−μ_a/s_a)], V = V[μ, k];
     * weight–theta edge: −ln((1 + tanh c · tanh u)/2);
     * weight p: ln Σ_{w=±1} e^{ext_p w} Π_μ (1 + w tanh u[μ,p])/2;
-    * committee only: output node μ: ln P(sign Σ_k τ_k = σ) with τ_k of field U[μ, k];
+    * committee only: output node μ: ln P(sign Σ_k τ_k = σ) with τ_k of field U[μ, k]
+      (parity machine, ``output_rule`` 1: ln P(Π_k τ_k = σ));
       hidden variable τ_{μk} (two neighbours, two edges): −ln((1 + tanh U · tanh V)/2).
 
     The edge and weight terms are summed in closed form: since (1 + w tanh u)/2 =
@@ -633,20 +702,25 @@ def bethe_free_entropy(X, y, u, H, ext, U, V, starts, ends, offsets, work, fbuf,
         if K > 1:
             for k in range(K):
                 fbuf[k] = U[mu, k]
-            phi += log_output_probability(fbuf, sigma, L, R)
+            if output_rule == 1:
+                phi += log_parity_probability(fbuf, sigma)
+            else:
+                phi += log_output_probability(fbuf, sigma, L, R)
     for p in range(P):
         phi += _LN2 + (1 - M) * log_cosh(H[p])
     return phi
 
 
 @njit(cache=True, nogil=True)
-def sign_errors(X, y, H, starts, ends, offsets):
-    """Training errors of the sign configuration w = sign0(H) (0 → +1)."""
+def sign_errors(X, y, H, starts, ends, offsets, output_rule=0):
+    """Training errors of the sign configuration w = sign0(H) (0 → +1); the output is
+    the majority, or the product of the units with ``output_rule`` 1."""
     M = X.shape[0]
     K = starts.shape[0]
     errors = 0
     for mu in range(M):
         votes = 0
+        prod = 1
         for k in range(K):
             off = offsets[k]
             pre = 0.0
@@ -654,6 +728,9 @@ def sign_errors(X, y, H, starts, ends, offsets):
                 w = 1.0 if H[off + j] >= 0.0 else -1.0
                 pre += w * X[mu, starts[k] + j]
             votes += 1 if pre > 0.0 else -1
+            prod *= 1 if pre > 0.0 else -1
+        if output_rule == 1:
+            votes = prod
         out = 1 if votes > 0 else -1
         if out != y[mu]:
             errors += 1

@@ -14,7 +14,9 @@ and the majority output is right with the Poisson-binomial tail
 
 (t encodes the tie rule of the layout: an even vote goes to −1). The annealed proxy of the
 local entropy is ``S_ann = H₂(d) + (1/P_w) Σ_μ ln P_μ`` (P_w weights). For the perceptron
-(K = 1) P = q and this is SPEC's formula with Δ = σ a / √N for ±1 inputs.
+(K = 1) P = q and this is SPEC's formula with Δ = σ a / √N for ±1 inputs. For the parity
+machine (``output_rule`` 1) P = Prob(Π_k τ_k = σ), computed exactly from the q_k by a
+two-state (even/odd) recursion.
 
 Everything is done in log space: ``ln P`` can be far below the smallest double.
 """
@@ -63,8 +65,9 @@ def unit_log_agree(a, s, sigma, c):
 
 
 @njit(cache=True, nogil=True)
-def count_errors(pre, y):
-    """Training errors of the majority output (a unit is +1 iff its pre-activation > 0)."""
+def count_errors(pre, y, output_rule=0):
+    """Training errors of the majority output (a unit is +1 iff its pre-activation > 0),
+    or of the product of the units with ``output_rule`` 1."""
     M, K = pre.shape
     n = 0
     for mu in range(M):
@@ -73,19 +76,49 @@ def count_errors(pre, y):
             if pre[mu, k] > 0.0:
                 n_plus += 1
         out = 1.0 if 2 * n_plus > K else -1.0
+        if output_rule == 1:
+            out = 1.0 if (K - n_plus) % 2 == 0 else -1.0
         if out != y[mu]:
             n += 1
     return n
 
 
 @njit(cache=True, nogil=True)
-def pattern_tables(pre, norms, y, c, lnA, lnB, lnP):
+def parity_tables(lnq, ln1mq, sigma, lnA, lnB, mu):
+    """Parity machine: ``lnA[μ, k]`` = ln P(output σ | unit k agrees with σ),
+    ``lnB[μ, k]`` = ln P(output σ | unit k disagrees), from the units' log-probabilities
+    of agreeing with σ (``lnq``) or not (``ln1mq``).
+
+    With D the number of other units that disagree, Π_{l≠k} τ_l = σ^{K−1} (−1)^D, and
+    the output is σ when unit k agrees iff that product is +1: D even, unless σ = −1
+    and K is even (then D odd). P(D even) and P(D odd) come from a two-state recursion
+    over the other units, in log space (sums of products: nothing cancels).
+    """
+    K = lnq.shape[0]
+    swap = sigma < 0.0 and K % 2 == 0
+    for k in range(K):
+        even = 0.0  # ln P(an even number of the other units disagree with σ)
+        odd = NEG_INF
+        for other in range(K):
+            if other == k:
+                continue
+            even, odd = (log_add(even + lnq[other], odd + ln1mq[other]),
+                         log_add(even + ln1mq[other], odd + lnq[other]))
+        if swap:
+            even, odd = odd, even
+        lnA[mu, k] = even
+        lnB[mu, k] = odd
+
+
+@njit(cache=True, nogil=True)
+def pattern_tables(pre, norms, y, c, lnA, lnB, lnP, output_rule=0):
     """Per pattern, ln P_μ and, per unit, the log-probabilities of a right output given
     that the unit agrees (``lnA[μ, k]``) or disagrees (``lnB[μ, k]``) with σ.
 
     Then ``P_μ = q_k A_k + (1 − q_k) B_k`` for every k: a flip inside unit k changes q_k
     only. A and B come from the exact distribution of the number of other units that
-    agree (log-space convolution, O(K²) per unit). Returns Σ_μ ln P_μ over the patterns
+    agree (log-space convolution, O(K²) per unit; the parity machine, ``output_rule`` 1,
+    uses :func:`parity_tables` instead). Returns Σ_μ ln P_μ over the patterns
     with P_μ > 0 (P_μ = 0 only for a pattern that no weights can get right: units with an
     all-zero input block outvoting the label).
     """
@@ -99,7 +132,9 @@ def pattern_tables(pre, norms, y, c, lnA, lnB, lnP):
         t = K // 2 + 1 if sigma > 0.0 else (K + 1) // 2
         for k in range(K):
             lnq[k], ln1mq[k] = unit_log_agree(pre[mu, k], norms[mu, k], sigma, c)
-        for k in range(K):
+        if output_rule == 1:
+            parity_tables(lnq, ln1mq, sigma, lnA, lnB, mu)
+        for k in range(K if output_rule != 1 else 0):
             dist[0] = 0.0
             n = 0
             for other in range(K):
@@ -211,7 +246,7 @@ def weight_position(p, starts, ends, offsets):
 
 @njit(cache=True, nogil=True)
 def greedy_round(X, XT, y, w, pre, norms, c, starts, ends, offsets, ternary, max_moves,
-                 min_gain, best_w, best_errors, stop_at_zero):
+                 min_gain, best_w, best_errors, stop_at_zero, output_rule=0):
     """Best-improving single flips of the proxy at fixed d until none improves it.
 
     Each move evaluates the gain of every flip (:func:`flip_gains_ternary` or
@@ -220,6 +255,7 @@ def greedy_round(X, XT, y, w, pre, norms, c, starts, ends, offsets, ternary, max
     at a local maximum of the proxy, after ``max_moves``, or (``stop_at_zero``) at zero
     training errors.
     ``best_w`` receives any configuration with fewer errors than ``best_errors``.
+    ``output_rule`` 1: parity machine (:func:`pattern_tables`, :func:`count_errors`).
 
     Returns
     -------
@@ -235,10 +271,10 @@ def greedy_round(X, XT, y, w, pre, norms, c, starts, ends, offsets, ternary, max
     acc_a = np.empty(P)
     acc_b = np.empty(P)
     gain = np.empty(P)
-    errors = count_errors(pre, y)
+    errors = count_errors(pre, y, output_rule)
     moves = 0
     while (errors > 0 or not stop_at_zero) and moves < max_moves:
-        pattern_tables(pre, norms, y, c, lnA, lnB, lnP)
+        pattern_tables(pre, norms, y, c, lnA, lnB, lnP, output_rule)
         if ternary:
             flip_changes(pre, norms, y, c, lnA, lnB, lnP, up, down)
             flip_gains_ternary(X, w, up, down, starts, ends, offsets, acc_a, acc_b, gain)
@@ -251,9 +287,9 @@ def greedy_round(X, XT, y, w, pre, norms, c, starts, ends, offsets, ternary, max
         k, j = weight_position(p, starts, ends, offsets)
         flip_weight(pre, XT, w, k, j, p, -w[p])
         moves += 1
-        errors = count_errors(pre, y)
+        errors = count_errors(pre, y, output_rule)
         if errors < best_errors:
             best_errors = errors
             best_w[:] = w
-    total = pattern_tables(pre, norms, y, c, lnA, lnB, lnP)
+    total = pattern_tables(pre, norms, y, c, lnA, lnB, lnP, output_rule)
     return moves, errors, best_errors, total

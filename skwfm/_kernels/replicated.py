@@ -35,7 +35,8 @@ def _dot(a, b):
 
 
 @njit(cache=True, nogil=True)
-def least_action_delta(X, y, pre, starts, ends, offsets, patterns, learning_rate, delta):
+def least_action_delta(X, y, pre, starts, ends, offsets, patterns, learning_rate, delta,
+                       output_rule=0):
     """Accumulate the least-action update of the misclassified ``patterns`` into ``delta``.
 
     For a pattern (ξ, σ) that the current weights misclassify, with ``τ_k = sign(h_k)``
@@ -44,6 +45,10 @@ def least_action_delta(X, y, pre, starts, ends, offsets, patterns, learning_rate
     (ties: lowest k) each receive ``ΔH_k += η σ ξ_(k)``. The weights are not changed here
     (the whole minibatch sees the same weights). Returns the number of misclassified
     patterns in the minibatch.
+
+    Parity machine (``output_rule`` 1, output ``Π_k τ_k``): flipping any one unit fixes a
+    misclassified pattern, so the single unit with the smallest ``|h_k|`` receives
+    ``ΔH_k −= η τ_k ξ_(k)`` (towards its other sign).
     """
     K = starts.shape[0]
     chosen = np.zeros(K, dtype=np.bool_)
@@ -52,25 +57,34 @@ def least_action_delta(X, y, pre, starts, ends, offsets, patterns, learning_rate
         mu = patterns[t]
         sigma = y[mu]
         out = 0.0
+        prod = 1.0
         for k in range(K):
             out += 1.0 if pre[mu, k] > 0.0 else -1.0
+            prod *= 1.0 if pre[mu, k] > 0.0 else -1.0
+        if output_rule == 1:
+            out = prod
         if sigma * out > 0.0:
             continue
         n_wrong += 1
         n_fix = int(round((1.0 - sigma * out) / 2.0))
+        if output_rule == 1:
+            n_fix = 1
         chosen[:] = False
         for _ in range(n_fix):
             best = -1
             best_abs = np.inf
             for k in range(K):
                 tau = 1.0 if pre[mu, k] > 0.0 else -1.0
-                if tau != sigma and not chosen[k] and abs(pre[mu, k]) < best_abs:
+                wrong_side = tau != sigma or output_rule == 1
+                if wrong_side and not chosen[k] and abs(pre[mu, k]) < best_abs:
                     best = k
                     best_abs = abs(pre[mu, k])
             if best < 0:
                 break
             chosen[best] = True
             coef = learning_rate * sigma
+            if output_rule == 1:
+                coef = -learning_rate if pre[mu, best] > 0.0 else learning_rate
             n = ends[best] - starts[best]
             d = delta[offsets[best]:offsets[best] + n]
             x = X[mu, starts[best]:ends[best]]
@@ -173,7 +187,7 @@ def gather_batch(X, y, w, starts, ends, offsets, batch, Xb, XbT, yb, preb, trans
 @njit(cache=True, nogil=True)
 def replica_round(X, y, hidden, weights, starts, ends, offsets, rows, orders, first,
                   batch_size, rule, learning_rate, gamma_loss, center, coupling, gamma_y,
-                  explicit, pushes):
+                  explicit, pushes, output_rule=0):
     """One round of the synchronous schedule for the replicas ``rows``.
 
     Replica ``a`` (hidden values ``hidden[a]``, weights ``weights[a]``) takes the minibatch
@@ -185,7 +199,7 @@ def replica_round(X, y, hidden, weights, starts, ends, offsets, rows, orders, fi
     traced-out ``center`` (the replicas' mean; ``gamma_y = γ·y``) or, with ``explicit``,
     :func:`kick_explicit` towards the explicit centre's weights ``center``, storing its δ
     in ``pushes[a]``. Returns the number of misclassified patterns met (least-action) or the
-    summed loss (cross-entropy).
+    summed loss (cross-entropy). ``output_rule`` 1: parity machine (both rules).
     """
     M, N = X.shape
     K = starts.shape[0]
@@ -210,12 +224,12 @@ def replica_round(X, y, hidden, weights, starts, ends, offsets, rows, orders, fi
         delta[:] = 0.0
         if rule == RULE_LEAST_ACTION:
             total += least_action_delta(Xb, yb, preb, starts, ends, offsets, local,
-                                        learning_rate, delta)
+                                        learning_rate, delta, output_rule)
             shift_hidden(h, w, delta)
         else:
             # apply_step keeps ``preb`` (the minibatch's pre-activations) exact: unused
             total += cross_entropy_gradient(Xb, yb, preb, starts, ends, offsets, local,
-                                            gamma_loss, delta)
+                                            gamma_loss, delta, output_rule)
             apply_step(XbT, h, w, preb, starts, ends, offsets, learning_rate, delta)
         if explicit:
             kick_explicit(h, w, center, coupling, clip, pushes[a])
@@ -225,11 +239,12 @@ def replica_round(X, y, hidden, weights, starts, ends, offsets, rows, orders, fi
 
 
 @njit(cache=True, nogil=True)
-def count_errors(X, y, weights, starts, ends, offsets, out):
+def count_errors(X, y, weights, starts, ends, offsets, out, output_rule=0):
     """Training errors of each network ``weights[r]`` into ``out[r]``.
 
     Same outputs as :meth:`skwfm._layout.NetworkLayout.outputs`: a unit is +1 iff its
-    pre-activation is > 0, the network is +1 iff the vote sum is > 0.
+    pre-activation is > 0, the network is +1 iff the vote sum is > 0 (``output_rule``
+    1: iff the product of the units is +1).
     """
     M = X.shape[0]
     K = starts.shape[0]
@@ -238,10 +253,14 @@ def count_errors(X, y, weights, starts, ends, offsets, out):
         errors = 0
         for mu in range(M):
             votes = 0.0
+            prod = 1.0
             for k in range(K):
                 n = ends[k] - starts[k]
                 s = _dot(w[offsets[k]:offsets[k] + n], X[mu, starts[k]:ends[k]])
                 votes += 1.0 if s > 0.0 else -1.0
+                prod *= 1.0 if s > 0.0 else -1.0
+            if output_rule == 1:
+                votes = prod
             output = 1.0 if votes > 0.0 else -1.0
             if output != y[mu]:
                 errors += 1

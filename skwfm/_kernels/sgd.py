@@ -35,7 +35,28 @@ def flip_weight(pre, XT, w, k, j, p, new_value):
 
 
 @njit(cache=True, nogil=True)
-def cross_entropy_gradient(X, y, pre, starts, ends, offsets, patterns, gamma, grad):
+def parity_charge(pre_row, sigma_out, scale, starts, ends, coefs_row):
+    """Charge the push of one pattern of a parity machine to one unit (least action).
+
+    ``pre_row[k]`` = w_k·ξ_(k) of the pattern, ``sigma_out = σ Π_k τ_k``. The unit k
+    with the smallest |a_k| = |pre_row[k]| / √n_k (ties: lowest k) gets
+    ``coefs_row[k] = scale · σ Π_{l≠k} τ_l / √n_k``, where σ Π_{l≠k} τ_l =
+    ``sigma_out · τ_k``; the other entries are left alone.
+    """
+    best_k = 0
+    best = np.inf
+    for k in range(starts.shape[0]):
+        a = abs(pre_row[k]) / math.sqrt(ends[k] - starts[k])
+        if a < best:
+            best = a
+            best_k = k
+    tau = 1.0 if pre_row[best_k] > 0.0 else -1.0
+    coefs_row[best_k] = scale * sigma_out * tau / math.sqrt(ends[best_k] - starts[best_k])
+
+
+@njit(cache=True, nogil=True)
+def cross_entropy_gradient(X, y, pre, starts, ends, offsets, patterns, gamma, grad,
+                           output_rule=0):
     """Accumulate −∂/∂w Σ_{μ ∈ patterns} ℓ_γ(x_μ) into ``grad``; return the summed loss.
 
     Stability of pattern μ (SPEC 1.1 and 1.4):
@@ -49,6 +70,11 @@ def cross_entropy_gradient(X, y, pre, starts, ends, offsets, patterns, gamma, gr
       |a_k|, the fewest whose flips fix the output; a correctly classified pattern goes to
       the single unit closest to its threshold, which widens the vote's margin. Charging
       each error to few units lets the hidden units specialise instead of moving together.
+    * parity machine (``output_rule`` 1): x_μ = σ^μ Π_k τ_k / √K (one flip away from
+      the other output, like a one-vote majority margin). Flipping any single unit flips
+      the output, so the push goes to the one unit with the smallest |a_k|, towards
+      the sign σ Π_{l≠k} τ_l that makes the output σ: away from its threshold when the
+      pattern is right, across it when it is wrong.
 
     ``pre`` holds the unnormalised pre-activations ``w_k·ξ^μ_(k)`` (M × K).
     """
@@ -64,15 +90,20 @@ def cross_entropy_gradient(X, y, pre, starts, ends, offsets, patterns, gamma, gr
             x = sigma * pre[mu, 0] / math.sqrt(ends[0] - starts[0])
         else:
             votes = 0.0
+            prod = 1.0
             for k in range(K):
                 votes += 1.0 if pre[mu, k] > 0.0 else -1.0
-            x = sigma * votes * inv_sqrt_k
+                prod *= 1.0 if pre[mu, k] > 0.0 else -1.0
+            x = sigma * (prod if output_rule == 1 else votes) * inv_sqrt_k
         loss += cross_entropy(x, gamma)
         c = 0.5 * (1.0 - math.tanh(gamma * x))
         if c < 1e-12:
             continue
         if K == 1:
             coefs[0, t] = c * sigma / math.sqrt(ends[0] - starts[0])
+            continue
+        if output_rule == 1:
+            parity_charge(pre[mu], sigma * prod, c * inv_sqrt_k, starts, ends, coefs[:, t])
             continue
         # least action: the error (or the fragile vote) is charged to the fewest units,
         # those closest to their threshold, so that the units specialise
@@ -143,12 +174,13 @@ def apply_step(XT, hidden, w, pre, starts, ends, offsets, step, grad):
 
 @njit(cache=True, nogil=True)
 def sgd_epoch(X, XT, y, hidden, w, pre, starts, ends, offsets, order, batch_size,
-              learning_rate, gamma, grad):
+              learning_rate, gamma, grad, output_rule=0):
     """One epoch of minibatch SGD on Σ_μ ℓ_γ(x_μ) with binary weights w = sign0(hidden).
 
     Patterns are visited in ``order`` in minibatches of ``batch_size``; each minibatch
     accumulates :func:`cross_entropy_gradient` and applies it with :func:`apply_step`
-    (step η = ``learning_rate``). ``pre`` stays exact throughout. Returns the summed
+    (step η = ``learning_rate``; ``output_rule`` 1 for a parity machine). ``pre`` stays
+    exact throughout. Returns the summed
     loss of the patterns as they were visited and the number of weight flips.
     """
     M = order.shape[0]
@@ -157,6 +189,7 @@ def sgd_epoch(X, XT, y, hidden, w, pre, starts, ends, offsets, order, batch_size
     for b0 in range(0, M, batch_size):
         grad[:] = 0.0
         loss += cross_entropy_gradient(X, y, pre, starts, ends, offsets,
-                                       order[b0:min(b0 + batch_size, M)], gamma, grad)
+                                       order[b0:min(b0 + batch_size, M)], gamma, grad,
+                                       output_rule)
         n_flips += apply_step(XT, hidden, w, pre, starts, ends, offsets, learning_rate, grad)
     return loss, n_flips

@@ -16,6 +16,7 @@ from .._kernels.local_energy import (
     nested_flip_errors,
     transpose_into,
 )
+from .._layout import OUTPUT_PARITY
 from ._network import is_integer_valued, is_pm1, preactivations, resolve_networks
 
 DEFAULT_FLIP_FRACTIONS = (0.001, 0.005, 0.01, 0.02, 0.05)
@@ -30,7 +31,8 @@ DEFAULT_FLIP_FRACTIONS = (0.001, 0.005, 0.01, 0.02, 0.05)
         "n_samples": [Interval(Integral, 2, None, closed="left")],
         "method": [StrOptions({"sampling", "analytic", "exact"})],
         "flip_mode": [StrOptions({"independent", "fixed"})],
-        "architecture": [StrOptions({"perceptron", "fully-connected", "tree"}), None],
+        "architecture": [
+            StrOptions({"perceptron", "fully-connected", "tree", "parity"}), None],
         "n_hidden": [Interval(Integral, 1, None, closed="left"), None],
         "class_index": [Interval(Integral, 0, None, closed="left"), None],
         "n_jobs": [Integral, None],
@@ -79,7 +81,8 @@ def local_energy(model, X, y, flip_fractions=DEFAULT_FLIP_FRACTIONS, n_samples=1
         unit, h = w·ξ, becomes Gaussian with mean (1−2p)h and variance
         4p(1−p)Σ_i ξ_i²; for committees the units are independent and their
         probabilities of voting +1 are combined exactly (majority of K independent
-        votes). Accurate when many weights flip per unit (p·n ≳ 5, n = inputs per
+        votes; for the parity machine P(Π τ_k = +1) = (1 + Π_k E[τ_k]) / 2).
+        Accurate when many weights flip per unit (p·n ≳ 5, n = inputs per
         unit); for smaller p·n the flip count is Poisson-like and the Gaussian tail
         misestimates the error of patterns with small stabilities (see the user guide
         for measured differences).
@@ -93,9 +96,9 @@ def local_energy(model, X, y, flip_fractions=DEFAULT_FLIP_FRACTIONS, n_samples=1
         SPEC 2.4). ``"fixed"``: exactly ⌊p·P⌋ weights, chosen uniformly among the P
         weights, flip (nested in p as well: the first ⌊p·P⌋ of one random
         permutation); sampling only.
-    architecture : {"perceptron", "fully-connected", "tree"}, default=None
+    architecture : {"perceptron", "fully-connected", "tree", "parity"}, default=None
         Only with a weight array: its model (None: perceptron for 1-D, fully connected
-        for 2-D weights).
+        for 2-D weights; ``"parity"`` for the (K, N) weights of a parity machine).
     n_hidden : int, default=None
         Only with tree weights: the number of hidden units K.
     class_index : int, default=None
@@ -227,7 +230,8 @@ def draw_flips(seed, n_weights, p_sorted, unit_of, flip_mode="independent"):
     return flips[order], level_ends.astype(np.int64)
 
 
-def _sample_chunk(arrays, y, unit_of, feature_of, p_sorted, seeds, flip_mode):
+def _sample_chunk(arrays, y, unit_of, feature_of, p_sorted, seeds, flip_mode,
+                  output_rule=0):
     XT, w, pre0 = arrays
     errors = np.empty((len(seeds), p_sorted.shape[0]), dtype=np.int64)
     preT = np.empty_like(pre0)
@@ -235,7 +239,7 @@ def _sample_chunk(arrays, y, unit_of, feature_of, p_sorted, seeds, flip_mode):
         flips, level_ends = draw_flips(seed, w.shape[0], p_sorted, unit_of, flip_mode)
         preT[:] = pre0
         nested_flip_errors(XT, y, w, unit_of, feature_of, preT, flips, level_ends,
-                           errors[s])
+                           errors[s], output_rule)
     return errors
 
 
@@ -245,7 +249,7 @@ def _sampled(net, X, XT, p, seeds, n_jobs, flip_mode):
     w, pre0 = _network_arrays(layout, X, XT, net.weights, unit_of, feature_of)
     arrays = (XT, w, pre0)
     M = X.shape[0]
-    base = count_errors(pre0, net.y)
+    base = count_errors(pre0, net.y, layout.output_rule)
     order = np.argsort(p, kind="stable")
     p_sorted = p[order]
     # a few chunks per thread keep them busy; results are per draw, so the chunking
@@ -254,7 +258,7 @@ def _sampled(net, X, XT, p, seeds, n_jobs, flip_mode):
     chunks = np.array_split(seeds, n_chunks)
     results = Parallel(n_jobs=n_jobs, prefer="threads")(
         delayed(_sample_chunk)(arrays, net.y, unit_of, feature_of, p_sorted, chunk,
-                               flip_mode)
+                               flip_mode, layout.output_rule)
         for chunk in chunks
     )
     increase = (np.concatenate(results)[:, np.argsort(order)] - base) / M
@@ -281,7 +285,8 @@ def _analytic(net, X, p, exact=False):
     increase = []
     for pk in p:
         plus = unit_plus(pre, layout.block_sizes, pk)  # P(unit votes +1), (M, K)
-        p_out = _majority_probability(plus)
+        p_out = (_parity_probability(plus) if layout.output_rule == OUTPUT_PARITY
+                 else _majority_probability(plus))
         increase.append(np.where(y > 0, 1.0 - p_out, p_out).mean() - base)
     return pd.DataFrame({
         "p": p,
@@ -363,3 +368,11 @@ def _majority_probability(plus):
         dist[:, 1:] = dist[:, 1:] * (1.0 - q) + dist[:, :-1] * q
         dist[:, 0] *= 1.0 - q[:, 0]
     return dist[:, K // 2 + 1 :].sum(axis=1)
+
+
+def _parity_probability(plus):
+    """P(Π_k τ_k = +1) for independent ±1 units, from each unit's P(+1).
+
+    E[Π τ_k] = Π E[τ_k] = Π (2 P_k − 1), so P(+1) = (1 + Π_k (2 P_k − 1)) / 2.
+    """
+    return 0.5 * (1.0 + np.prod(2.0 * plus - 1.0, axis=1))

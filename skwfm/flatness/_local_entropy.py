@@ -24,7 +24,8 @@ COLLAPSE_DISTANCE = 1e-6
         "X": ["array-like"],
         "y": ["array-like"],
         "gammas": ["array-like"],
-        "architecture": [StrOptions({"perceptron", "fully-connected", "tree"}), None],
+        "architecture": [
+            StrOptions({"perceptron", "fully-connected", "tree", "parity"}), None],
         "n_hidden": [Interval(Integral, 1, None, closed="left"), None],
         "class_index": [Interval(Integral, 0, None, closed="left"), None],
         "tol": [Interval(Real, 0, None, closed="neither")],
@@ -66,7 +67,7 @@ def local_entropy(model, X, y, gammas=DEFAULT_GAMMAS, *, architecture=None, n_hi
         Training labels (mapped to ±1 like in :func:`~skwfm.flatness.local_energy`).
     gammas : array-like of float ≥ 0, default=(4, 3, 2.5, 2, 1.5, 1.2, 1, 0.8, 0.6, 0.4)
         Couplings γ to the reference; large γ probes small distances.
-    architecture : {"perceptron", "fully-connected", "tree"}, default=None
+    architecture : {"perceptron", "fully-connected", "tree", "parity"}, default=None
         Only with a weight array (see :func:`~skwfm.flatness.local_energy`).
     n_hidden : int, default=None
         Only with tree weights.

@@ -72,10 +72,10 @@ def resolve_networks(model, X, y, *, architecture=None, n_hidden=None, class_ind
         :class:`~skwfm.CommitteeClassifier` (or a fitted Pipeline ending in one: X is
         transformed by the earlier steps), or raw weights: shape (N,) for a perceptron
         (or a tree committee with ``architecture="tree"`` and ``n_hidden``), (K, N) for a
-        fully connected committee.
+        fully connected committee (or a parity machine with ``architecture="parity"``).
     X : array-like of shape (n_samples, n_features)
     y : array-like of shape (n_samples,)
-    architecture : {"perceptron", "fully-connected", "tree"}, default=None
+    architecture : {"perceptron", "fully-connected", "tree", "parity"}, default=None
         Only for raw weights; None infers it from the shape.
     n_hidden : int, default=None
         Only for raw tree weights.
@@ -166,20 +166,20 @@ def _from_weights(weights, y, architecture, n_hidden, n_features):
         else:
             layout = NetworkLayout("perceptron", w.shape[0])
     elif w.ndim == 2:
-        if architecture not in (None, "fully-connected", "perceptron"):
+        if architecture not in (None, "fully-connected", "perceptron", "parity"):
             raise ValueError(
-                f"A 2-D weight array is a fully connected committee; got "
-                f"architecture={architecture!r}. Tree weights are 1-D."
+                f"A 2-D weight array is a fully connected committee or a parity machine; "
+                f"got architecture={architecture!r}. Tree weights are 1-D."
             )
         if n_hidden is not None and n_hidden != w.shape[0]:
             raise ValueError(f"n_hidden={n_hidden} disagrees with weights of shape {w.shape}.")
         kind = "perceptron" if w.shape[0] == 1 else "fully-connected"
-        if kind == "perceptron" and architecture == "fully-connected":
-            kind = "fully-connected"
+        if architecture in ("fully-connected", "parity"):
+            kind = architecture
         layout = NetworkLayout(kind, w.shape[1], w.shape[0])
     else:
         raise ValueError(f"Weights must be 1-D or 2-D; got shape {w.shape}.")
-    if layout.n_hidden % 2 == 0:
+    if layout.n_hidden % 2 == 0 and layout.architecture != "parity":
         raise ValueError(f"n_hidden must be odd (majority vote); got {layout.n_hidden}.")
     return BinaryNetwork(layout, w.reshape(-1), _targets_from_labels(y))
 

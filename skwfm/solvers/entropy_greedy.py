@@ -167,7 +167,7 @@ class EntropyGreedy(Solver):
     def check(self, params, layout, n_samples):
         if params["entropy"] != "bp":
             return
-        if layout.n_hidden % 2 == 0:
+        if layout.n_hidden % 2 == 0 and layout.architecture != "parity":
             raise ValueError(
                 f"entropy='bp' needs an odd number of hidden units, got n_hidden="
                 f"{layout.n_hidden}; use entropy='annealed' or an odd n_hidden."
@@ -329,7 +329,7 @@ class EntropyGreedy(Solver):
             moves, errors, best_errors, total = greedy_round(
                 Xs, XT, yf, w, pre, norms, c, starts, ends, offsets, ternary,
                 self.MAX_MOVES * P, self.MIN_GAIN, best_w, best.n_errors,
-                solved_at is None)
+                solved_at is None, layout.output_rule)
             rnd += 1
             if best_errors < best.n_errors:
                 best.update(best_w, best_errors)

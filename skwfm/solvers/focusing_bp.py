@@ -81,7 +81,7 @@ def focusing_parameters(gamma, y):
 
 def max_hidden_overlap(weights, layout):
     """Largest overlap w_k·w_l / N between two hidden units of an FC committee."""
-    if layout.architecture != "fully-connected" or layout.n_hidden < 2:
+    if layout.architecture not in ("fully-connected", "parity") or layout.n_hidden < 2:
         return np.nan
     W = weights.reshape(layout.n_hidden, layout.n_features).astype(np.float64)
     G = W @ W.T / layout.n_features
@@ -123,7 +123,7 @@ class FocusingBP(Solver):
 
     def check(self, params, layout, n_samples):
         p = self.resolve(params)
-        if layout.n_hidden % 2 == 0:
+        if layout.n_hidden % 2 == 0 and layout.architecture != "parity":
             raise ValueError(
                 f"solver='focusing-bp' needs an odd number of hidden units (majority "
                 f"output), got n_hidden={layout.n_hidden}."
@@ -186,7 +186,7 @@ class FocusingBP(Solver):
                 "best_train_error": best.n_errors / max(M, 1),
                 "time": time.perf_counter() - t0,
             }
-            if layout.architecture == "fully-connected":
+            if layout.architecture in ("fully-connected", "parity"):
                 row["max_hidden_overlap"] = max_hidden_overlap(w, layout)
             history.append(row)
             if (step + 1) % every == 0 or n_errors == 0:

@@ -59,18 +59,18 @@ def _step_group(X, y, hidden, weights, kernel_args, orders, first, batch_size, r
                 learning_rate, center, coupling, gamma_y, explicit, pushes):
     """One round for a group of replicas (rows of ``hidden``/``weights``); returns their
     new state (and, for an explicit centre, what each replica pushed onto it)."""
-    starts, ends, offsets = kernel_args
+    starts, ends, offsets, output_rule = kernel_args
     rows = np.arange(hidden.shape[0])
     replica_round(X, y, hidden, weights, starts, ends, offsets, rows, orders, first,
                   batch_size, rule, learning_rate, CROSS_ENTROPY_GAMMA, center, coupling,
-                  gamma_y, explicit, pushes)
+                  gamma_y, explicit, pushes, output_rule)
     return hidden, weights, pushes
 
 
 def _count_group(X, y, weights, kernel_args):
     """Training errors of each row of ``weights``."""
     out = np.empty(weights.shape[0], dtype=np.int64)
-    count_errors(X, y, weights, *kernel_args, out)
+    count_errors(X, y, weights, *kernel_args[:3], out, kernel_args[3])
     return out
 
 
@@ -80,7 +80,8 @@ class _Fit:
     def __init__(self, X, y, layout, p, seed, init_weights, n_groups, verbose, label):
         rng = np.random.default_rng(seed)
         self.X, self.y, self.layout = X, y.astype(np.float64), layout
-        self.kernel_args = layout.kernel_args()
+        # the block arrays and the output rule (majority or parity)
+        self.kernel_args = (*layout.kernel_args(), layout.output_rule)
         self.M = X.shape[0]
         self.n_rep = int(p["n_replicas"])
         self.batch_size = int(min(p["batch_size"], self.M))

@@ -73,7 +73,8 @@ class SGDAnnealed(Solver):
             epoch += 1
             order = rng.permutation(M)
             loss, n_flips = sgd_epoch(X, XT, yf, hidden, w, pre, starts, ends, offsets, order,
-                             p["batch_size"], p["learning_rate"], gamma, grad)
+                             p["batch_size"], p["learning_rate"], gamma, grad,
+                             layout.output_rule)
             if not exact and epoch % 10 == 0:
                 pre = layout.preactivations(X, w)  # wash out rounding of incremental updates
             n_errors = layout.n_errors(pre, y)
