@@ -25,7 +25,9 @@ sees feature ``starts[k] + p - offsets[k]``.
 import math
 
 import numpy as np
-from numba import njit
+from llvmlite import ir
+from numba import njit, types
+from numba.extending import intrinsic
 
 FIELD_MAX = 30.0
 #: smallest cavity variance (keeps z = mean / sd finite when all inputs are saturated)
@@ -33,16 +35,21 @@ VAR_FLOOR = 1e-300
 Z_BIG = 1e10
 #: below this a probability ratio is taken in log space
 TINY = 1e-280
-#: Taylor expansion of ln Φ-mixtures inside a theta node: order, largest radius in ε,
-#: largest |z|, and the size of the last terms below which it is used (its error is then
-#: below ~1e-12, checked against scipy in the tests)
+#: Taylor expansion of ln Φ-mixtures inside a theta node: largest order, largest radius
+#: in ε, largest |z|, and the size of the last terms below which it is used (its error is
+#: then below ~1e-12, checked against scipy in the tests); the shortest order accepted
+#: (past it the terms decrease for every |z| ≤ SERIES_ZMAX, |ε| ≤ SERIES_RADIUS, so three
+#: negligible terms in a row mean a negligible remainder)
 SERIES_TERMS = 32
+SERIES_MIN_ORDER = 8
 SERIES_RADIUS = 0.6
 SERIES_ZMAX = 8.0
 SERIES_TAIL = 1e-15
 _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
-# inline exponential: ln 2 split in a high part exact in float64 products and a low part
+# inline exponential: ln 2 split in a high part exact in float64 products and a low part;
+# adding 1.5·2^52 rounds to an integer held in the low bits of the mantissa
 _LOG2E = 1.0 / math.log(2.0)
+_SHIFTER = 1.5 * 2.0**52
 _LN2_HI = 0.6931471803691238
 _LN2_LO = 1.9082149292705877e-10
 (_I2, _I3, _I4, _I5, _I6, _I7, _I8, _I9, _I10, _I11, _I12, _I13) = (
@@ -145,47 +152,169 @@ def taylor_ndtr(z, coef):
         term = -term / (q + 1)
 
 
-@njit(cache=True, nogil=True, fastmath={"contract"})
-def _cavity_exponentials(u, H, mu, off, n, work):
-    """``work[0, j]`` = clamped cavity field c_j; exp(−2|c_j|) = ``work[1, j] * work[6, j]``.
+@intrinsic
+def _float_bits(typingctx, x):
+    """The bits of a float64 as an int64 (a register move, vectorizable).
 
-    The exponential is computed inline (2^k times a degree-13 Taylor polynomial on
-    |r| ≤ ln2/2, error ≈ 1 ulp) so that the loop vectorizes; libm's exp would be called
-    once per edge. ``work[6]`` holds the bits of 2^k.
+    For x ≥ 0 the order of the bits is the order of the values, so a max over |x| can be
+    taken on the bits: an integer max reduction, which LLVM vectorizes (a float one it
+    does not).
     """
-    bits = work[6].view(np.int64)
+    if not isinstance(x, types.Float):
+        return None
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], ir.IntType(64))
+
+    return types.int64(types.float64), codegen
+
+
+@intrinsic
+def _bits_float(typingctx, b):
+    """The float64 whose bits are the int64 ``b``."""
+    if not isinstance(b, types.Integer):
+        return None
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], ir.DoubleType())
+
+    return types.float64(types.int64), codegen
+
+
+# The per-edge loops below are written so that LLVM vectorizes them over the edges:
+# no calls, selects instead of branches, integer max reductions, and error_model="numpy"
+# (a float division then needs no zero check, whose exception branch blocks vectorization;
+# no division here can see a zero).
+_VEC = {"cache": True, "nogil": True, "error_model": "numpy"}
+
+
+@njit(fastmath={"contract"}, **_VEC)
+def _cavity_magnetizations(u_row, H_row, n, work):
+    """Cavity magnetizations m_j = tanh c_j into ``work[0]``, 1 − m_j² into ``work[1]``.
+
+    c_j = clamp(H_j − u_j) for the messages ``u_row`` of a theta node and the totals
+    ``H_row`` of its weights. Both come from e = exp(−2|c|) (exact near saturation),
+    computed inline as 2^k times a degree-13 Taylor polynomial on |r| ≤ ln2/2 (error
+    ≈ 1 ulp), with k rounded by the 1.5·2^52 shift and 2^k built from its bits: no call
+    and no float-to-integer conversion (libm's exp would be called once per edge). No
+    reassociation here: it would fold the shift and the split of ln 2.
+    """
     for j in range(n):
-        c = H[off + j] - u[mu, off + j]
-        c = min(max(c, -FIELD_MAX), FIELD_MAX)
-        work[0, j] = c
+        c = H_row[j] - u_row[j]
+        c = FIELD_MAX if c > FIELD_MAX else c
+        c = -FIELD_MAX if c < -FIELD_MAX else c
         x = -2.0 * abs(c)
-        k = math.floor(x * _LOG2E + 0.5)
-        r = (x - k * _LN2_HI) - k * _LN2_LO
-        work[1, j] = 1.0 + r * (1.0 + r * (_I2 + r * (_I3 + r * (_I4 + r * (_I5 + r * (
+        kd = x * _LOG2E + _SHIFTER
+        scale = _bits_float((_float_bits(kd) + 1023) << 52)
+        kd = kd - _SHIFTER
+        r = (x - kd * _LN2_HI) - kd * _LN2_LO
+        e = scale * (1.0 + r * (1.0 + r * (_I2 + r * (_I3 + r * (_I4 + r * (_I5 + r * (
             _I6 + r * (_I7 + r * (_I8 + r * (_I9 + r * (_I10 + r * (_I11 + r * (
-                _I12 + r * _I13))))))))))))
-        bits[j] = (np.int64(k) + 1023) << 52
+                _I12 + r * _I13)))))))))))))
+        inv = 1.0 / (1.0 + e)
+        m = (1.0 - e) * inv
+        work[0, j] = m if c >= 0.0 else -m
+        work[1, j] = 4.0 * e * inv * inv
+
+
+@njit(fastmath={"contract", "reassoc"}, **_VEC)
+def _moments(x_row, n, work):
+    """Σ_j ξ_j m_j and Σ_j ξ_j² (1 − m_j²) of a theta node (inputs ξ = ``x_row``; m and
+    1 − m² in ``work[0:2]``).
+
+    Reassociation lets LLVM vectorize the sums (a different, equally accurate summation
+    order than a sequential loop).
+    """
+    mean = 0.0
+    var = 0.0
+    for j in range(n):
+        x = x_row[j]
+        mean += x * work[0, j]
+        var += x * x * work[1, j]
+    return mean, var
+
+
+@njit(fastmath={"contract"}, **_VEC)
+def _arguments(x_row, n, mean, var, s0, z0, work):
+    """ε±_j = s0 (μ̄_j ± ξ_j)/s̄_j − z0 into ``work[2]``, ``work[3]``.
+
+    Returns the largest |ε| and the number of edges whose cavity variance
+    s̄²_j = var − ξ_j²(1 − m_j²) had to be floored at VAR_FLOOR (the caller recomputes
+    those edges).
+    """
+    widest = 0
+    floored = 0
+    for j in range(n):
+        x = x_row[j]
+        mbar = mean - x * work[0, j]
+        vbar = var - x * x * work[1, j]
+        low = vbar <= VAR_FLOOR
+        floored += low
+        inv_sd = s0 / math.sqrt(VAR_FLOOR if low else vbar)
+        ep = (mbar + x) * inv_sd - z0
+        em = (mbar - x) * inv_sd - z0
+        work[2, j] = ep
+        work[3, j] = em
+        bits = max(_float_bits(abs(ep)), _float_bits(abs(em)))
+        widest = max(widest, bits)
+    return _bits_float(widest), floored
+
+
+@njit(fastmath={"contract"}, **_VEC)
+def _store_messages(u_row, H_row, n, damping, work):
+    """Clamp and damp the new fields ``work[4]``, store them in ``u_row``, update ``H_row``.
+
+    Leaves the old fields in ``work[4]`` and |Δ field| in ``work[5]``; returns the largest
+    |Δ field| (an upper bound of the largest magnetization change).
+    """
+    keep = 1.0 - damping
+    largest = 0
+    for j in range(n):
+        new = work[4, j]
+        new = FIELD_MAX if new > FIELD_MAX else new
+        new = -FIELD_MAX if new < -FIELD_MAX else new
+        old = u_row[j]
+        new = keep * new + damping * old
+        u_row[j] = new
+        H_row[j] += new - old
+        work[4, j] = old
+        d = abs(new - old)
+        work[5, j] = d
+        largest = max(largest, _float_bits(d))
+    return _bits_float(largest)
+
+
+@njit(cache=True, nogil=True)
+def _mix_coefficients(z0, c0, t0, coef):
+    """Taylor coefficients of f(ε) = c0 + t0 Φ(z0 + ε) into ``coef``; returns 1/f(0)."""
+    taylor_ndtr(z0, coef)
+    for q in range(SERIES_TERMS + 1):
+        coef[q] *= t0
+    coef[0] += c0
+    return 1.0 / coef[0]
 
 
 @njit(cache=True, nogil=True, fastmath={"contract", "reassoc"})
+def _log_coefficient(q, coef, lcoef, inv_a0):
+    """b_q = (a_q − (1/q) Σ_{k<q} k b_k a_{q−k}) / a_0: the series of ln f from f g' = f'."""
+    acc = 0.0
+    for k in range(1, q):
+        acc += k * lcoef[k] * coef[q - k]
+    return (coef[q] - acc / q) * inv_a0
+
+
+@njit(cache=True, nogil=True)
 def taylor_log_mix(z0, c0, t0, coef, lcoef):
-    """Taylor coefficients of g(ε) = ln(c0 + t0 Φ(z0 + ε)) around ε = 0.
+    """Taylor coefficients of g(ε) = ln(c0 + t0 Φ(z0 + ε)) around ε = 0 (SERIES_TERMS).
 
     From the coefficients a_n of f = c0 + t0 Φ(z0 + ε) (:func:`taylor_ndtr`), the series
     of ln f follows from f g' = f': b_n = (a_n − (1/n) Σ_{k<n} k b_k a_{n−k}) / a_0.
     ``lcoef[0]`` is left at 0 (only differences g(ε₊) − g(ε₋) are needed).
     """
-    taylor_ndtr(z0, coef)
-    for q in range(SERIES_TERMS + 1):
-        coef[q] *= t0
-    coef[0] += c0
-    inv_a0 = 1.0 / coef[0]
+    inv_a0 = _mix_coefficients(z0, c0, t0, coef)
     lcoef[0] = 0.0
     for q in range(1, SERIES_TERMS + 1):
-        acc = 0.0
-        for k in range(1, q):
-            acc += k * lcoef[k] * coef[q - k]
-        lcoef[q] = (coef[q] - acc / q) * inv_a0
+        lcoef[q] = _log_coefficient(q, coef, lcoef, inv_a0)
 
 
 @njit(cache=True, nogil=True)
@@ -205,24 +334,83 @@ def series_converged(lcoef, widest):
     return True
 
 
-@njit(cache=True, nogil=True, fastmath={"contract"})
-def _series_fields(n, lcoef, work):
-    """½ [g(ε₊) − g(ε₋)] for all n edges of a node, g = ln(c0 + t0 Φ(z0 + ·)).
+@njit(cache=True, nogil=True)
+def series_order(z0, c0, t0, widest, coef, lcoef):
+    """Shortest usable Taylor series of ln(c0 + t0 Φ(z0 + ε)) on |ε| ≤ widest.
 
-    A separate, branch-free loop over the edges with a fixed-length inner Horner loop, so
-    that LLVM unrolls it and vectorizes over the edges (the Horner chains of different
-    edges run side by side). Reads ε± from ``work[2]``, ``work[3]``; writes ``work[4]``.
+    Computes the coefficients of :func:`taylor_log_mix` one order at a time and stops at
+    the first order q ≥ SERIES_MIN_ORDER whose last three terms are below SERIES_TAIL at
+    |ε| = widest (the test of :func:`series_converged`, applied at every order). Returns
+    q, or 0 when even SERIES_TERMS terms do not converge. Typical nodes (|ε| ≈ 0.1) need
+    q ≈ 12, and the O(q²) coefficients are only computed that far.
     """
-    top = lcoef[SERIES_TERMS]
-    for j in range(n):
-        ep = work[2, j]
-        em = work[3, j]
-        sp = top
-        sm = top
-        for q in range(SERIES_TERMS - 1, 0, -1):
-            sp = sp * ep + lcoef[q]
-            sm = sm * em + lcoef[q]
-        work[4, j] = 0.5 * (sp * ep - sm * em)
+    inv_a0 = _mix_coefficients(z0, c0, t0, coef)
+    lcoef[0] = 0.0
+    small = 0
+    wq = 1.0
+    for q in range(1, SERIES_TERMS + 1):
+        lcoef[q] = _log_coefficient(q, coef, lcoef, inv_a0)
+        wq *= widest
+        small = small + 1 if abs(lcoef[q]) * wq <= SERIES_TAIL else 0
+        if small >= 3 and q >= SERIES_MIN_ORDER:
+            return q
+    return 0
+
+
+def _make_series_fields(order):
+    """Compiled ½ [g(ε₊) − g(ε₋)] over the edges of a node for a series of this order."""
+
+    @njit(fastmath={"contract"}, **_VEC)
+    def series_fields(n, lcoef, work):
+        # The order is a compile-time constant: the Horner loop is unrolled and LLVM
+        # vectorizes over the edges (the chains of different edges run side by side).
+        top = lcoef[order]
+        for j in range(n):
+            ep = work[2, j]
+            em = work[3, j]
+            sp = top
+            sm = top
+            for q in range(order - 1, 0, -1):
+                sp = sp * ep + lcoef[q]
+                sm = sm * em + lcoef[q]
+            work[4, j] = 0.5 * (sp * ep - sm * em)
+
+    return series_fields
+
+
+_series_8 = _make_series_fields(8)
+_series_10 = _make_series_fields(10)
+_series_12 = _make_series_fields(12)
+_series_14 = _make_series_fields(14)
+_series_16 = _make_series_fields(16)
+_series_20 = _make_series_fields(20)
+_series_24 = _make_series_fields(24)
+_series_32 = _make_series_fields(SERIES_TERMS)
+
+
+@njit(cache=True, nogil=True)
+def _series_fields(order, n, lcoef, work):
+    """Fields ``work[4]`` from ε± in ``work[2:4]`` with a series of at least ``order``.
+
+    The coefficients beyond ``order`` must be zero (evaluated up to the next compiled
+    order).
+    """
+    if order <= 8:
+        _series_8(n, lcoef, work)
+    elif order <= 10:
+        _series_10(n, lcoef, work)
+    elif order <= 12:
+        _series_12(n, lcoef, work)
+    elif order <= 14:
+        _series_14(n, lcoef, work)
+    elif order <= 16:
+        _series_16(n, lcoef, work)
+    elif order <= 20:
+        _series_20(n, lcoef, work)
+    elif order <= 24:
+        _series_24(n, lcoef, work)
+    else:
+        _series_32(n, lcoef, work)
 
 
 @njit(cache=True, nogil=True)
@@ -251,13 +439,18 @@ def theta_update(X, u, H, mu, start, end, off, hard, sigma, t_field, damping, wo
     = c0 + t0 Φ(a±), a± = s0 (μ̄_j ± ξ_j)/s̄_j (SPEC 3.1.2–3.1.3, written so that no
     term cancels). All a± of a node lie within O(1/s) of z0 = s0 μ/s, so the field is
     ½[g(a₊ − z0) − g(a₋ − z0)] with one Taylor expansion g of ln(c0 + t0 Φ(z0 + ε)) per
-    node (:func:`taylor_log_mix`) when every |a± − z0| ≤ SERIES_RADIUS and the series has
-    converged there (:func:`series_converged`): no special function per edge. Otherwise
-    erfc (log space in the deep tails) per edge.
+    node when every |a± − z0| ≤ SERIES_RADIUS and the series converges there, to the
+    shortest order that does (:func:`series_order`): no special function per edge.
+    Otherwise erfc (log space in the deep tails) per edge.
     """
     n = end - start
-    _cavity_exponentials(u, H, mu, off, n, work)
-    mean, var, x2max = _moments(X, mu, start, n, work)
+    # row views: indices j ≥ 0 into them need no negative-index wraparound, which would
+    # keep the loops from vectorizing
+    x_row = X[mu, start:end]
+    u_row = u[mu, off:off + n]
+    H_row = H[off:off + n]
+    _cavity_magnetizations(u_row, H_row, n, work)
+    mean, var = _moments(x_row, n, work)
     U_new = 0.0
     # the output field enters through its sign s0, c0 = (1 − |tanh t|)/2, t0 = |tanh t|
     if hard:
@@ -276,28 +469,26 @@ def theta_update(X, u, H, mu, start, end, off, hard, sigma, t_field, damping, wo
         log_c0 = math.log(c0)
         log_t0 = math.log(t0) if t0 > 0.0 else -math.inf
     z0 = s0 * _z(mean, var)
-    widest = _arguments(X, mu, start, n, mean, var, s0, z0, work)
-    # s̄²_j ≥ var − ξ_j² since 1 − m_j² ≤ 1: only then can a cavity variance vanish
-    if var - x2max <= VAR_FLOOR:
+    widest, floored = _arguments(x_row, n, mean, var, s0, z0, work)
+    if floored > 0:
         # some cavity variance vanished (all other inputs zero): deterministic arguments
         for j in range(n):
-            x = X[mu, start + j]
+            x = x_row[j]
             if var - x * x * work[1, j] <= VAR_FLOOR:
                 mbar = mean - x * work[0, j]
                 work[2, j] = s0 * _z(mbar + x, 0.0) - z0
                 work[3, j] = s0 * _z(mbar - x, 0.0) - z0
-                widest = math.inf
-    series = (abs(z0) <= SERIES_ZMAX and widest <= SERIES_RADIUS
-              and work.shape[1] > SERIES_TERMS)
-    if series:
+        widest = math.inf
+    order = 0
+    if abs(z0) <= SERIES_ZMAX and widest <= SERIES_RADIUS and work.shape[1] > SERIES_TERMS:
         # coefficient buffers: rows of work that are free at this point
         coef = work[5, :SERIES_TERMS + 1]
         lcoef = work[6, :SERIES_TERMS + 1]
-        taylor_log_mix(z0, c0, t0, coef, lcoef)
-        series = series_converged(lcoef, widest)
-        if series:
-            _series_fields(n, lcoef, work)
-    if not series:
+        order = series_order(z0, c0, t0, widest, coef, lcoef)
+        if order > 0:
+            lcoef[order + 1:] = 0.0
+            _series_fields(order, n, lcoef, work)
+    if order == 0:
         for j in range(n):
             ap = work[2, j] + z0
             am = work[3, j] + z0
@@ -313,85 +504,17 @@ def theta_update(X, u, H, mu, start, end, off, hard, sigma, t_field, damping, wo
                     lap = log_add_exp(log_c0, lap)
                     lam = log_add_exp(log_c0, lam)
                 work[4, j] = 0.5 * (lap - lam)
-    largest = _store_messages(u, H, mu, off, n, damping, work)
+    largest = _store_messages(u_row, H_row, n, damping, work)
     if largest > maxdiff:
         # |Δ tanh| ≤ |Δ field|: the tanh are needed only for edges that could set a record
         for j in range(n):
             if work[5, j] > maxdiff:
-                new = u[mu, off + j]
+                new = u_row[j]
                 old = work[4, j]
                 d = abs(math.tanh(new) - math.tanh(old))
                 if d > maxdiff:
                     maxdiff = d
     return U_new, maxdiff
-
-
-@njit(cache=True, nogil=True, fastmath={"contract"})
-def _arguments(X, mu, start, n, mean, var, s0, z0, work):
-    """ε±_j = s0 (μ̄_j ± ξ_j)/s̄_j − z0 into ``work[2]``, ``work[3]`` (vectorizable loop).
-
-    Returns the largest |ε|. Cavity variances are floored at VAR_FLOOR here; the caller
-    recomputes the edges where that happened.
-    """
-    for j in range(n):
-        x = X[mu, start + j]
-        mbar = mean - x * work[0, j]
-        vbar = max(var - x * x * work[1, j], VAR_FLOOR)
-        inv_sd = s0 / math.sqrt(vbar)
-        work[2, j] = (mbar + x) * inv_sd - z0
-        work[3, j] = (mbar - x) * inv_sd - z0
-    widest = 0.0
-    for j in range(n):
-        widest = max(widest, abs(work[2, j]), abs(work[3, j]))
-    return widest
-
-
-@njit(cache=True, nogil=True, fastmath={"contract", "reassoc"})
-def _moments(X, mu, start, n, work):
-    """Cavity magnetizations m_j = tanh c_j into ``work[0]``, 1 − m_j² into ``work[1]``, and
-    Σ_j ξ_j m_j, Σ_j ξ_j² (1 − m_j²), max_j ξ_j² of a theta node.
-
-    Reassociation lets LLVM vectorize the sums (a different, equally accurate summation
-    order than a sequential loop).
-    """
-    mean = 0.0
-    var = 0.0
-    x2max = 0.0
-    for j in range(n):
-        # tanh c and 1 − tanh² c from e = exp(−2|c|), exact near saturation
-        e = work[1, j] * work[6, j]
-        inv = 1.0 / (1.0 + e)
-        m = math.copysign((1.0 - e) * inv, work[0, j])
-        v = 4.0 * e * inv * inv
-        work[0, j] = m
-        work[1, j] = v
-        x = X[mu, start + j]
-        mean += x * m
-        var += x * x * v
-        x2max = max(x2max, x * x)
-    return mean, var, x2max
-
-
-@njit(cache=True, nogil=True, fastmath={"contract"})
-def _store_messages(u, H, mu, off, n, damping, work):
-    """Clamp and damp the new fields ``work[4]``, store them in u, update H.
-
-    Leaves the old fields in ``work[4]`` and |Δ field| in ``work[5]``; returns the largest
-    |Δ field| (an upper bound of the largest magnetization change).
-    """
-    keep = 1.0 - damping
-    for j in range(n):
-        new = min(max(work[4, j], -FIELD_MAX), FIELD_MAX)
-        old = u[mu, off + j]
-        new = keep * new + damping * old
-        u[mu, off + j] = new
-        H[off + j] += new - old
-        work[4, j] = old
-        work[5, j] = abs(new - old)
-    largest = 0.0
-    for j in range(n):
-        largest = max(largest, work[5, j])
-    return largest
 
 
 @njit(cache=True, nogil=True)
