@@ -57,6 +57,8 @@ _LN2_LO = 1.9082149292705877e-10
 _LOG_2PI_HALF = 0.5 * math.log(2.0 * math.pi)
 _LN2 = math.log(2.0)
 _SQRT1_2 = 1.0 / math.sqrt(2.0)
+#: 1/q for q = 1 … SERIES_TERMS + 1 (index 0 unused)
+_INV_INT = np.array([0.0] + [1.0 / q for q in range(1, SERIES_TERMS + 2)])
 
 
 @njit(cache=True, nogil=True)
@@ -136,20 +138,19 @@ def _z(mean, var):
 
 
 @njit(cache=True, nogil=True)
+def ndtr(z):
+    """Φ(z), the standard normal CDF (relative accuracy in both tails)."""
+    return 0.5 * math.erfc(-z * _SQRT1_2)
+
+
+@njit(cache=True, nogil=True)
 def taylor_ndtr(z, coef):
     """Taylor coefficients of Φ at z: Φ(z + ε) = Σ_n coef[n] εⁿ (n ≤ SERIES_TERMS).
 
-    Φ⁽ⁿ⁾(z) = (−1)ⁿ⁻¹ He_{n−1}(z) φ(z) with the probabilists' Hermite polynomials.
+    Φ⁽ⁿ⁾(z) = (−1)ⁿ⁻¹ He_{n−1}(z) φ(z) with the probabilists' Hermite polynomials
+    (see :func:`log_mix_series`; valid while Φ(z) > 0, i.e. z > −37).
     """
-    coef[0] = math.exp(log_ndtr(z))
-    phi = math.exp(-0.5 * z * z) * _INV_SQRT_2PI
-    he_prev = 0.0
-    he = 1.0
-    term = phi
-    for q in range(1, SERIES_TERMS + 1):
-        coef[q] = term * he
-        he, he_prev = z * he - (q - 1) * he_prev, he
-        term = -term / (q + 1)
+    log_mix_series(z, ndtr(z), 0.0, 1.0, -1.0, coef, np.empty(SERIES_TERMS + 1))
 
 
 @intrinsic
@@ -284,37 +285,52 @@ def _store_messages(u_row, H_row, n, damping, work):
     return _bits_float(largest)
 
 
-@njit(cache=True, nogil=True)
-def _mix_coefficients(z0, c0, t0, coef):
-    """Taylor coefficients of f(ε) = c0 + t0 Φ(z0 + ε) into ``coef``; returns 1/f(0)."""
-    taylor_ndtr(z0, coef)
-    for q in range(SERIES_TERMS + 1):
-        coef[q] *= t0
-    coef[0] += c0
-    return 1.0 / coef[0]
+@njit(cache=True, nogil=True, fastmath={"contract"})
+def log_mix_series(z0, ndtr_z0, c0, t0, widest, coef, lcoef):
+    """Taylor series of f(ε) = c0 + t0 Φ(z0 + ε) and of g(ε) = ln f(ε), order by order.
 
+    Writes the coefficients a_q of f into ``coef`` and b_q of g into ``lcoef`` (b_0 = 0:
+    only differences g(ε₊) − g(ε₋) are needed); ``ndtr_z0`` = Φ(z0). The derivatives are
+    Φ⁽ⁿ⁾(z) = (−1)ⁿ⁻¹ He_{n−1}(z) φ(z) (probabilists' Hermite polynomials), and f g' = f'
+    gives b_q = (a_q − (1/q) Σ_{k<q} k b_k a_{q−k}) / a_0.
 
-@njit(cache=True, nogil=True, fastmath={"contract", "reassoc"})
-def _log_coefficient(q, coef, lcoef, inv_a0):
-    """b_q = (a_q − (1/q) Σ_{k<q} k b_k a_{q−k}) / a_0: the series of ln f from f g' = f'."""
-    acc = 0.0
-    for k in range(1, q):
-        acc += k * lcoef[k] * coef[q - k]
-    return (coef[q] - acc / q) * inv_a0
+    With ``widest`` ≥ 0, stops at the first order q ≥ SERIES_MIN_ORDER whose last three
+    terms |b| widestⁿ are below SERIES_TAIL (the test of :func:`series_converged` at every
+    order) and returns q, or 0 when SERIES_TERMS orders do not get there; typical nodes
+    (|ε| ≈ 0.1) stop at q ≈ 12, so the O(q²) work stays small. With ``widest`` < 0 all
+    SERIES_TERMS orders are computed and SERIES_TERMS is returned.
+    """
+    coef[0] = c0 + t0 * ndtr_z0
+    inv_a0 = 1.0 / coef[0]
+    lcoef[0] = 0.0
+    # term = t0 φ(z0) (−1)^{q−1} / q!, with multiplications by 1/q (a chain of divisions
+    # would dominate the cost of a node)
+    term = t0 * math.exp(-0.5 * z0 * z0) * _INV_SQRT_2PI
+    he_prev = 0.0
+    he = 1.0
+    small = 0
+    wq = 1.0
+    for q in range(1, SERIES_TERMS + 1):
+        coef[q] = term * he
+        he, he_prev = z0 * he - (q - 1) * he_prev, he
+        term = -term * _INV_INT[q + 1]
+        acc = 0.0
+        for k in range(1, q):
+            acc += k * lcoef[k] * coef[q - k]
+        lcoef[q] = (coef[q] - acc * _INV_INT[q]) * inv_a0
+        if widest >= 0.0:
+            wq *= widest
+            small = small + 1 if abs(lcoef[q]) * wq <= SERIES_TAIL else 0
+            if small >= 3 and q >= SERIES_MIN_ORDER:
+                return q
+    return 0 if widest >= 0.0 else SERIES_TERMS
 
 
 @njit(cache=True, nogil=True)
 def taylor_log_mix(z0, c0, t0, coef, lcoef):
-    """Taylor coefficients of g(ε) = ln(c0 + t0 Φ(z0 + ε)) around ε = 0 (SERIES_TERMS).
-
-    From the coefficients a_n of f = c0 + t0 Φ(z0 + ε) (:func:`taylor_ndtr`), the series
-    of ln f follows from f g' = f': b_n = (a_n − (1/n) Σ_{k<n} k b_k a_{n−k}) / a_0.
-    ``lcoef[0]`` is left at 0 (only differences g(ε₊) − g(ε₋) are needed).
-    """
-    inv_a0 = _mix_coefficients(z0, c0, t0, coef)
-    lcoef[0] = 0.0
-    for q in range(1, SERIES_TERMS + 1):
-        lcoef[q] = _log_coefficient(q, coef, lcoef, inv_a0)
+    """Taylor coefficients of g(ε) = ln(c0 + t0 Φ(z0 + ε)) around ε = 0, all SERIES_TERMS
+    orders (:func:`log_mix_series`; ``lcoef[0]`` = 0)."""
+    log_mix_series(z0, ndtr(z0), c0, t0, -1.0, coef, lcoef)
 
 
 @njit(cache=True, nogil=True)
@@ -332,29 +348,6 @@ def series_converged(lcoef, widest):
             return False
         wq *= w
     return True
-
-
-@njit(cache=True, nogil=True)
-def series_order(z0, c0, t0, widest, coef, lcoef):
-    """Shortest usable Taylor series of ln(c0 + t0 Φ(z0 + ε)) on |ε| ≤ widest.
-
-    Computes the coefficients of :func:`taylor_log_mix` one order at a time and stops at
-    the first order q ≥ SERIES_MIN_ORDER whose last three terms are below SERIES_TAIL at
-    |ε| = widest (the test of :func:`series_converged`, applied at every order). Returns
-    q, or 0 when even SERIES_TERMS terms do not converge. Typical nodes (|ε| ≈ 0.1) need
-    q ≈ 12, and the O(q²) coefficients are only computed that far.
-    """
-    inv_a0 = _mix_coefficients(z0, c0, t0, coef)
-    lcoef[0] = 0.0
-    small = 0
-    wq = 1.0
-    for q in range(1, SERIES_TERMS + 1):
-        lcoef[q] = _log_coefficient(q, coef, lcoef, inv_a0)
-        wq *= widest
-        small = small + 1 if abs(lcoef[q]) * wq <= SERIES_TAIL else 0
-        if small >= 3 and q >= SERIES_MIN_ORDER:
-            return q
-    return 0
 
 
 def _make_series_fields(order):
@@ -440,7 +433,7 @@ def theta_update(X, u, H, mu, start, end, off, hard, sigma, t_field, damping, wo
     term cancels). All a± of a node lie within O(1/s) of z0 = s0 μ/s, so the field is
     ½[g(a₊ − z0) − g(a₋ − z0)] with one Taylor expansion g of ln(c0 + t0 Φ(z0 + ε)) per
     node when every |a± − z0| ≤ SERIES_RADIUS and the series converges there, to the
-    shortest order that does (:func:`series_order`): no special function per edge.
+    shortest order that does (:func:`log_mix_series`): no special function per edge.
     Otherwise erfc (log space in the deep tails) per edge.
     """
     n = end - start
@@ -451,24 +444,28 @@ def theta_update(X, u, H, mu, start, end, off, hard, sigma, t_field, damping, wo
     H_row = H[off:off + n]
     _cavity_magnetizations(u_row, H_row, n, work)
     mean, var = _moments(x_row, n, work)
+    z = _z(mean, var)
     U_new = 0.0
     # the output field enters through its sign s0, c0 = (1 − |tanh t|)/2, t0 = |tanh t|
     if hard:
         s0 = sigma
         c0 = 0.0
         t0 = 1.0
-        log_c0 = 0.0
-        log_t0 = 0.0
+        ndtr_z0 = 0.0  # computed below if needed
     else:
-        z = _z(mean, var)
-        U_new = clamp(0.5 * (log_ndtr(z) - log_ndtr(-z)))
+        # one erfc per side serves both the message up and the series
+        p_plus = ndtr(z)
+        p_minus = ndtr(-z)
+        if p_plus > TINY and p_minus > TINY:
+            U_new = clamp(0.5 * math.log(p_plus / p_minus))
+        else:
+            U_new = clamp(0.5 * (log_ndtr(z) - log_ndtr(-z)))
         s0 = 1.0 if t_field >= 0.0 else -1.0
         e = math.exp(-2.0 * abs(t_field))
         c0 = e / (1.0 + e)
         t0 = (1.0 - e) / (1.0 + e)
-        log_c0 = math.log(c0)
-        log_t0 = math.log(t0) if t0 > 0.0 else -math.inf
-    z0 = s0 * _z(mean, var)
+        ndtr_z0 = p_plus if s0 > 0.0 else p_minus
+    z0 = s0 * z
     widest, floored = _arguments(x_row, n, mean, var, s0, z0, work)
     if floored > 0:
         # some cavity variance vanished (all other inputs zero): deterministic arguments
@@ -484,11 +481,15 @@ def theta_update(X, u, H, mu, start, end, off, hard, sigma, t_field, damping, wo
         # coefficient buffers: rows of work that are free at this point
         coef = work[5, :SERIES_TERMS + 1]
         lcoef = work[6, :SERIES_TERMS + 1]
-        order = series_order(z0, c0, t0, widest, coef, lcoef)
+        if hard:
+            ndtr_z0 = ndtr(z0)
+        order = log_mix_series(z0, ndtr_z0, c0, t0, widest, coef, lcoef)
         if order > 0:
             lcoef[order + 1:] = 0.0
             _series_fields(order, n, lcoef, work)
     if order == 0:
+        log_c0 = math.log(c0) if c0 > 0.0 else -math.inf
+        log_t0 = math.log(t0) if t0 > 0.0 else -math.inf
         for j in range(n):
             ap = work[2, j] + z0
             am = work[3, j] + z0
