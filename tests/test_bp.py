@@ -404,3 +404,26 @@ def test_taylor_log_mix(z, c0):
             got = np.polynomial.polynomial.polyval(eps, lcoef)
             want = np.logaddexp(lc, math.log(t0) + log_ndtr(z + eps)) - g0
             assert got == pytest.approx(want, abs=1e-11)
+
+
+@pytest.mark.parametrize("z", [-8.0, -3.0, 0.0, 2.5, 8.0])
+@pytest.mark.parametrize("c0", [0.0, 1e-9, 0.1, 0.45])
+def test_series_order_matches_full_series(z, c0):
+    """The shortest order the kernel accepts gives the fields of the full series."""
+    t0 = 1 - 2 * c0
+    coef, full, short = (np.zeros(kbp.SERIES_TERMS + 1) for _ in range(3))
+    kbp.taylor_log_mix(z, c0, t0, coef, full)
+    for w in (0.05, 0.15, 0.3, kbp.SERIES_RADIUS):
+        short[:] = 0.0
+        order = kbp.log_mix_series(z, kbp.ndtr(z), c0, t0, w, coef, short)
+        if order == 0:
+            assert not kbp.series_converged(full, w)
+            continue
+        assert kbp.SERIES_MIN_ORDER <= order <= kbp.SERIES_TERMS
+        if w <= 0.15:
+            assert order < 20  # the point: typical nodes need far fewer than 32 terms
+        np.testing.assert_allclose(short[:order + 1], full[:order + 1], rtol=1e-12, atol=1e-300)
+        for eps in np.linspace(-w, w, 7):
+            got = np.polynomial.polynomial.polyval(eps, short)
+            want = np.polynomial.polynomial.polyval(eps, full)
+            assert got == pytest.approx(want, abs=1e-14)
