@@ -37,14 +37,17 @@ Z_BIG = 1e10
 #: below this a probability ratio is taken in log space
 TINY = 1e-280
 #: Taylor expansion of ln Φ-mixtures inside a theta node: largest order, largest radius
-#: in ε, largest |z|, and the size of the last terms below which it is used (its error is
-#: then below ~1e-12, checked against scipy in the tests); the shortest order accepted
-#: (past it the terms decrease for every |z| ≤ SERIES_ZMAX, |ε| ≤ SERIES_RADIUS, so three
-#: negligible terms in a row mean a negligible remainder)
+#: in ε, range of z (below −SERIES_ZMAX the coefficients of ln Φ would come from a
+#: cancelling recurrence; above SERIES_ZMAX_HIGH Φ(z) = 1 in float64 and the fields vanish),
+#: and the size of the last terms below which it is used (its error is then below ~1e-12,
+#: checked against scipy in the tests); the shortest order accepted (past it the terms
+#: decrease for |z| ≤ SERIES_ZMAX, |ε| ≤ SERIES_RADIUS, so three negligible terms in a row
+#: mean a negligible remainder; for z > SERIES_ZMAX every term is below φ(z) e^{0.6 z} ≪ 1e-12)
 SERIES_TERMS = 32
 SERIES_MIN_ORDER = 8
 SERIES_RADIUS = 0.6
 SERIES_ZMAX = 8.0
+SERIES_ZMAX_HIGH = 38.0
 SERIES_TAIL = 1e-15
 _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
 # inline exponential: ln 2 split in a high part exact in float64 products and a low part;
@@ -523,7 +526,8 @@ def theta_update(X, u, H, mu, start, end, off, hard, sigma, t_field, damping, wo
                 work[3, j] = s0 * _z(mbar - x, 0.0) - z0
         widest = math.inf
     order = 0
-    if abs(z0) <= SERIES_ZMAX and widest <= SERIES_RADIUS and work.shape[1] > SERIES_TERMS:
+    if (-SERIES_ZMAX <= z0 <= SERIES_ZMAX_HIGH and widest <= SERIES_RADIUS
+            and work.shape[1] > SERIES_TERMS):
         # coefficient buffers: rows of work that are free at this point
         coef = work[5, :SERIES_TERMS + 1]
         lcoef = work[6, :SERIES_TERMS + 1]
