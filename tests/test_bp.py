@@ -473,3 +473,71 @@ def test_taylor_log_mix(z, c0):
             got = np.polynomial.polynomial.polyval(eps, lcoef)
             want = np.logaddexp(lc, math.log(t0) + log_ndtr(z + eps)) - g0
             assert got == pytest.approx(want, abs=1e-11)
+
+
+@pytest.mark.parametrize("z", [-8.0, -3.0, 0.0, 2.5, 8.0])
+@pytest.mark.parametrize("c0", [0.0, 1e-9, 0.1, 0.45])
+def test_series_order_matches_full_series(z, c0):
+    """The shortest order the kernel accepts gives the fields of the full series."""
+    t0 = 1 - 2 * c0
+    coef, full, short = (np.zeros(kbp.SERIES_TERMS + 1) for _ in range(3))
+    kbp.taylor_log_mix(z, c0, t0, coef, full)
+    for w in (0.05, 0.15, 0.3, kbp.SERIES_RADIUS):
+        short[:] = 0.0
+        order = kbp.log_mix_series(z, kbp.ndtr(z), c0, t0, w, coef, short)
+        if order == 0:
+            assert not kbp.series_converged(full, w)
+            continue
+        assert kbp.SERIES_MIN_ORDER <= order <= kbp.SERIES_TERMS
+        if w <= 0.15:
+            assert order < 20  # the point: typical nodes need far fewer than 32 terms
+        np.testing.assert_allclose(short[:order + 1], full[:order + 1], rtol=1e-12, atol=1e-300)
+        for eps in np.linspace(-w, w, 7):
+            got = np.polynomial.polynomial.polyval(eps, short)
+            want = np.polynomial.polynomial.polyval(eps, full)
+            assert got == pytest.approx(want, abs=1e-14)
+
+
+@pytest.mark.parametrize("z", [8.5, 9.0, 12.0, 20.0, 38.0])
+@pytest.mark.parametrize("c0", [0.0, 1e-20, 0.1])
+def test_series_far_right_tail(z, c0):
+    """Above SERIES_ZMAX (pattern satisfied with a wide margin) the kernel still uses the
+    series: its fields match scipy wherever it is accepted."""
+    t0 = 1 - 2 * c0
+    lc = math.log(c0) if c0 > 0 else -np.inf
+    coef, lcoef = np.zeros(kbp.SERIES_TERMS + 1), np.zeros(kbp.SERIES_TERMS + 1)
+    for w in (0.1, 0.3, kbp.SERIES_RADIUS):
+        lcoef[:] = 0.0
+        order = kbp.log_mix_series(z, kbp.ndtr(z), c0, t0, w, coef, lcoef)
+        assert order > 0
+        for a, b in [(-w, w), (w, -w), (0.3 * w, -w)]:
+            got = 0.5 * (np.polynomial.polynomial.polyval(a, lcoef)
+                         - np.polynomial.polynomial.polyval(b, lcoef))
+            want = 0.5 * (np.logaddexp(lc, math.log(t0) + log_ndtr(z + a))
+                          - np.logaddexp(lc, math.log(t0) + log_ndtr(z + b)))
+            assert got == pytest.approx(want, abs=1e-15)
+
+
+def test_well_satisfied_patterns_match_reference():
+    """Messages polarized towards a teacher: some theta nodes sit at z > SERIES_ZMAX, where
+    the kernel keeps using its per-node series; one sweep still matches the reference."""
+    rng = np.random.default_rng(11)
+    N, M = 1001, 6
+    layout = NetworkLayout("perceptron", N)
+    teacher = rng.choice([-1.0, 1.0], N)
+    X = rng.choice([-1.0, 1.0], (M, N))
+    y = np.where(X @ teacher > 0, 1, -1).astype(np.int8)
+    u = 0.5 * teacher + rng.uniform(-0.05, 0.05, (M, N))
+    ext = np.zeros(N)
+    foc = np.zeros(N)
+    c = np.tanh(u.sum(axis=0) - u)
+    z = y * np.sum(X * c, axis=1) / np.sqrt(np.sum(1 - c * c, axis=1))
+    assert z.max() > kbp.SERIES_ZMAX + 0.5
+    order = rng.permutation(M).astype(np.int64)
+    U, V = np.zeros((M, 1)), np.zeros((M, 1))
+    ref = [a.copy() for a in (u, ext, foc, U, V)]
+    H_ref, d_ref = ref_sweep(order, X, y, *ref, layout, 0.0, 0.0, 0.2)
+    H, d = kernel_sweep(order, X, y, u, ext, foc, U, V, layout, 0.0, 0.0, 0.2)
+    np.testing.assert_allclose(u, ref[0], rtol=0, atol=1e-10)
+    np.testing.assert_allclose(H, H_ref, rtol=0, atol=1e-10)
+    assert d == pytest.approx(d_ref, abs=1e-12)

@@ -27,7 +27,10 @@ sees feature ``starts[k] + p - offsets[k]``.
 import math
 
 import numpy as np
-from numba import njit
+from llvmlite import ir
+from numba import njit, types
+from numba.core import cgutils
+from numba.extending import intrinsic
 
 FIELD_MAX = 30.0
 #: smallest cavity variance (keeps z = mean / sd finite when all inputs are saturated)
@@ -35,16 +38,24 @@ VAR_FLOOR = 1e-300
 Z_BIG = 1e10
 #: below this a probability ratio is taken in log space
 TINY = 1e-280
-#: Taylor expansion of ln Φ-mixtures inside a theta node: order, largest radius in ε,
-#: largest |z|, and the size of the last terms below which it is used (its error is then
-#: below ~1e-12, checked against scipy in the tests)
+#: Taylor expansion of ln Φ-mixtures inside a theta node: largest order, largest radius
+#: in ε, range of z (below −SERIES_ZMAX the coefficients of ln Φ would come from a
+#: cancelling recurrence; above SERIES_ZMAX_HIGH Φ(z) = 1 in float64 and the fields vanish),
+#: and the size of the last terms below which it is used (its error is then below ~1e-12,
+#: checked against scipy in the tests); the shortest order accepted (past it the terms
+#: decrease for |z| ≤ SERIES_ZMAX, |ε| ≤ SERIES_RADIUS, so three negligible terms in a row
+#: mean a negligible remainder; for z > SERIES_ZMAX every term is below φ(z) e^{0.6 z} ≪ 1e-12)
 SERIES_TERMS = 32
+SERIES_MIN_ORDER = 8
 SERIES_RADIUS = 0.6
 SERIES_ZMAX = 8.0
+SERIES_ZMAX_HIGH = 38.0
 SERIES_TAIL = 1e-15
 _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
-# inline exponential: ln 2 split in a high part exact in float64 products and a low part
+# inline exponential: ln 2 split in a high part exact in float64 products and a low part;
+# adding 1.5·2^52 rounds to an integer held in the low bits of the mantissa
 _LOG2E = 1.0 / math.log(2.0)
+_SHIFTER = 1.5 * 2.0**52
 _LN2_HI = 0.6931471803691238
 _LN2_LO = 1.9082149292705877e-10
 (_I2, _I3, _I4, _I5, _I6, _I7, _I8, _I9, _I10, _I11, _I12, _I13) = (
@@ -52,6 +63,8 @@ _LN2_LO = 1.9082149292705877e-10
 _LOG_2PI_HALF = 0.5 * math.log(2.0 * math.pi)
 _LN2 = math.log(2.0)
 _SQRT1_2 = 1.0 / math.sqrt(2.0)
+#: 1/q for q = 1 … SERIES_TERMS + 1 (index 0 unused)
+_INV_INT = np.array([0.0] + [1.0 / q for q in range(1, SERIES_TERMS + 2)])
 
 
 @njit(cache=True, nogil=True)
@@ -131,63 +144,244 @@ def _z(mean, var):
 
 
 @njit(cache=True, nogil=True)
+def ndtr(z):
+    """Φ(z), the standard normal CDF (relative accuracy in both tails)."""
+    return 0.5 * math.erfc(-z * _SQRT1_2)
+
+
+@njit(cache=True, nogil=True)
 def taylor_ndtr(z, coef):
     """Taylor coefficients of Φ at z: Φ(z + ε) = Σ_n coef[n] εⁿ (n ≤ SERIES_TERMS).
 
-    Φ⁽ⁿ⁾(z) = (−1)ⁿ⁻¹ He_{n−1}(z) φ(z) with the probabilists' Hermite polynomials.
+    Φ⁽ⁿ⁾(z) = (−1)ⁿ⁻¹ He_{n−1}(z) φ(z) with the probabilists' Hermite polynomials
+    (see :func:`log_mix_series`; valid while Φ(z) > 0, i.e. z > −37).
     """
-    coef[0] = math.exp(log_ndtr(z))
-    phi = math.exp(-0.5 * z * z) * _INV_SQRT_2PI
-    he_prev = 0.0
-    he = 1.0
-    term = phi
-    for q in range(1, SERIES_TERMS + 1):
-        coef[q] = term * he
-        he, he_prev = z * he - (q - 1) * he_prev, he
-        term = -term / (q + 1)
+    log_mix_series(z, ndtr(z), 0.0, 1.0, -1.0, coef, np.empty(SERIES_TERMS + 1))
+
+
+@intrinsic
+def _float_bits(typingctx, x):
+    """The bits of a float64 as an int64 (a register move, vectorizable).
+
+    For x ≥ 0 the order of the bits is the order of the values, so a max over |x| can be
+    taken on the bits: an integer max reduction, which LLVM vectorizes (a float one it
+    does not).
+    """
+    if not isinstance(x, types.Float):
+        return None
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], ir.IntType(64))
+
+    return types.int64(types.float64), codegen
+
+
+@intrinsic
+def _bits_float(typingctx, b):
+    """The float64 whose bits are the int64 ``b``."""
+    if not isinstance(b, types.Integer):
+        return None
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], ir.DoubleType())
+
+    return types.float64(types.int64), codegen
+
+
+@intrinsic
+def _prefetch(typingctx, row, index):
+    """Hint the cache to load ``row[index]`` (a 1-D array) soon (``llvm.prefetch``)."""
+    if not isinstance(row, types.Array) or row.ndim != 1:
+        return None
+
+    def codegen(context, builder, signature, args):
+        aryty = signature.args[0]
+        ary = context.make_array(aryty)(context, builder, args[0])
+        ptr = cgutils.get_item_pointer(context, builder, aryty, ary, [args[1]],
+                                       wraparound=False, boundscheck=False)
+        i32 = ir.IntType(32)
+        ptr = builder.bitcast(ptr, ir.IntType(8).as_pointer())
+        fnty = ir.FunctionType(ir.VoidType(), [ptr.type, i32, i32, i32])
+        fn = cgutils.get_or_insert_function(builder.module, fnty, "llvm.prefetch.p0")
+        # read access, high locality, data cache
+        builder.call(fn, [ptr, ir.Constant(i32, 0), ir.Constant(i32, 3), ir.Constant(i32, 1)])
+        return context.get_dummy_value()
+
+    return types.void(row, types.intp), codegen
+
+
+@njit(cache=True, nogil=True)
+def _prefetch_row(row):
+    """Prefetch a whole row, one hint per 64-byte cache line."""
+    step = max(1, 64 // row.itemsize)
+    for j in range(0, row.shape[0], step):
+        _prefetch(row, j)
+
+
+# The per-edge loops below are written so that LLVM vectorizes them over the edges:
+# no calls, selects instead of branches, integer max reductions, and error_model="numpy"
+# (a float division then needs no zero check, whose exception branch blocks vectorization;
+# no division here can see a zero).
+_VEC = {"cache": True, "nogil": True, "error_model": "numpy"}
+
+
+@njit(fastmath={"contract"}, **_VEC)
+def _cavity_magnetizations(u_row, H_row, n, work):
+    """Cavity magnetizations m_j = tanh c_j into ``work[0]``, 1 − m_j² into ``work[1]``.
+
+    c_j = clamp(H_j − u_j) for the messages ``u_row`` of a theta node and the totals
+    ``H_row`` of its weights. Both come from e = exp(−2|c|) (exact near saturation),
+    computed inline as 2^k times a degree-13 Taylor polynomial on |r| ≤ ln2/2 (error
+    ≈ 1 ulp), with k rounded by the 1.5·2^52 shift and 2^k built from its bits: no call
+    and no float-to-integer conversion (libm's exp would be called once per edge). No
+    reassociation here: it would fold the shift and the split of ln 2.
+    """
+    for j in range(n):
+        c = H_row[j] - u_row[j]
+        c = FIELD_MAX if c > FIELD_MAX else c
+        c = -FIELD_MAX if c < -FIELD_MAX else c
+        x = -2.0 * abs(c)
+        kd = x * _LOG2E + _SHIFTER
+        scale = _bits_float((_float_bits(kd) + 1023) << 52)
+        kd = kd - _SHIFTER
+        r = (x - kd * _LN2_HI) - kd * _LN2_LO
+        # Estrin's scheme: a short dependency chain, so that the out-of-order core
+        # overlaps many edges (Horner's 13 chained FMAs made the loop latency-bound)
+        r2 = r * r
+        r4 = r2 * r2
+        r8 = r4 * r4
+        p01 = 1.0 + r
+        p23 = _I2 + r * _I3
+        p45 = _I4 + r * _I5
+        p67 = _I6 + r * _I7
+        p89 = _I8 + r * _I9
+        p1011 = _I10 + r * _I11
+        p1213 = _I12 + r * _I13
+        p03 = p01 + r2 * p23
+        p47 = p45 + r2 * p67
+        p811 = p89 + r2 * p1011
+        p07 = p03 + r4 * p47
+        p813 = p811 + r4 * p1213
+        e = scale * (p07 + r8 * p813)
+        inv = 1.0 / (1.0 + e)
+        m = (1.0 - e) * inv
+        work[0, j] = m if c >= 0.0 else -m
+        work[1, j] = 4.0 * e * inv * inv
+
+
+@njit(fastmath={"contract", "reassoc"}, **_VEC)
+def _moments(x_row, n, work):
+    """Σ_j ξ_j m_j and Σ_j ξ_j² (1 − m_j²) of a theta node (inputs ξ = ``x_row``; m and
+    1 − m² in ``work[0:2]``).
+
+    Reassociation lets LLVM vectorize the sums (a different, equally accurate summation
+    order than a sequential loop).
+    """
+    mean = 0.0
+    var = 0.0
+    for j in range(n):
+        x = x_row[j]
+        mean += x * work[0, j]
+        var += x * x * work[1, j]
+    return mean, var
+
+
+@njit(fastmath={"contract"}, **_VEC)
+def _arguments(x_row, n, mean, var, s0, z0, work):
+    """ε±_j = s0 (μ̄_j ± ξ_j)/s̄_j − z0 into ``work[2]``, ``work[3]``.
+
+    Returns the largest |ε| and the number of edges whose cavity variance
+    s̄²_j = var − ξ_j²(1 − m_j²) had to be floored at VAR_FLOOR (the caller recomputes
+    those edges).
+    """
+    widest = 0
+    floored = 0
+    for j in range(n):
+        x = x_row[j]
+        mbar = mean - x * work[0, j]
+        vbar = var - x * x * work[1, j]
+        low = vbar <= VAR_FLOOR
+        floored += low
+        inv_sd = s0 / math.sqrt(VAR_FLOOR if low else vbar)
+        ep = (mbar + x) * inv_sd - z0
+        em = (mbar - x) * inv_sd - z0
+        work[2, j] = ep
+        work[3, j] = em
+        bits = max(_float_bits(abs(ep)), _float_bits(abs(em)))
+        widest = max(widest, bits)
+    return _bits_float(widest), floored
+
+
+@njit(fastmath={"contract"}, **_VEC)
+def _store_messages(u_row, H_row, n, damping, work):
+    """Clamp and damp the new fields ``work[4]``, store them in ``u_row``, update ``H_row``.
+
+    Leaves the old fields in ``work[4]`` and |Δ field| in ``work[5]``; returns the largest
+    |Δ field| (an upper bound of the largest magnetization change).
+    """
+    keep = 1.0 - damping
+    largest = 0
+    for j in range(n):
+        new = work[4, j]
+        new = FIELD_MAX if new > FIELD_MAX else new
+        new = -FIELD_MAX if new < -FIELD_MAX else new
+        old = u_row[j]
+        new = keep * new + damping * old
+        u_row[j] = new
+        H_row[j] += new - old
+        work[4, j] = old
+        d = abs(new - old)
+        work[5, j] = d
+        largest = max(largest, _float_bits(d))
+    return _bits_float(largest)
 
 
 @njit(cache=True, nogil=True, fastmath={"contract"})
-def _cavity_exponentials(u, H, mu, off, n, work):
-    """``work[0, j]`` = clamped cavity field c_j; exp(−2|c_j|) = ``work[1, j] * work[6, j]``.
+def log_mix_series(z0, ndtr_z0, c0, t0, widest, coef, lcoef):
+    """Taylor series of f(ε) = c0 + t0 Φ(z0 + ε) and of g(ε) = ln f(ε), order by order.
 
-    The exponential is computed inline (2^k times a degree-13 Taylor polynomial on
-    |r| ≤ ln2/2, error ≈ 1 ulp) so that the loop vectorizes; libm's exp would be called
-    once per edge. ``work[6]`` holds the bits of 2^k.
+    Writes the coefficients a_q of f into ``coef`` and b_q of g into ``lcoef`` (b_0 = 0:
+    only differences g(ε₊) − g(ε₋) are needed); ``ndtr_z0`` = Φ(z0). The derivatives are
+    Φ⁽ⁿ⁾(z) = (−1)ⁿ⁻¹ He_{n−1}(z) φ(z) (probabilists' Hermite polynomials), and f g' = f'
+    gives b_q = (a_q − (1/q) Σ_{k<q} k b_k a_{q−k}) / a_0.
+
+    With ``widest`` ≥ 0, stops at the first order q ≥ SERIES_MIN_ORDER whose last three
+    terms |b| widestⁿ are below SERIES_TAIL (the test of :func:`series_converged` at every
+    order) and returns q, or 0 when SERIES_TERMS orders do not get there; typical nodes
+    (|ε| ≈ 0.1) stop at q ≈ 12, so the O(q²) work stays small. With ``widest`` < 0 all
+    SERIES_TERMS orders are computed and SERIES_TERMS is returned.
     """
-    bits = work[6].view(np.int64)
-    for j in range(n):
-        c = H[off + j] - u[mu, off + j]
-        c = min(max(c, -FIELD_MAX), FIELD_MAX)
-        work[0, j] = c
-        x = -2.0 * abs(c)
-        k = math.floor(x * _LOG2E + 0.5)
-        r = (x - k * _LN2_HI) - k * _LN2_LO
-        work[1, j] = 1.0 + r * (1.0 + r * (_I2 + r * (_I3 + r * (_I4 + r * (_I5 + r * (
-            _I6 + r * (_I7 + r * (_I8 + r * (_I9 + r * (_I10 + r * (_I11 + r * (
-                _I12 + r * _I13))))))))))))
-        bits[j] = (np.int64(k) + 1023) << 52
-
-
-@njit(cache=True, nogil=True, fastmath={"contract", "reassoc"})
-def taylor_log_mix(z0, c0, t0, coef, lcoef):
-    """Taylor coefficients of g(ε) = ln(c0 + t0 Φ(z0 + ε)) around ε = 0.
-
-    From the coefficients a_n of f = c0 + t0 Φ(z0 + ε) (:func:`taylor_ndtr`), the series
-    of ln f follows from f g' = f': b_n = (a_n − (1/n) Σ_{k<n} k b_k a_{n−k}) / a_0.
-    ``lcoef[0]`` is left at 0 (only differences g(ε₊) − g(ε₋) are needed).
-    """
-    taylor_ndtr(z0, coef)
-    for q in range(SERIES_TERMS + 1):
-        coef[q] *= t0
-    coef[0] += c0
+    coef[0] = c0 + t0 * ndtr_z0
     inv_a0 = 1.0 / coef[0]
     lcoef[0] = 0.0
+    # term = t0 φ(z0) (−1)^{q−1} / q!, with multiplications by 1/q (a chain of divisions
+    # would dominate the cost of a node)
+    term = t0 * math.exp(-0.5 * z0 * z0) * _INV_SQRT_2PI
+    he_prev = 0.0
+    he = 1.0
+    small = 0
+    wq = 1.0
     for q in range(1, SERIES_TERMS + 1):
+        coef[q] = term * he
+        he, he_prev = z0 * he - (q - 1) * he_prev, he
+        term = -term * _INV_INT[q + 1]
         acc = 0.0
         for k in range(1, q):
             acc += k * lcoef[k] * coef[q - k]
-        lcoef[q] = (coef[q] - acc / q) * inv_a0
+        lcoef[q] = (coef[q] - acc * _INV_INT[q]) * inv_a0
+        if widest >= 0.0:
+            wq *= widest
+            small = small + 1 if abs(lcoef[q]) * wq <= SERIES_TAIL else 0
+            if small >= 3 and q >= SERIES_MIN_ORDER:
+                return q
+    return 0 if widest >= 0.0 else SERIES_TERMS
+
+
+@njit(cache=True, nogil=True)
+def taylor_log_mix(z0, c0, t0, coef, lcoef):
+    """Taylor coefficients of g(ε) = ln(c0 + t0 Φ(z0 + ε)) around ε = 0, all SERIES_TERMS
+    orders (:func:`log_mix_series`; ``lcoef[0]`` = 0)."""
+    log_mix_series(z0, ndtr(z0), c0, t0, -1.0, coef, lcoef)
 
 
 @njit(cache=True, nogil=True)
@@ -207,24 +401,60 @@ def series_converged(lcoef, widest):
     return True
 
 
-@njit(cache=True, nogil=True, fastmath={"contract"})
-def _series_fields(n, lcoef, work):
-    """½ [g(ε₊) − g(ε₋)] for all n edges of a node, g = ln(c0 + t0 Φ(z0 + ·)).
+def _make_series_fields(order):
+    """Compiled ½ [g(ε₊) − g(ε₋)] over the edges of a node for a series of this order."""
 
-    A separate, branch-free loop over the edges with a fixed-length inner Horner loop, so
-    that LLVM unrolls it and vectorizes over the edges (the Horner chains of different
-    edges run side by side). Reads ε± from ``work[2]``, ``work[3]``; writes ``work[4]``.
+    @njit(fastmath={"contract"}, **_VEC)
+    def series_fields(n, lcoef, work):
+        # The order is a compile-time constant: the Horner loop is unrolled and LLVM
+        # vectorizes over the edges (the chains of different edges run side by side).
+        top = lcoef[order]
+        for j in range(n):
+            ep = work[2, j]
+            em = work[3, j]
+            sp = top
+            sm = top
+            for q in range(order - 1, 0, -1):
+                sp = sp * ep + lcoef[q]
+                sm = sm * em + lcoef[q]
+            work[4, j] = 0.5 * (sp * ep - sm * em)
+
+    return series_fields
+
+
+_series_8 = _make_series_fields(8)
+_series_10 = _make_series_fields(10)
+_series_12 = _make_series_fields(12)
+_series_14 = _make_series_fields(14)
+_series_16 = _make_series_fields(16)
+_series_20 = _make_series_fields(20)
+_series_24 = _make_series_fields(24)
+_series_32 = _make_series_fields(SERIES_TERMS)
+
+
+@njit(cache=True, nogil=True)
+def _series_fields(order, n, lcoef, work):
+    """Fields ``work[4]`` from ε± in ``work[2:4]`` with a series of at least ``order``.
+
+    The coefficients beyond ``order`` must be zero (evaluated up to the next compiled
+    order).
     """
-    top = lcoef[SERIES_TERMS]
-    for j in range(n):
-        ep = work[2, j]
-        em = work[3, j]
-        sp = top
-        sm = top
-        for q in range(SERIES_TERMS - 1, 0, -1):
-            sp = sp * ep + lcoef[q]
-            sm = sm * em + lcoef[q]
-        work[4, j] = 0.5 * (sp * ep - sm * em)
+    if order <= 8:
+        _series_8(n, lcoef, work)
+    elif order <= 10:
+        _series_10(n, lcoef, work)
+    elif order <= 12:
+        _series_12(n, lcoef, work)
+    elif order <= 14:
+        _series_14(n, lcoef, work)
+    elif order <= 16:
+        _series_16(n, lcoef, work)
+    elif order <= 20:
+        _series_20(n, lcoef, work)
+    elif order <= 24:
+        _series_24(n, lcoef, work)
+    else:
+        _series_32(n, lcoef, work)
 
 
 @njit(cache=True, nogil=True)
@@ -253,53 +483,65 @@ def theta_update(X, u, H, mu, start, end, off, hard, sigma, t_field, damping, wo
     = c0 + t0 Φ(a±), a± = s0 (μ̄_j ± ξ_j)/s̄_j (SPEC 3.1.2–3.1.3, written so that no
     term cancels). All a± of a node lie within O(1/s) of z0 = s0 μ/s, so the field is
     ½[g(a₊ − z0) − g(a₋ − z0)] with one Taylor expansion g of ln(c0 + t0 Φ(z0 + ε)) per
-    node (:func:`taylor_log_mix`) when every |a± − z0| ≤ SERIES_RADIUS and the series has
-    converged there (:func:`series_converged`): no special function per edge. Otherwise
-    erfc (log space in the deep tails) per edge.
+    node when every |a± − z0| ≤ SERIES_RADIUS and the series converges there, to the
+    shortest order that does (:func:`log_mix_series`): no special function per edge.
+    Otherwise erfc (log space in the deep tails) per edge.
     """
     n = end - start
-    _cavity_exponentials(u, H, mu, off, n, work)
-    mean, var, x2max = _moments(X, mu, start, n, work)
+    # row views: indices j ≥ 0 into them need no negative-index wraparound, which would
+    # keep the loops from vectorizing
+    x_row = X[mu, start:end]
+    u_row = u[mu, off:off + n]
+    H_row = H[off:off + n]
+    _cavity_magnetizations(u_row, H_row, n, work)
+    mean, var = _moments(x_row, n, work)
+    z = _z(mean, var)
     U_new = 0.0
     # the output field enters through its sign s0, c0 = (1 − |tanh t|)/2, t0 = |tanh t|
     if hard:
         s0 = sigma
         c0 = 0.0
         t0 = 1.0
-        log_c0 = 0.0
-        log_t0 = 0.0
+        ndtr_z0 = 0.0  # computed below if needed
     else:
-        z = _z(mean, var)
-        U_new = clamp(0.5 * (log_ndtr(z) - log_ndtr(-z)))
+        # one erfc per side serves both the message up and the series
+        p_plus = ndtr(z)
+        p_minus = ndtr(-z)
+        if p_plus > TINY and p_minus > TINY:
+            U_new = clamp(0.5 * math.log(p_plus / p_minus))
+        else:
+            U_new = clamp(0.5 * (log_ndtr(z) - log_ndtr(-z)))
         s0 = 1.0 if t_field >= 0.0 else -1.0
         e = math.exp(-2.0 * abs(t_field))
         c0 = e / (1.0 + e)
         t0 = (1.0 - e) / (1.0 + e)
-        log_c0 = math.log(c0)
-        log_t0 = math.log(t0) if t0 > 0.0 else -math.inf
-    z0 = s0 * _z(mean, var)
-    widest = _arguments(X, mu, start, n, mean, var, s0, z0, work)
-    # s̄²_j ≥ var − ξ_j² since 1 − m_j² ≤ 1: only then can a cavity variance vanish
-    if var - x2max <= VAR_FLOOR:
+        ndtr_z0 = p_plus if s0 > 0.0 else p_minus
+    z0 = s0 * z
+    widest, floored = _arguments(x_row, n, mean, var, s0, z0, work)
+    if floored > 0:
         # some cavity variance vanished (all other inputs zero): deterministic arguments
         for j in range(n):
-            x = X[mu, start + j]
+            x = x_row[j]
             if var - x * x * work[1, j] <= VAR_FLOOR:
                 mbar = mean - x * work[0, j]
                 work[2, j] = s0 * _z(mbar + x, 0.0) - z0
                 work[3, j] = s0 * _z(mbar - x, 0.0) - z0
-                widest = math.inf
-    series = (abs(z0) <= SERIES_ZMAX and widest <= SERIES_RADIUS
-              and work.shape[1] > SERIES_TERMS)
-    if series:
+        widest = math.inf
+    order = 0
+    if (-SERIES_ZMAX <= z0 <= SERIES_ZMAX_HIGH and widest <= SERIES_RADIUS
+            and work.shape[1] > SERIES_TERMS):
         # coefficient buffers: rows of work that are free at this point
         coef = work[5, :SERIES_TERMS + 1]
         lcoef = work[6, :SERIES_TERMS + 1]
-        taylor_log_mix(z0, c0, t0, coef, lcoef)
-        series = series_converged(lcoef, widest)
-        if series:
-            _series_fields(n, lcoef, work)
-    if not series:
+        if hard:
+            ndtr_z0 = ndtr(z0)
+        order = log_mix_series(z0, ndtr_z0, c0, t0, widest, coef, lcoef)
+        if order > 0:
+            lcoef[order + 1:] = 0.0
+            _series_fields(order, n, lcoef, work)
+    if order == 0:
+        log_c0 = math.log(c0) if c0 > 0.0 else -math.inf
+        log_t0 = math.log(t0) if t0 > 0.0 else -math.inf
         for j in range(n):
             ap = work[2, j] + z0
             am = work[3, j] + z0
@@ -315,85 +557,17 @@ def theta_update(X, u, H, mu, start, end, off, hard, sigma, t_field, damping, wo
                     lap = log_add_exp(log_c0, lap)
                     lam = log_add_exp(log_c0, lam)
                 work[4, j] = 0.5 * (lap - lam)
-    largest = _store_messages(u, H, mu, off, n, damping, work)
+    largest = _store_messages(u_row, H_row, n, damping, work)
     if largest > maxdiff:
         # |Δ tanh| ≤ |Δ field|: the tanh are needed only for edges that could set a record
         for j in range(n):
             if work[5, j] > maxdiff:
-                new = u[mu, off + j]
+                new = u_row[j]
                 old = work[4, j]
                 d = abs(math.tanh(new) - math.tanh(old))
                 if d > maxdiff:
                     maxdiff = d
     return U_new, maxdiff
-
-
-@njit(cache=True, nogil=True, fastmath={"contract"})
-def _arguments(X, mu, start, n, mean, var, s0, z0, work):
-    """ε±_j = s0 (μ̄_j ± ξ_j)/s̄_j − z0 into ``work[2]``, ``work[3]`` (vectorizable loop).
-
-    Returns the largest |ε|. Cavity variances are floored at VAR_FLOOR here; the caller
-    recomputes the edges where that happened.
-    """
-    for j in range(n):
-        x = X[mu, start + j]
-        mbar = mean - x * work[0, j]
-        vbar = max(var - x * x * work[1, j], VAR_FLOOR)
-        inv_sd = s0 / math.sqrt(vbar)
-        work[2, j] = (mbar + x) * inv_sd - z0
-        work[3, j] = (mbar - x) * inv_sd - z0
-    widest = 0.0
-    for j in range(n):
-        widest = max(widest, abs(work[2, j]), abs(work[3, j]))
-    return widest
-
-
-@njit(cache=True, nogil=True, fastmath={"contract", "reassoc"})
-def _moments(X, mu, start, n, work):
-    """Cavity magnetizations m_j = tanh c_j into ``work[0]``, 1 − m_j² into ``work[1]``, and
-    Σ_j ξ_j m_j, Σ_j ξ_j² (1 − m_j²), max_j ξ_j² of a theta node.
-
-    Reassociation lets LLVM vectorize the sums (a different, equally accurate summation
-    order than a sequential loop).
-    """
-    mean = 0.0
-    var = 0.0
-    x2max = 0.0
-    for j in range(n):
-        # tanh c and 1 − tanh² c from e = exp(−2|c|), exact near saturation
-        e = work[1, j] * work[6, j]
-        inv = 1.0 / (1.0 + e)
-        m = math.copysign((1.0 - e) * inv, work[0, j])
-        v = 4.0 * e * inv * inv
-        work[0, j] = m
-        work[1, j] = v
-        x = X[mu, start + j]
-        mean += x * m
-        var += x * x * v
-        x2max = max(x2max, x * x)
-    return mean, var, x2max
-
-
-@njit(cache=True, nogil=True, fastmath={"contract"})
-def _store_messages(u, H, mu, off, n, damping, work):
-    """Clamp and damp the new fields ``work[4]``, store them in u, update H.
-
-    Leaves the old fields in ``work[4]`` and |Δ field| in ``work[5]``; returns the largest
-    |Δ field| (an upper bound of the largest magnetization change).
-    """
-    keep = 1.0 - damping
-    for j in range(n):
-        new = min(max(work[4, j], -FIELD_MAX), FIELD_MAX)
-        old = u[mu, off + j]
-        new = keep * new + damping * old
-        u[mu, off + j] = new
-        H[off + j] += new - old
-        work[4, j] = old
-        work[5, j] = abs(new - old)
-    largest = 0.0
-    for j in range(n):
-        largest = max(largest, work[5, j])
-    return largest
 
 
 @njit(cache=True, nogil=True)
@@ -625,6 +799,14 @@ def bp_sweep(order, X, y, u, H, ext, foc, U, V, starts, ends, offsets, p, r, dam
     for t in range(order.shape[0]):
         item = order[t]
         if item < M:
+            # the order is random: fetch the rows of the next pattern while this one is
+            # computed (the hardware prefetcher only follows sequential access)
+            t_next = t + 1
+            while t_next < order.shape[0] and order[t_next] >= M:
+                t_next += 1
+            if t_next < order.shape[0]:
+                _prefetch_row(u[order[t_next]])
+                _prefetch_row(X[order[t_next]])
             maxdiff = pattern_update(X, y, u, H, U, V, item, starts, ends, offsets,
                                      damping, work, fbuf, obuf, L, R, maxdiff, output_rule)
         else:
