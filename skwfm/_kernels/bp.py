@@ -814,27 +814,32 @@ def bp_sweep(order, X, y, u, H, ext, foc, U, V, starts, ends, offsets, p, r, dam
     return maxdiff
 
 
-@njit(cache=True, nogil=True, fastmath={"contract", "reassoc"})
-def _edge_log_cosh(u, H, mu, off, n, work):
+@njit(fastmath={"contract", "reassoc"}, **_VEC)
+def _edge_log_cosh(u_row, H_row, n, work):
     """Σ_j [ln cosh c_j + ln cosh H_j − ln cosh(c_j + u_j)] over the edges of a theta node.
 
-    Reads the clamped cavity fields and exp(−2|c|) that :func:`_cavity_exponentials` left
-    in ``work``: ln cosh c = |c| + ln(1 + e^{−2|c|}) − ln 2, with the logarithm taken once
-    per 512 edges of a product (each factor is in [1, 2], so no overflow). The last two
-    terms cancel unless the cavity field was clamped (c + u ≠ H).
+    Reads the cavity magnetizations m_j = tanh c_j that :func:`_cavity_magnetizations`
+    left in ``work[0]``: ln cosh c = |c| − ln(1 + |m|) (exact near saturation, where
+    1 + |m| → 2), with the logarithm taken once per 512 edges of a product (each factor
+    is in [1, 2], so no overflow). The last two terms cancel unless the cavity field was
+    clamped (c + u ≠ H).
     """
     total = 0.0
     for a in range(0, n, 512):
         b = min(n, a + 512)
         prod = 1.0
         for j in range(a, b):
-            total += abs(work[0, j])
-            prod *= 1.0 + work[1, j] * work[6, j]
-        total += math.log(prod) - (b - a) * _LN2
+            c = H_row[j] - u_row[j]
+            c = FIELD_MAX if c > FIELD_MAX else c
+            c = -FIELD_MAX if c < -FIELD_MAX else c
+            total += abs(c)
+            prod *= 1.0 + abs(work[0, j])
+        total -= math.log(prod)
     for j in range(n):
-        h = H[off + j]
-        if abs(h - u[mu, off + j]) > FIELD_MAX:
-            total += log_cosh(h) - log_cosh(work[0, j] + u[mu, off + j])
+        h = H_row[j]
+        if abs(h - u_row[j]) > FIELD_MAX:
+            c = FIELD_MAX if h - u_row[j] > 0.0 else -FIELD_MAX
+            total += log_cosh(h) - log_cosh(c + u_row[j])
     return total
 
 
@@ -870,9 +875,11 @@ def bethe_free_entropy(X, y, u, H, ext, U, V, starts, ends, offsets, work, fbuf,
         for k in range(K):
             off = offsets[k]
             n = ends[k] - starts[k]
-            _cavity_exponentials(u, H, mu, off, n, work)
-            phi += _edge_log_cosh(u, H, mu, off, n, work)
-            mean, var, _ = _moments(X, mu, starts[k], n, work)
+            u_row = u[mu, off:off + n]
+            H_row = H[off:off + n]
+            _cavity_magnetizations(u_row, H_row, n, work)
+            phi += _edge_log_cosh(u_row, H_row, n, work)
+            mean, var = _moments(X[mu, starts[k]:ends[k]], n, work)
             z = _z(mean, var)
             if K == 1:
                 phi += log_ndtr(sigma * z)
