@@ -71,7 +71,8 @@ def test_least_action_delta_matches_reference(layout, real):
     pre = layout.preactivations(X, w)
     patterns = np.arange(40)
     delta = np.zeros(layout.n_weights)
-    n_wrong = kr.least_action_delta(X, y, pre, *layout.kernel_args(), patterns, 2.0, delta)
+    n_wrong = kr.least_action_delta(X, y, pre, *layout.kernel_args(), patterns, 2.0, delta,
+                                   0, layout.n_weights)
     expected = least_action_reference(X, y, w, layout, patterns, 2.0)
     np.testing.assert_allclose(delta, expected, atol=1e-12)
     assert n_wrong == layout.n_errors(pre, y) > 0
@@ -86,7 +87,8 @@ def test_least_action_fixes_fewest_units():
     y = np.array([1.0])
     pre = np.array([[-3.0, -1.0, -2.0, 1.0, 3.0]])
     delta = np.zeros(layout.n_weights)
-    kr.least_action_delta(X, y, pre, *layout.kernel_args(), np.array([0]), 2.0, delta)
+    kr.least_action_delta(X, y, pre, *layout.kernel_args(), np.array([0]), 2.0, delta,
+                          0, layout.n_weights)
     pushed = delta.reshape(5, 3).any(axis=1)
     assert np.array_equal(pushed, [False, True, False, False, False])
     np.testing.assert_array_equal(layout.unit_weights(delta, 1), [2.0, 2.0, 2.0])
