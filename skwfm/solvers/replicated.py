@@ -9,14 +9,21 @@ they run in parallel; at the end of an epoch the training errors of every replic
 the centre are counted (also in parallel), then γ follows its schedule (η and λ are
 constant).
 
-Parallel execution. The replicas are split into ``n_jobs`` contiguous groups.
+Parallel execution.
 
-* With a thread-based joblib backend (the default, ``prefer="threads"``) each group runs
-  in one long-lived task for the whole fit and the groups meet at a
-  :class:`threading.Barrier` after every round: joblib's result polling (10 ms) is paid
-  once per fit instead of once per round, and the numba kernels release the GIL.
+* With a thread-based joblib backend (the default, ``prefer="threads"``) ``n_jobs``
+  threads run for the whole fit, each doing its share of every epoch in one call of
+  :func:`~skwfm._kernels.replicated.replicated_epoch`: the pre-activations of the
+  round's minibatches split by (replica, pattern), the steps, kicks and centre split by
+  weights (the cross-entropy rule: steps and kicks split by replicas), the error counts
+  split by network, the threads meeting at barriers inside the
+  kernel (:mod:`skwfm._kernels.spin`). A round is a fraction of a millisecond, too short
+  for joblib's polling (10 ms) or for waking threads through the operating system.
+  Between epochs each thread draws the new pattern orders of its share of the replicas
+  and thread 0 does the bookkeeping while the others wait in a kernel.
 * With any other backend (loky, dask, ...) every round is dispatched as one joblib call
-  over the groups, whose new states are sent back; slow for small rounds but correct.
+  over groups of replicas, whose new states are sent back; slow for small rounds but
+  correct.
 
 Every replica's pattern orders come from its own generator, seeded up front from the
 solver's seed, and all arithmetic is the same whatever the grouping: results are
@@ -58,8 +65,8 @@ RULE_DEFAULTS = {
 BARRIER_TIMEOUT = 600.0
 
 #: reads of the shared counter a thread spins for at an in-kernel barrier before it
-#: yields the CPU (about a millisecond: on a quiet machine the others arrive long
-#: before, on a loaded one the thread waited for may need the core)
+#: gives its core away (about 0.1 ms: on a quiet machine the others arrive long before,
+#: on a loaded one the thread waited for may need the core)
 MAX_SPINS = 200_000
 
 #: seconds a thread sleeps after MAX_SPINS fruitless reads
