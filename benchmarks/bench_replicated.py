@@ -8,17 +8,24 @@ Two parts:
 * ``success``: for each ``--replicas`` value, every seed is fitted once with
   ``--n-jobs``'s first value; prints solved/seeds, median epochs and median time.
 * ``speed``: the same fits with every ``--n-jobs`` value (fixed ``--speed-iter`` epochs
-  so the work is equal); prints the wall time (best of ``--repeats``), the CPU time of
-  the process (all threads: it shows the parallel overhead even on a loaded machine,
-  where wall times mean little) and whether ``coef_`` is identical to the first
-  ``--n-jobs`` value's fit. With 7 replicas on 2 threads the groups hold 4 and 3
-  replicas, so the ideal speed-up is about 1.75. The column ``machine_speedup`` is a
-  control: the speed-up of a trivially parallel nogil kernel on as many threads, i.e.
-  what the machine offers at that moment (about 1 on a loaded two-core machine).
+  so the work is equal), ``--repeats`` times each, the values taking turns so that a
+  change of load hits all of them; prints the best and the median wall time, the
+  speed-ups over the first ``--n-jobs`` value (of the best and of the median times), the
+  CPU time of the process (all threads: it shows the parallel overhead even on a loaded
+  machine, where wall times mean little) and whether ``coef_`` is identical to the first
+  ``--n-jobs`` value's fit (and its first weights for both). The work of a round is
+  split evenly between the threads, so the ideal speed-up is ``n_jobs``. The column
+  ``machine_speedup`` is a control: the speed-up of a trivially parallel nogil kernel on
+  as many threads, i.e. what the machine offers at that moment (about 1 on a loaded
+  two-core machine).
 
 Example (the issue's acceptance run)::
 
     python benchmarks/bench_replicated.py --seeds 10 --n-jobs 1,2 --replicas 7,1
+
+and the speed-up alone::
+
+    python benchmarks/bench_replicated.py --part speed --n-jobs 1,2 --repeats 5
 
 writes ``benchmarks/results/replicated_success.csv`` and ``replicated_speed.csv``.
 Timings depend on the load of the machine; run it on a quiet one.

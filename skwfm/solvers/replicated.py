@@ -277,21 +277,25 @@ def _run_share(fit, thread):
     wait at a second barrier. The waiting happens in nogil kernels, so thread 0 keeps the
     interpreter to itself.
     """
-    progress = np.zeros(3, dtype=np.int64)  # [step, arrived, barriers passed]
+    # [step, arrived, barriers passed], in a cache line of its own: the threads' states
+    # would otherwise share one, and every write of one thread would stall the others
+    progress = np.zeros(24, dtype=np.int64)[8:11]
     state = progress[1:]
 
-    def meet():
-        return spin_barrier(fit.sync, state, fit.n_threads, MAX_SPINS)
+    def meet(max_spins):
+        return lambda: spin_barrier(fit.sync, state, fit.n_threads, max_spins)
 
     try:
         while True:
             progress[0] = 0
             _wait_for(fit, lambda: fit.epoch_share(thread, progress))
             fit.shuffle_share(thread)
-            _wait_for(fit, meet)
+            _wait_for(fit, meet(MAX_SPINS))
             if thread == 0:
                 fit.after_epoch()
-            _wait_for(fit, meet)
+            # thread 0's bookkeeping takes longer than a round: spin longer before a
+            # waiting thread returns to Python (where it would contend for the GIL)
+            _wait_for(fit, meet(10 * MAX_SPINS))
             if fit.stop:
                 return
     except BaseException:
