@@ -257,11 +257,14 @@ class _Fit:
                             self.history)
 
 
-def _wait_for(fit, call):
+def _wait_for(fit, call, progress):
     """Call ``call()`` until it returns ``True`` (a kernel that gave up waiting at a
-    barrier), yielding the CPU in between."""
-    deadline = time.monotonic() + BARRIER_TIMEOUT
+    barrier), yielding the CPU in between; fail after BARRIER_TIMEOUT seconds at the same
+    barrier (``progress`` unchanged)."""
+    deadline, seen = time.monotonic() + BARRIER_TIMEOUT, progress.tolist()
     while not call():
+        if progress.tolist() != seen:
+            deadline, seen = time.monotonic() + BARRIER_TIMEOUT, progress.tolist()
         if fit.failed or time.monotonic() > deadline:
             raise RuntimeError("solver='replicated': a replica thread failed or never "
                                "started")
@@ -288,14 +291,14 @@ def _run_share(fit, thread):
     try:
         while True:
             progress[0] = 0
-            _wait_for(fit, lambda: fit.epoch_share(thread, progress))
+            _wait_for(fit, lambda: fit.epoch_share(thread, progress), progress)
             fit.shuffle_share(thread)
-            _wait_for(fit, meet(MAX_SPINS))
+            _wait_for(fit, meet(MAX_SPINS), progress)
             if thread == 0:
                 fit.after_epoch()
             # thread 0's bookkeeping takes longer than a round: spin longer before a
             # waiting thread returns to Python (where it would contend for the GIL)
-            _wait_for(fit, meet(10 * MAX_SPINS))
+            _wait_for(fit, meet(10 * MAX_SPINS), progress)
             if fit.stop:
                 return
     except BaseException:
