@@ -16,6 +16,7 @@ from skwfm._kernels.sgd import apply_step, cross_entropy_gradient
 from skwfm._layout import NetworkLayout
 from skwfm.datasets import make_random_patterns
 from skwfm.solvers import get_solver
+from skwfm.solvers import replicated as replicated_solver
 
 LAYOUTS = [
     NetworkLayout("perceptron", 15),
@@ -318,7 +319,9 @@ def fit_quiet(est, X, y):
                                                  ("cross-entropy", "traced"),
                                                  ("least-action", "explicit"),
                                                  ("cross-entropy", "explicit")])
-def test_identical_results_for_any_n_jobs(update_rule, center):
+def test_identical_results_for_any_n_jobs(update_rule, center, monkeypatch):
+    # three threads even on a two-core machine (the solver caps threads at the cores)
+    monkeypatch.setattr(replicated_solver, "cpu_count", lambda: 4)
     X, y = make_random_patterns(200, 41, random_state=0)
     fits = [fit_quiet(small_committee(n_jobs=n, update_rule=update_rule, center=center),
                       X, y)

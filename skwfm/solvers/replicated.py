@@ -34,7 +34,7 @@ import math
 import time
 
 import numpy as np
-from joblib import effective_n_jobs
+from joblib import cpu_count, effective_n_jobs
 from joblib.parallel import get_active_backend
 from sklearn.utils.parallel import Parallel, delayed
 
@@ -356,13 +356,18 @@ class Replicated(Solver):
     def fit_binary(self, X, y, layout, params, seed, init_weights=None, verbose=0, label=""):
         p = self.resolve(params)
         n_groups = max(1, min(effective_n_jobs(p["n_jobs"]), int(p["n_replicas"])))
+        backend, _ = get_active_backend(prefer="threads")
+        threads = getattr(backend, "uses_threads", False)
+        if threads:
+            # threads that wait by spinning must not outnumber the cores (the results
+            # do not depend on the number of threads)
+            n_groups = min(n_groups, cpu_count())
         fit = _Fit(X, y, layout, p, seed, init_weights, n_groups, verbose, label)
         if n_groups == 1:
             _run_share(fit, 0)
             return fit.result()
-        backend, _ = get_active_backend(prefer="threads")
         with Parallel(n_jobs=p["n_jobs"], prefer="threads", batch_size=1) as parallel:
-            if getattr(backend, "uses_threads", False):
+            if threads:
                 parallel(delayed(_run_share)(fit, t) for t in range(n_groups))
             else:
                 self._run_phases(fit, parallel)
