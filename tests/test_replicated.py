@@ -263,13 +263,13 @@ def test_update_center_matches_formula(explicit, clip):
 
 
 def test_spin_barrier_resumes_and_passes():
-    counter, state = np.zeros(1, dtype=np.int64), np.zeros(2, dtype=np.int64)
+    counter, state = np.zeros(1, dtype=np.int64), np.zeros(3, dtype=np.int64)
     assert not barrier(counter, state, 2, 100)  # alone: gives up, having arrived once
     assert not barrier(counter, state, 2, 100)
-    assert counter[0] == 1 and list(state) == [1, 0]
+    assert counter[0] == 1 and list(state) == [1, 0, 200]
     counter[0] += 1  # the other thread arrives
     assert barrier(counter, state, 2, 100)
-    assert list(state) == [0, 1]
+    assert list(state) == [0, 1, 200]
 
 
 def test_spin_barrier_separates_phases_of_threads():
@@ -284,7 +284,7 @@ def test_spin_barrier_separates_phases_of_threads():
             time.sleep(0)
 
     def run(t):
-        state = np.zeros(2, dtype=np.int64)
+        state = np.zeros(3, dtype=np.int64)
         for phase in range(1, n_phases + 1):
             slots[t] = phase
             meet(state)

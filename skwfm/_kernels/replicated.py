@@ -354,8 +354,8 @@ def replicated_epoch(X, y, hidden, nets, pre, orders, starts, ends, offsets, bat
     The last step counts the errors of the thread's share of ``nets``. The work is split
     without changing any arithmetic: results do not depend on ``n_threads``.
 
-    ``progress`` is ``[step, arrived, barriers passed]`` (the last two are the state of
-    :func:`skwfm._kernels.spin.barrier`): when a barrier takes more than ``max_spins``
+    ``progress`` is ``[step, arrived, barriers passed, reads spent waiting]`` (the last
+    three are the state of :func:`skwfm._kernels.spin.barrier`): when a barrier takes more than ``max_spins``
     reads, the kernel returns ``False`` and resumes where it stopped when called again
     (the caller yields the CPU in between). Returns ``True`` when the thread's share of
     the epoch is done.

@@ -55,20 +55,23 @@ def atomic_load(typingctx, array, index):
 @njit(cache=True, nogil=True)
 def barrier(counter, state, n_threads, max_spins):
     """Barrier of ``n_threads`` threads on ``counter[0]``; ``state`` is this thread's
-    ``[arrived, barriers passed]``.
+    ``[arrived, barriers passed, reads spent waiting]``.
 
     Arrives (once), then spins until every thread has arrived. Returns ``False`` after
     ``max_spins`` fruitless reads with ``state`` kept, so that calling again resumes the
     wait (the caller yields the CPU in between: on a loaded machine the thread it waits
-    for may not be running); ``True`` once the barrier is passed.
+    for may not be running); ``True`` once the barrier is passed. The reads add up in
+    ``state[2]``: a measure of the time lost waiting for the other threads.
     """
     if state[0] == 0:
         atomic_add(counter, 0, 1)
         state[0] = 1
     target = (state[1] + 1) * n_threads
-    for _ in range(max_spins):
+    for i in range(max_spins):
         if atomic_load(counter, 0) >= target:
             state[0] = 0
             state[1] += 1
+            state[2] += i
             return True
+    state[2] += max_spins
     return False

@@ -146,6 +146,7 @@ class _Fit:
         self.pull = np.empty(layout.n_weights)
         self.delta = np.empty(layout.n_weights)
         self.sync = np.zeros(1, dtype=np.int64)
+        self.progress = [None] * n_groups
         self.failed = False
 
         # contiguous groups of replicas, and of rows to count (replicas + centre)
@@ -261,10 +262,10 @@ def _wait_for(fit, call, progress):
     """Call ``call()`` until it returns ``True`` (a kernel that gave up waiting at a
     barrier), yielding the CPU in between; fail after BARRIER_TIMEOUT seconds at the same
     barrier (``progress`` unchanged)."""
-    deadline, seen = time.monotonic() + BARRIER_TIMEOUT, progress.tolist()
+    deadline, seen = time.monotonic() + BARRIER_TIMEOUT, progress[:3].tolist()
     while not call():
-        if progress.tolist() != seen:
-            deadline, seen = time.monotonic() + BARRIER_TIMEOUT, progress.tolist()
+        if progress[:3].tolist() != seen:
+            deadline, seen = time.monotonic() + BARRIER_TIMEOUT, progress[:3].tolist()
         if fit.failed or time.monotonic() > deadline:
             raise RuntimeError("solver='replicated': a replica thread failed or never "
                                "started")
@@ -280,9 +281,11 @@ def _run_share(fit, thread):
     wait at a second barrier. The waiting happens in nogil kernels, so thread 0 keeps the
     interpreter to itself.
     """
-    # [step, arrived, barriers passed], in a cache line of its own: the threads' states
-    # would otherwise share one, and every write of one thread would stall the others
-    progress = np.zeros(24, dtype=np.int64)[8:11]
+    # [step, arrived, barriers passed, reads spent waiting], in a cache line of its own:
+    # the threads' states would otherwise share one, and every write of one thread
+    # would stall the others
+    progress = np.zeros(24, dtype=np.int64)[8:12]
+    fit.progress[thread] = progress  # for diagnostics: progress[3] is the time waited
     state = progress[1:]
 
     def meet(max_spins):
