@@ -345,9 +345,11 @@ class Replicated(Solver):
 
     def check(self, params, layout, n_samples):
         p = self.resolve(params)
-        # per replica: hidden values, weights, a row to count, pushes of an explicit
-        # centre (P each) and a pattern order (M); the centre about the same
-        need = (p["n_replicas"] + 1) * (4 * layout.n_weights + n_samples) * 8 / 2**30
+        # per replica: hidden values, weights, pushes of an explicit centre and scratch
+        # (P each), a pattern order (M) and minibatch pre-activations (M per hidden unit);
+        # the centre about the same
+        need = ((p["n_replicas"] + 1) * (4 * layout.n_weights + n_samples
+                                          * (1 + layout.n_hidden)) * 8 / 2**30)
         if need > p["max_memory"]:
             raise ValueError(
                 f"solver='replicated' needs about {need:.2f} GiB for {p['n_replicas']} "
