@@ -8,17 +8,24 @@ Two parts:
 * ``success``: for each ``--replicas`` value, every seed is fitted once with
   ``--n-jobs``'s first value; prints solved/seeds, median epochs and median time.
 * ``speed``: the same fits with every ``--n-jobs`` value (fixed ``--speed-iter`` epochs
-  so the work is equal); prints the wall time (best of ``--repeats``), the CPU time of
-  the process (all threads: it shows the parallel overhead even on a loaded machine,
-  where wall times mean little) and whether ``coef_`` is identical to the first
-  ``--n-jobs`` value's fit. With 7 replicas on 2 threads the groups hold 4 and 3
-  replicas, so the ideal speed-up is about 1.75. The column ``machine_speedup`` is a
-  control: the speed-up of a trivially parallel nogil kernel on as many threads, i.e.
-  what the machine offers at that moment (about 1 on a loaded two-core machine).
+  so the work is equal), ``--repeats`` times each, the values taking turns so that a
+  change of load hits all of them; prints the best and the median wall time, the
+  speed-ups over the first ``--n-jobs`` value (of the best and of the median times), the
+  CPU time of the process (all threads: it shows the parallel overhead even on a loaded
+  machine, where wall times mean little) and whether ``coef_`` is identical to the first
+  ``--n-jobs`` value's fit (and its first weights for both). The work of a round is
+  split evenly between the threads, so the ideal speed-up is ``n_jobs``. The column
+  ``machine_speedup`` is a control: the speed-up of a trivially parallel nogil kernel on
+  as many threads, i.e. what the machine offers at that moment (about 1 on a loaded
+  two-core machine).
 
 Example (the issue's acceptance run)::
 
     python benchmarks/bench_replicated.py --seeds 10 --n-jobs 1,2 --replicas 7,1
+
+and the speed-up alone::
+
+    python benchmarks/bench_replicated.py --part speed --n-jobs 1,2 --repeats 5
 
 writes ``benchmarks/results/replicated_success.csv`` and ``replicated_speed.csv``.
 Timings depend on the load of the machine; run it on a quiet one.
@@ -120,28 +127,43 @@ def speed(args):
     rows = []
     for seed in range(args.first_seed, args.first_seed + args.speed_seeds):
         X, y = make_random_patterns(args.n_samples, args.n_features, random_state=seed)
-        reference = None
-        for n_jobs in args.n_jobs:
-            best, cpu = np.inf, np.inf
-            for _ in range(args.repeats):
+        fit(X, y, seed, args.replicas[0], args.n_jobs[0], 1)  # compile outside the timing
+        control = {n_jobs: machine_speedup(n_jobs) for n_jobs in args.n_jobs}
+        # the n_jobs values take turns, so that a change of load hits all of them
+        walls = {n_jobs: [] for n_jobs in args.n_jobs}
+        cpus = {n_jobs: [] for n_jobs in args.n_jobs}
+        coefs = {}
+        for _ in range(args.repeats):
+            for n_jobs in args.n_jobs:
                 clf, seconds = fit(X, y, seed, args.replicas[0], n_jobs, args.speed_iter)
-                best = min(best, seconds)
-                cpu = min(cpu, clf.cpu_seconds_)
-            if reference is None:
-                reference = (clf.coef_, best)
+                walls[n_jobs].append(seconds)
+                cpus[n_jobs].append(clf.cpu_seconds_)
+                coefs[n_jobs] = clf.coef_
+                epochs = clf.n_iter_
+        base = args.n_jobs[0]
+        for n_jobs in args.n_jobs:
+            best, median = min(walls[n_jobs]), float(np.median(walls[n_jobs]))
             rows.append({
                 "seed": seed, "n_replicas": args.replicas[0], "n_jobs": n_jobs,
-                "epochs": clf.n_iter_, "time_s": best, "cpu_s": cpu,
-                "speedup": reference[1] / best,
-                "same_coef_as_first": bool(np.array_equal(clf.coef_, reference[0])),
-                "machine_speedup": machine_speedup(n_jobs),
+                "epochs": epochs, "repeats": args.repeats, "best_s": best,
+                "median_s": median, "cpu_s": float(np.median(cpus[n_jobs])),
+                "speedup_best": min(walls[base]) / best,
+                "speedup_median": float(np.median(walls[base])) / median,
+                "same_coef_as_first": bool(np.array_equal(coefs[n_jobs], coefs[base])),
+                "machine_speedup": control[n_jobs],
                 "load_avg_1min": os.getloadavg()[0],
             })
-            print(f"seed={seed} n_jobs={n_jobs}: {best:.2f}s ({cpu:.2f}s CPU) for "
-                  f"{clf.n_iter_} epochs, machine allows "
-                  f"{rows[-1]['machine_speedup']:.2f}x, "
-                  f"speed-up {rows[-1]['speedup']:.2f}, same coef_ "
-                  f"{rows[-1]['same_coef_as_first']}", flush=True)
+            r = rows[-1]
+            print(f"seed={seed} n_jobs={n_jobs}: best {best:.2f}s, median {median:.2f}s "
+                  f"({r['cpu_s']:.2f}s CPU) for {epochs} epochs; speed-up best "
+                  f"{r['speedup_best']:.2f}, median {r['speedup_median']:.2f}; machine "
+                  f"allows {r['machine_speedup']:.2f}x; same coef_ "
+                  f"{r['same_coef_as_first']}", flush=True)
+            if n_jobs == args.n_jobs[-1] and len(args.n_jobs) > 1:
+                print(f"  coef_ (n_jobs={base}) first weights: "
+                      f"{coefs[base].ravel()[:12].astype(int).tolist()}")
+                print(f"  coef_ (n_jobs={n_jobs}) first weights: "
+                      f"{coefs[n_jobs].ravel()[:12].astype(int).tolist()}")
     save(pd.DataFrame(rows), "replicated_speed", args.out_speed)
 
 
@@ -155,7 +177,8 @@ def main(argv=None):
     parser.add_argument("--max-iter", type=int, default=2000, help="epochs (success)")
     parser.add_argument("--speed-iter", type=int, default=200, help="epochs (speed)")
     parser.add_argument("--speed-seeds", type=int, default=2)
-    parser.add_argument("--repeats", type=int, default=2, help="best of, for timings")
+    parser.add_argument("--repeats", type=int, default=5,
+                        help="timed fits per n_jobs value (best and median reported)")
     parser.add_argument("--n-features", type=int, default=321)
     parser.add_argument("--n-samples", type=int, default=802)
     parser.add_argument("--out-success", default=None)

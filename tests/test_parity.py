@@ -323,7 +323,7 @@ def test_replicated_least_action_parity_matches_reference():
         expected[k * 9:(k + 1) * 9] += 2.0 * -tau[k] * X[mu]
     for kernel in (least_action_delta, least_action_delta.py_func):
         delta = np.zeros(27)
-        assert kernel(X, yf, pre, starts, ends, offsets, patterns, 2.0, delta,
+        assert kernel(X, yf, pre, starts, ends, offsets, patterns, 2.0, delta, 0, 27,
                       OUTPUT_PARITY) == n_wrong
         np.testing.assert_allclose(delta, expected, atol=1e-12)
     assert n_wrong > 5

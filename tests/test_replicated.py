@@ -1,6 +1,8 @@
 """solver="replicated": kernels against plain-Python references, determinism, success."""
 
 import math
+import threading
+import time
 import warnings
 
 import numpy as np
@@ -9,10 +11,12 @@ from joblib import parallel_config
 
 from skwfm import BinaryPerceptronClassifier, CommitteeClassifier
 from skwfm._kernels import replicated as kr
+from skwfm._kernels.spin import barrier
 from skwfm._kernels.sgd import apply_step, cross_entropy_gradient
 from skwfm._layout import NetworkLayout
 from skwfm.datasets import make_random_patterns
 from skwfm.solvers import get_solver
+from skwfm.solvers import replicated as replicated_solver
 
 LAYOUTS = [
     NetworkLayout("perceptron", 15),
@@ -71,7 +75,8 @@ def test_least_action_delta_matches_reference(layout, real):
     pre = layout.preactivations(X, w)
     patterns = np.arange(40)
     delta = np.zeros(layout.n_weights)
-    n_wrong = kr.least_action_delta(X, y, pre, *layout.kernel_args(), patterns, 2.0, delta)
+    n_wrong = kr.least_action_delta(X, y, pre, *layout.kernel_args(), patterns, 2.0, delta,
+                                   0, layout.n_weights)
     expected = least_action_reference(X, y, w, layout, patterns, 2.0)
     np.testing.assert_allclose(delta, expected, atol=1e-12)
     assert n_wrong == layout.n_errors(pre, y) > 0
@@ -86,7 +91,8 @@ def test_least_action_fixes_fewest_units():
     y = np.array([1.0])
     pre = np.array([[-3.0, -1.0, -2.0, 1.0, 3.0]])
     delta = np.zeros(layout.n_weights)
-    kr.least_action_delta(X, y, pre, *layout.kernel_args(), np.array([0]), 2.0, delta)
+    kr.least_action_delta(X, y, pre, *layout.kernel_args(), np.array([0]), 2.0, delta,
+                          0, layout.n_weights)
     pushed = delta.reshape(5, 3).any(axis=1)
     assert np.array_equal(pushed, [False, True, False, False, False])
     np.testing.assert_array_equal(layout.unit_weights(delta, 1), [2.0, 2.0, 2.0])
@@ -213,6 +219,87 @@ def test_count_errors_matches_layout(layout, real):
     np.testing.assert_array_equal(out, expected)
 
 
+@pytest.mark.parametrize("layout", LAYOUTS, ids=lambda lay: lay.architecture)
+def test_least_action_delta_by_ranges_adds_up_to_the_whole(layout):
+    # threads split a replica's weights anywhere, also inside a hidden unit
+    X, y, _, weights, _ = random_state(layout, 40, 3, real=True)
+    pre = layout.preactivations(X, weights[0])
+    patterns = np.arange(40)
+    P = layout.n_weights
+    whole = np.zeros(P)
+    kr.least_action_delta(X, y, pre, *layout.kernel_args(), patterns, 2.0, whole, 0, P)
+    parts = np.zeros(P)
+    cuts = [0, P // 3, P // 3 + 1, 2 * P // 3, P]
+    for lo, hi in zip(cuts[:-1], cuts[1:]):
+        part = np.full(P, 7.0)
+        part[lo:hi] = 0.0
+        kr.least_action_delta(X, y, pre, *layout.kernel_args(), patterns, 2.0, part, lo, hi)
+        np.testing.assert_array_equal(np.delete(part, np.arange(lo, hi)), 7.0)
+        parts[lo:hi] = part[lo:hi]
+    np.testing.assert_array_equal(parts, whole)
+    assert np.any(whole != 0)
+
+
+@pytest.mark.parametrize("explicit, clip", [(False, False), (True, False), (True, True)])
+def test_update_center_matches_formula(explicit, clip):
+    rng = np.random.default_rng(4)
+    weights = rng.choice([-1.0, 1.0], (4, 30))
+    weights[:, 0] = [1, 1, -1, -1]  # a traced-out centre of exactly 0: its weight is +1
+    pushes = 0.5 * rng.integers(-1, 2, (4, 30)).astype(float)
+    center_hidden = rng.uniform(-1.2, 1.2, 30)
+    center, sign = np.empty(30), np.empty(30)
+    h = center_hidden.copy()
+    kr.update_center(weights, pushes, center, h, 0.75, explicit, clip, sign)
+    if explicit:
+        expected_h = center_hidden - 0.75 * pushes.sum(axis=0)
+        if clip:
+            expected_h = np.clip(expected_h, -1, 1)
+        np.testing.assert_array_equal(h, expected_h)
+        np.testing.assert_array_equal(center, sign0(expected_h))
+    else:
+        np.testing.assert_array_equal(center, weights.mean(axis=0))
+        np.testing.assert_array_equal(h, center_hidden)
+    np.testing.assert_array_equal(sign, sign0(center))
+
+
+def test_spin_barrier_resumes_and_passes():
+    counter, state = np.zeros(1, dtype=np.int64), np.zeros(3, dtype=np.int64)
+    assert not barrier(counter, state, 2, 100)  # alone: gives up, having arrived once
+    assert not barrier(counter, state, 2, 100)
+    assert counter[0] == 1 and list(state) == [1, 0, 200]
+    counter[0] += 1  # the other thread arrives
+    assert barrier(counter, state, 2, 100)
+    assert list(state) == [0, 1, 200]
+
+
+def test_spin_barrier_separates_phases_of_threads():
+    # each thread writes its slot, meets the others, checks every slot, meets again
+    n_threads, n_phases = 3, 200
+    counter = np.zeros(1, dtype=np.int64)
+    slots = np.zeros(n_threads, dtype=np.int64)
+    seen = []
+
+    def meet(state):
+        while not barrier(counter, state, n_threads, 1000):
+            time.sleep(0)
+
+    def run(t):
+        state = np.zeros(3, dtype=np.int64)
+        for phase in range(1, n_phases + 1):
+            slots[t] = phase
+            meet(state)
+            seen.append(slots.tolist() == [phase] * n_threads)
+            meet(state)
+
+    threads = [threading.Thread(target=run, args=(t,)) for t in range(n_threads)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert len(seen) == n_threads * n_phases and all(seen)
+    assert counter[0] == 2 * n_threads * n_phases
+
+
 # -- the solver ---------------------------------------------------------------------------
 
 def small_committee(**kwargs):
@@ -230,8 +317,11 @@ def fit_quiet(est, X, y):
 
 @pytest.mark.parametrize("update_rule, center", [("least-action", "traced"),
                                                  ("cross-entropy", "traced"),
-                                                 ("least-action", "explicit")])
-def test_identical_results_for_any_n_jobs(update_rule, center):
+                                                 ("least-action", "explicit"),
+                                                 ("cross-entropy", "explicit")])
+def test_identical_results_for_any_n_jobs(update_rule, center, monkeypatch):
+    # three threads even on a two-core machine (the solver caps threads at the cores)
+    monkeypatch.setattr(replicated_solver, "cpu_count", lambda: 4)
     X, y = make_random_patterns(200, 41, random_state=0)
     fits = [fit_quiet(small_committee(n_jobs=n, update_rule=update_rule, center=center),
                       X, y)

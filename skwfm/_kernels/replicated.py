@@ -17,6 +17,7 @@ from numba import njit
 # numba's on-disk cache of a kernel is keyed on its own file only: after editing sgd.py,
 # delete skwfm/_kernels/__pycache__/replicated.* or the old callees stay compiled in
 from .sgd import apply_step, cross_entropy_gradient
+from .spin import barrier
 
 #: per-replica update rules, as the integer codes :func:`replica_round` takes
 RULE_LEAST_ACTION = 0
@@ -36,8 +37,10 @@ def _dot(a, b):
 
 @njit(cache=True, nogil=True)
 def least_action_delta(X, y, pre, starts, ends, offsets, patterns, learning_rate, delta,
-                       output_rule=0):
-    """Accumulate the least-action update of the misclassified ``patterns`` into ``delta``.
+                       lo, hi, output_rule=0):
+    """Accumulate the least-action update of the misclassified ``patterns`` into
+    ``delta[lo:hi]`` (the other entries are left alone: threads share the weights of a
+    replica by ranges; ``lo=0, hi=P`` updates every weight).
 
     For a pattern (ξ, σ) that the current weights misclassify, with ``τ_k = sign(h_k)``
     (+1 iff ``h_k > 0``) and ``out = Σ_k τ_k``, ``n_fix = (1 − σ·out)/2`` hidden units must
@@ -85,10 +88,14 @@ def least_action_delta(X, y, pre, starts, ends, offsets, patterns, learning_rate
             coef = learning_rate * sigma
             if output_rule == 1:
                 coef = -learning_rate if pre[mu, best] > 0.0 else learning_rate
-            n = ends[best] - starts[best]
-            d = delta[offsets[best]:offsets[best] + n]
-            x = X[mu, starts[best]:ends[best]]
-            for j in range(n):
+            # unit ``best`` owns weights offsets..offsets+n; keep the part in [lo, hi)
+            p0 = max(lo, offsets[best])
+            p1 = min(hi, offsets[best] + ends[best] - starts[best])
+            if p1 <= p0:
+                continue
+            d = delta[p0:p1]
+            x = X[mu, starts[best] + p0 - offsets[best]:starts[best] + p1 - offsets[best]]
+            for j in range(p1 - p0):
                 d[j] += coef * x[j]
     return n_wrong
 
@@ -224,7 +231,8 @@ def replica_round(X, y, hidden, weights, starts, ends, offsets, rows, orders, fi
         delta[:] = 0.0
         if rule == RULE_LEAST_ACTION:
             total += least_action_delta(Xb, yb, preb, starts, ends, offsets, local,
-                                        learning_rate, delta, output_rule)
+                                        learning_rate, delta, 0, delta.shape[0],
+                                        output_rule)
             shift_hidden(h, w, delta)
         else:
             # apply_step keeps ``preb`` (the minibatch's pre-activations) exact: unused
@@ -265,3 +273,150 @@ def count_errors(X, y, weights, starts, ends, offsets, out, output_rule=0):
             if output != y[mu]:
                 errors += 1
         out[r] = errors
+
+
+@njit(cache=True, nogil=True)
+def update_center(weights, pushes, center, center_hidden, coupling, explicit, clip,
+                  center_sign):
+    """Recompute the centre from the replicas' round (any range of weights: every entry
+    is computed on its own).
+
+    Traced-out: ``C = (1/y) Σ_a w^a``. Explicit: ``H_c ← H_c − λ Σ_a δ_a`` (clipped to
+    [−1, 1] with ``clip``) and ``C = sign0(H_c)``. ``center_sign`` receives ``sign0(C)``,
+    the centre's weights (0 → +1). Sums run over the replicas in order, so the result does
+    not depend on how weights are shared between threads.
+    """
+    n_rep = weights.shape[0]
+    for p in range(center.shape[0]):
+        if explicit:
+            push = 0.0
+            for a in range(n_rep):
+                push += pushes[a, p]
+            h = center_hidden[p] - coupling * push
+            if clip:
+                h = min(1.0, max(-1.0, h))
+            center_hidden[p] = h
+            center[p] = 1.0 if h >= 0.0 else -1.0
+        else:
+            total = 0.0
+            for a in range(n_rep):
+                total += weights[a, p]
+            center[p] = total / n_rep
+        center_sign[p] = 1.0 if center[p] >= 0.0 else -1.0
+
+
+@njit(cache=True, nogil=True)
+def share(n, thread, n_threads):
+    """Bounds ``lo, hi`` of thread ``thread``'s contiguous share of ``n`` items."""
+    return n * thread // n_threads, n * (thread + 1) // n_threads
+
+
+@njit(cache=True, nogil=True)
+def batch_preactivations(X, weights, orders, first, stop, starts, ends, offsets, lo, hi,
+                         pre):
+    """``pre[a, μ, k] = w^a_k·ξ^μ_(k)`` for the (replica, pattern) pairs ``lo..hi`` of a
+    round, pair ``i`` being replica ``i // B`` and its minibatch's pattern
+    ``orders[a, first + i % B]`` (``B = stop − first``)."""
+    B = stop - first
+    for i in range(lo, hi):
+        a = i // B
+        mu = orders[a, first + i % B]
+        w = weights[a]
+        for k in range(starts.shape[0]):
+            n = ends[k] - starts[k]
+            pre[a, mu, k] = _dot(w[offsets[k]:offsets[k] + n], X[mu, starts[k]:ends[k]])
+
+
+@njit(cache=True, nogil=True)
+def least_action_share(X, y, hidden, weights, pre, orders, first, stop, starts, ends,
+                       offsets, learning_rate, center, coupling, gamma_y, explicit,
+                       pushes, pull, delta, lo, hi, output_rule=0):
+    """The least-action step and kick of every replica, on the weights ``lo..hi`` only.
+
+    Each weight's update needs only its own hidden value, its own entry of the centre and
+    the minibatch's pre-activations ``pre`` (all replicas', from
+    :func:`batch_preactivations`): threads can split a round by weights, every one doing
+    the same arithmetic as :func:`replica_round` on its range.
+    """
+    if not explicit:
+        center_pull(center[lo:hi], gamma_y, pull[lo:hi])
+    for a in range(hidden.shape[0]):
+        h = hidden[a, lo:hi]
+        w = weights[a, lo:hi]
+        delta[lo:hi] = 0.0
+        least_action_delta(X, y, pre[a], starts, ends, offsets, orders[a, first:stop],
+                           learning_rate, delta, lo, hi, output_rule)
+        shift_hidden(h, w, delta[lo:hi])
+        if explicit:
+            kick_explicit(h, w, center[lo:hi], coupling, False, pushes[a, lo:hi])
+        else:
+            kick(h, w, pull[lo:hi], coupling, False)
+
+
+@njit(cache=True, nogil=True)
+def replicated_epoch(X, y, hidden, nets, pre, orders, starts, ends, offsets, batch_size,
+                     rule, learning_rate, gamma_loss, coupling, gamma_y, explicit, center,
+                     center_hidden, pushes, pull, delta, errors, thread, n_threads, sync,
+                     progress, max_spins, output_rule=0):
+    """Thread ``thread``'s share of one epoch of the synchronous schedule.
+
+    ``nets`` holds the replicas' weights (rows ``0..y−1``) and the centre's weights (last
+    row); ``errors`` receives their training errors. A round is two steps, each ended by
+    a barrier of the ``n_threads`` threads on the shared counter ``sync``:
+
+    * least-action rule: (1) the minibatch pre-activations of the round, split by
+      (replica, pattern) pairs; (2) steps, kicks and the centre split by weights
+      (:func:`least_action_share`, :func:`update_center`);
+    * cross-entropy rule: (1) :func:`replica_round` for the thread's share of the
+      replicas; (2) the centre, split by weights.
+
+    The last step counts the errors of the thread's share of ``nets``. The work is split
+    without changing any arithmetic: results do not depend on ``n_threads``.
+
+    ``progress`` is ``[step, arrived, barriers passed, reads spent waiting]`` (the last
+    three are the state of :func:`skwfm._kernels.spin.barrier`): when a barrier takes more
+    than ``max_spins`` reads, the kernel returns ``False`` and resumes where it stopped when called again
+    (the caller yields the CPU in between). Returns ``True`` when the thread's share of
+    the epoch is done. ``output_rule`` 1: parity machine.
+    """
+    M = X.shape[0]
+    n_rep, P = hidden.shape
+    weights = nets[:n_rep]
+    rounds = (M + batch_size - 1) // batch_size
+    n_steps = 2 * rounds + 1
+    plo, phi = share(P, thread, n_threads)
+    clip = rule == RULE_CROSS_ENTROPY
+    while progress[0] < n_steps:
+        step = progress[0]
+        if progress[1] == 0:  # not yet arrived at the barrier after this step
+            first = (step // 2) * batch_size
+            stop = min(first + batch_size, M)
+            if step == n_steps - 1:
+                lo, hi = share(n_rep + 1, thread, n_threads)
+                count_errors(X, y, nets[lo:hi], starts, ends, offsets, errors[lo:hi],
+                             output_rule)
+                progress[0] += 1
+                return True  # the caller's barrier ends the epoch
+            if step % 2 == 0 and rule == RULE_LEAST_ACTION:
+                lo, hi = share(n_rep * (stop - first), thread, n_threads)
+                batch_preactivations(X, weights, orders, first, stop, starts, ends,
+                                     offsets, lo, hi, pre)
+            elif step % 2 == 0:
+                lo, hi = share(n_rep, thread, n_threads)
+                replica_round(X, y, hidden, weights, starts, ends, offsets,
+                              np.arange(lo, hi), orders, first, batch_size, rule,
+                              learning_rate, gamma_loss, center, coupling, gamma_y,
+                              explicit, pushes, output_rule)
+            else:
+                if rule == RULE_LEAST_ACTION:
+                    least_action_share(X, y, hidden, weights, pre, orders, first, stop,
+                                       starts, ends, offsets, learning_rate, center,
+                                       coupling, gamma_y, explicit, pushes, pull, delta,
+                                       plo, phi, output_rule)
+                update_center(weights[:, plo:phi], pushes[:, plo:phi], center[plo:phi],
+                              center_hidden[plo:phi], coupling, explicit, clip,
+                              nets[n_rep, plo:phi])
+        if not barrier(sync, progress[1:], n_threads, max_spins):
+            return False
+        progress[0] += 1
+    return True

@@ -9,14 +9,21 @@ they run in parallel; at the end of an epoch the training errors of every replic
 the centre are counted (also in parallel), then γ follows its schedule (η and λ are
 constant).
 
-Parallel execution. The replicas are split into ``n_jobs`` contiguous groups.
+Parallel execution.
 
-* With a thread-based joblib backend (the default, ``prefer="threads"``) each group runs
-  in one long-lived task for the whole fit and the groups meet at a
-  :class:`threading.Barrier` after every round: joblib's result polling (10 ms) is paid
-  once per fit instead of once per round, and the numba kernels release the GIL.
+* With a thread-based joblib backend (the default, ``prefer="threads"``) ``n_jobs``
+  threads run for the whole fit, each doing its share of every epoch in one call of
+  :func:`~skwfm._kernels.replicated.replicated_epoch`: the pre-activations of the
+  round's minibatches split by (replica, pattern), the steps, kicks and centre split by
+  weights (the cross-entropy rule: steps and kicks split by replicas), the error counts
+  split by network, the threads meeting at barriers inside the
+  kernel (:mod:`skwfm._kernels.spin`). A round is a fraction of a millisecond, too short
+  for joblib's polling (10 ms) or for waking threads through the operating system.
+  Between epochs each thread draws the new pattern orders of its share of the replicas
+  and thread 0 does the bookkeeping while the others wait in a kernel.
 * With any other backend (loky, dask, ...) every round is dispatched as one joblib call
-  over the groups, whose new states are sent back; slow for small rounds but correct.
+  over groups of replicas, whose new states are sent back; slow for small rounds but
+  correct.
 
 Every replica's pattern orders come from its own generator, seeded up front from the
 solver's seed, and all arithmetic is the same whatever the grouping: results are
@@ -24,11 +31,10 @@ identical for any ``n_jobs`` and any backend.
 """
 
 import math
-import threading
 import time
 
 import numpy as np
-from joblib import effective_n_jobs
+from joblib import cpu_count, effective_n_jobs
 from joblib.parallel import get_active_backend
 from sklearn.utils.parallel import Parallel, delayed
 
@@ -37,7 +43,11 @@ from .._kernels.replicated import (
     RULE_LEAST_ACTION,
     count_errors,
     replica_round,
+    replicated_epoch,
+    share,
+    update_center,
 )
+from .._kernels.spin import barrier as spin_barrier
 from . import register
 from ._base import BestSoFar, Solver, SolverResult, report
 
@@ -53,6 +63,14 @@ RULE_DEFAULTS = {
 #: seconds a worker waits for the others at a barrier before giving up (a safety net
 #: against a backend that does not run the groups concurrently)
 BARRIER_TIMEOUT = 600.0
+
+#: reads of the shared counter a thread spins for at an in-kernel barrier before it
+#: gives its core away (about 0.1 ms: on a quiet machine the others arrive long before,
+#: on a loaded one the thread waited for may need the core)
+MAX_SPINS = 200_000
+
+#: seconds a thread sleeps after MAX_SPINS fruitless reads
+YIELD_SECONDS = 1e-4
 
 
 def _step_group(X, y, hidden, weights, kernel_args, orders, first, batch_size, rule,
@@ -107,24 +125,36 @@ class _Fit:
         # all replicas start equal (init_equal of the reference code) and differ through
         # their pattern orders, drawn from generators seeded up front
         self.hidden = np.tile(start, (self.n_rep, 1))
-        self.weights = np.where(self.hidden >= 0, 1.0, -1.0)
+        # the replicas' weights and, in the last row, the centre's: the networks whose
+        # training errors are counted after every epoch
+        self.nets = np.empty((self.n_rep + 1, layout.n_weights))
+        self.weights = self.nets[:-1]
+        self.weights[:] = np.where(self.hidden >= 0, 1.0, -1.0)
         seeds = rng.integers(0, 2**63 - 1, size=self.n_rep)
         self.rngs = [np.random.default_rng(s) for s in seeds]
         self.orders = np.empty((self.n_rep, self.M), dtype=np.int64)
+        self.identity = np.arange(self.M)
+        self.n_threads = n_groups
         self._shuffle()
-        self.center = self.weights.mean(axis=0)
         # an explicit centre has hidden values of its own, starting where the replicas do
         self.center_hidden = start.copy()
         self.pushes = np.zeros((self.n_rep, layout.n_weights if self.explicit else 0))
-        if self.explicit:
-            self.center = np.where(self.center_hidden >= 0, 1.0, -1.0)
+        self.center = np.empty(layout.n_weights)
+        self._update_center()
+        # scratch of the in-kernel schedule: minibatch pre-activations (replica, pattern,
+        # unit), the kick's pull, a replica's step; and the barrier counter
+        self.pre = np.zeros((self.n_rep, self.M, len(self.kernel_args[0])))
+        self.pull = np.empty(layout.n_weights)
+        self.delta = np.empty(layout.n_weights)
+        self.sync = np.zeros(1, dtype=np.int64)
+        self.progress = [None] * n_groups
+        self.failed = False
 
         # contiguous groups of replicas, and of rows to count (replicas + centre)
         self.groups = [slice(g[0], g[-1] + 1)
                        for g in np.array_split(np.arange(self.n_rep), n_groups)]
         self.count_groups = [slice(g[0], g[-1] + 1)
                              for g in np.array_split(np.arange(self.n_rep + 1), n_groups)]
-        self.count_rows = np.empty((self.n_rep + 1, layout.n_weights))
         self.errors = np.zeros(self.n_rep + 1, dtype=np.int64)
 
         self.round = 0
@@ -134,11 +164,37 @@ class _Fit:
         self.stop = False
         self.t0 = time.perf_counter()
 
-    def _shuffle(self):
-        for a, rng in enumerate(self.rngs):
-            self.orders[a] = rng.permutation(self.M)
+    def _shuffle(self, replicas=None):
+        """New pattern orders (``rng.permutation(M)``, drawn in place; numpy's shuffle
+        releases the interpreter lock)."""
+        for a in range(self.n_rep) if replicas is None else replicas:
+            self.orders[a] = self.identity
+            self.rngs[a].shuffle(self.orders[a])
 
-    # -- work of one group (runs in a worker) -----------------------------------------
+    def shuffle_share(self, thread):
+        """Pattern orders of the next epoch for the thread's share of the replicas (the
+        last epoch's new orders are never used)."""
+        self._shuffle(range(*share(self.n_rep, thread, self.n_threads)))
+
+    def _update_center(self):
+        update_center(self.weights, self.pushes, self.center, self.center_hidden,
+                      self.coupling, self.explicit, self.rule == RULE_CROSS_ENTROPY,
+                      self.nets[-1])
+
+    # -- in-kernel schedule (threads sharing the arrays) ------------------------------
+
+    def epoch_share(self, thread, progress):
+        """Thread ``thread``'s share of the epoch; ``False`` if it must wait longer at a
+        barrier (call again to resume)."""
+        starts, ends, offsets, output_rule = self.kernel_args
+        return replicated_epoch(
+            self.X, self.y, self.hidden, self.nets, self.pre, self.orders, starts, ends,
+            offsets, self.batch_size, self.rule, self.learning_rate, CROSS_ENTROPY_GAMMA,
+            self.coupling, self.gamma * self.n_rep, self.explicit, self.center,
+            self.center_hidden, self.pushes, self.pull, self.delta, self.errors, thread,
+            self.n_threads, self.sync, progress, MAX_SPINS, output_rule)
+
+    # -- work of one group with a process backend (runs in a worker) ------------------
 
     def step_args(self, g):
         s = self.groups[g]
@@ -152,7 +208,7 @@ class _Fit:
         self.hidden[s], self.weights[s], self.pushes[s] = result
 
     def count_args(self, g):
-        return self.X, self.y, self.count_rows[self.count_groups[g]], self.kernel_args
+        return self.X, self.y, self.nets[self.count_groups[g]], self.kernel_args
 
     def store_count(self, g, result):
         self.errors[self.count_groups[g]] = result
@@ -160,19 +216,9 @@ class _Fit:
     # -- bookkeeping between phases (runs in exactly one thread) ------------------------
 
     def after_round(self):
-        """Recompute the centre; after the last round, prepare the rows to count."""
-        if self.explicit:
-            # Σ_a δ_a is a sum of halves of small integers: exact whatever the grouping
-            self.center_hidden -= self.coupling * self.pushes.sum(axis=0)
-            if self.rule == RULE_CROSS_ENTROPY:
-                np.clip(self.center_hidden, -1.0, 1.0, out=self.center_hidden)
-            self.center = np.where(self.center_hidden >= 0, 1.0, -1.0)
-        else:
-            self.center = self.weights.mean(axis=0)
+        """Recompute the centre (and its weights, the last row of ``nets``)."""
+        self._update_center()
         self.round += 1
-        if self.round == self.rounds:
-            self.count_rows[:-1] = self.weights
-            self.count_rows[-1] = np.where(self.center >= 0, 1.0, -1.0)
 
     def after_epoch(self):
         """History, best-so-far, stopping rule, schedules and new pattern orders."""
@@ -181,7 +227,7 @@ class _Fit:
         M = self.M
         center_errors = int(self.errors[-1])
         replica_errors = self.errors[:-1]
-        w_center = self.count_rows[-1]
+        w_center = self.nets[-1]
         first = int(np.argmin(replica_errors))
         # the centre first: on a tie it is the answer
         self.best.update(w_center, center_errors)
@@ -206,8 +252,6 @@ class _Fit:
                    f"{distance:.4f}, gamma {self.gamma:.4g}")
         self.stop = solved or self.epoch >= self.max_iter
         self.gamma = self.gamma * self.gamma_growth + self.gamma_step
-        if not self.stop:
-            self._shuffle()
 
     def result(self):
         b = self.best
@@ -215,21 +259,54 @@ class _Fit:
                             self.history)
 
 
-def _run_group(fit, g, barrier):
-    """Whole-fit task of group ``g`` on a thread backend: rounds separated by barriers."""
+def _wait_for(fit, call, progress):
+    """Call ``call()`` until it returns ``True`` (a kernel that gave up waiting at a
+    barrier), yielding the CPU in between; fail after BARRIER_TIMEOUT seconds at the same
+    barrier (``progress`` unchanged)."""
+    deadline, seen = time.monotonic() + BARRIER_TIMEOUT, progress[:3].tolist()
+    while not call():
+        if progress[:3].tolist() != seen:
+            deadline, seen = time.monotonic() + BARRIER_TIMEOUT, progress[:3].tolist()
+        if fit.failed or time.monotonic() > deadline:
+            raise RuntimeError("solver='replicated': a replica thread failed or never "
+                               "started")
+        time.sleep(YIELD_SECONDS)
+
+
+def _run_share(fit, thread):
+    """Whole-fit task of one of ``fit.n_threads`` threads.
+
+    Per epoch: the thread's share of the rounds and of the error counts (one kernel call,
+    meeting the other threads at in-kernel barriers), new pattern orders for its share of
+    the replicas, a barrier; thread 0 then does the epoch's bookkeeping while the others
+    wait at a second barrier. The waiting happens in nogil kernels, so thread 0 keeps the
+    interpreter to itself.
+    """
+    # [step, arrived, barriers passed, reads spent waiting], in a cache line of its own:
+    # the threads' states would otherwise share one, and every write of one thread
+    # would stall the others
+    progress = np.zeros(24, dtype=np.int64)[8:12]
+    fit.progress[thread] = progress  # for diagnostics: progress[3] is the time waited
+    state = progress[1:]
+
+    def meet(max_spins):
+        return lambda: spin_barrier(fit.sync, state, fit.n_threads, max_spins)
+
     try:
         while True:
-            for _ in range(fit.rounds):
-                # the group's rows are views of the shared arrays: updated in place
-                _step_group(*fit.step_args(g))
-                barrier.wait(BARRIER_TIMEOUT)  # the last one to arrive runs after_round
-            fit.store_count(g, _count_group(*fit.count_args(g)))
-            fit.barrier_epoch.wait(BARRIER_TIMEOUT)  # ... and after_epoch
+            progress[0] = 0
+            _wait_for(fit, lambda: fit.epoch_share(thread, progress), progress)
+            fit.shuffle_share(thread)
+            _wait_for(fit, meet(MAX_SPINS), progress)
+            if thread == 0:
+                fit.after_epoch()
+            # thread 0's bookkeeping takes longer than a round: spin longer before a
+            # waiting thread returns to Python (where it would contend for the GIL)
+            _wait_for(fit, meet(10 * MAX_SPINS), progress)
             if fit.stop:
                 return
     except BaseException:
-        barrier.abort()
-        fit.barrier_epoch.abort()
+        fit.failed = True
         raise
 
 
@@ -269,9 +346,11 @@ class Replicated(Solver):
 
     def check(self, params, layout, n_samples):
         p = self.resolve(params)
-        # per replica: hidden values, weights, a row to count, pushes of an explicit
-        # centre (P each) and a pattern order (M); the centre about the same
-        need = (p["n_replicas"] + 1) * (4 * layout.n_weights + n_samples) * 8 / 2**30
+        # per replica: hidden values, weights, pushes of an explicit centre and scratch
+        # (P each), a pattern order (M) and minibatch pre-activations (M per hidden unit);
+        # the centre about the same
+        need = ((p["n_replicas"] + 1) * (4 * layout.n_weights + n_samples
+                                          * (1 + layout.n_hidden)) * 8 / 2**30)
         if need > p["max_memory"]:
             raise ValueError(
                 f"solver='replicated' needs about {need:.2f} GiB for {p['n_replicas']} "
@@ -283,30 +362,30 @@ class Replicated(Solver):
     def fit_binary(self, X, y, layout, params, seed, init_weights=None, verbose=0, label=""):
         p = self.resolve(params)
         n_groups = max(1, min(effective_n_jobs(p["n_jobs"]), int(p["n_replicas"])))
+        backend, _ = get_active_backend(prefer="threads")
+        threads = getattr(backend, "uses_threads", False)
+        if threads:
+            # threads that wait by spinning must not outnumber the cores (the results
+            # do not depend on the number of threads)
+            n_groups = min(n_groups, cpu_count())
         fit = _Fit(X, y, layout, p, seed, init_weights, n_groups, verbose, label)
         if n_groups == 1:
-            self._run_serial(fit, None)
+            _run_share(fit, 0)
             return fit.result()
-        backend, _ = get_active_backend(prefer="threads")
         with Parallel(n_jobs=p["n_jobs"], prefer="threads", batch_size=1) as parallel:
-            if getattr(backend, "uses_threads", False):
-                barrier = threading.Barrier(n_groups, action=fit.after_round)
-                fit.barrier_epoch = threading.Barrier(n_groups, action=fit.after_epoch)
-                parallel(delayed(_run_group)(fit, g, barrier) for g in range(n_groups))
+            if threads:
+                parallel(delayed(_run_share)(fit, t) for t in range(n_groups))
             else:
-                self._run_serial(fit, parallel)
+                self._run_phases(fit, parallel)
         return fit.result()
 
     @staticmethod
-    def _run_serial(fit, parallel):
-        """Main-thread driver: each phase is one joblib call over the groups (or a loop)."""
+    def _run_phases(fit, parallel):
+        """Driver for process backends: each phase is one joblib call over the groups."""
         groups = range(len(fit.groups))
 
         def phase(function, make_args, store):
-            if parallel is None:
-                outs = [function(*make_args(g)) for g in groups]
-            else:
-                outs = parallel(delayed(function)(*make_args(g)) for g in groups)
+            outs = parallel(delayed(function)(*make_args(g)) for g in groups)
             for g, out in zip(groups, outs):
                 store(g, out)
 
@@ -316,3 +395,4 @@ class Replicated(Solver):
                 fit.after_round()
             phase(_count_group, fit.count_args, fit.store_count)
             fit.after_epoch()
+            fit._shuffle()
