@@ -34,8 +34,45 @@ def flip_weight(pre, XT, w, k, j, p, new_value):
             pre[mu, k] += step * col[mu]
 
 
+#: slots of the memo of :func:`loss_and_slope` (a few KB: stays in L1)
+SLOPE_CACHE_SIZE = 512
+
+
 @njit(cache=True, nogil=True)
-def charge_pattern(sigma, pre_row, starts, ends, gamma, coefs_row):
+def new_slope_cache():
+    """An empty memo for :func:`loss_and_slope`; empty it again whenever γ changes."""
+    cache = np.empty((SLOPE_CACHE_SIZE, 3))
+    cache[:, 0] = np.nan
+    return cache
+
+
+@njit(cache=True, nogil=True)
+def loss_and_slope(x, gamma, cache):
+    """``(ℓ_γ(x), c)`` with c = −dℓ_γ/dx = (1 − tanh γx) / 2.
+
+    ``cache`` is None or a :func:`new_slope_cache` memo valid for this γ: a
+    direct-mapped table of ``(x, ℓ, c)`` rows, looked up by exact x (a NaN key never
+    matches). With ±1 inputs a pattern's x takes few values (an integer over √N, or a
+    vote count over √K), so most patterns skip the three transcendental functions;
+    the values are the same bits either way.
+    """
+    if cache is None:
+        return cross_entropy(x, gamma), 0.5 * (1.0 - math.tanh(gamma * x))
+    # Fibonacci hashing of x in fixed point to 64 − 55 = 9 bits (SLOPE_CACHE_SIZE slots);
+    # any slot would be correct, since the keys are compared
+    slot = (np.uint64(np.int64(x * 4096.0)) * np.uint64(11400714819323198485)) >> np.uint64(55)
+    if cache[slot, 0] == x:
+        return cache[slot, 1], cache[slot, 2]
+    loss = cross_entropy(x, gamma)
+    c = 0.5 * (1.0 - math.tanh(gamma * x))
+    cache[slot, 0] = x
+    cache[slot, 1] = loss
+    cache[slot, 2] = c
+    return loss, c
+
+
+@njit(cache=True, nogil=True)
+def charge_pattern(sigma, pre_row, starts, ends, gamma, coefs_row, cache=None):
     """Loss ℓ_γ(x) of one pattern; write the push charged to each hidden unit into ``coefs_row``.
 
     ``pre_row`` holds the pattern's unnormalised pre-activations ``w_k·ξ_(k)`` (K,);
@@ -53,7 +90,8 @@ def charge_pattern(sigma, pre_row, starts, ends, gamma, coefs_row):
       each error to few units lets the hidden units specialise instead of moving together.
 
     This is the only place that reads the network output from the hidden units and
-    decides which units a pattern pushes: every SGD kernel calls it.
+    decides which units a pattern pushes: every SGD kernel calls it. ``cache``: see
+    :func:`loss_and_slope`.
     """
     K = pre_row.shape[0]
     coefs_row[:] = 0.0
@@ -65,8 +103,7 @@ def charge_pattern(sigma, pre_row, starts, ends, gamma, coefs_row):
         for k in range(K):
             votes += 1.0 if pre_row[k] > 0.0 else -1.0
         x = sigma * votes * inv_sqrt_k
-    loss = cross_entropy(x, gamma)
-    c = 0.5 * (1.0 - math.tanh(gamma * x))
+    loss, c = loss_and_slope(x, gamma, cache)
     if c < 1e-12:
         return loss
     if K == 1:
@@ -125,6 +162,19 @@ def add_unit_push(X, patterns, coefs, k, s, e, g):
             for j in range(g.shape[0]):
                 g[j] += c0 * x0[j]
         t += 1
+
+
+@njit(cache=True, nogil=True)
+def network_output(pre_row):
+    """Output ±1 of the network on one pattern from its pre-activations (K,).
+
+    A unit is +1 iff its pre-activation is > 0; a committee outputs the majority of its
+    odd number of units (the rule of :meth:`skwfm._layout.NetworkLayout.outputs`).
+    """
+    votes = 0
+    for k in range(pre_row.shape[0]):
+        votes += 1 if pre_row[k] > 0.0 else -1
+    return 1.0 if votes > 0 else -1.0
 
 
 @njit(cache=True, nogil=True)
