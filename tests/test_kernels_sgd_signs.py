@@ -10,6 +10,8 @@ from skwfm._kernels.sgd_signs import (
     pack_patterns,
     pack_weights,
     packed_preactivations,
+    push_unit,
+    repack,
     sgd_epoch_signs,
     step_unit,
 )
@@ -66,23 +68,46 @@ def test_packed_preactivations_are_the_dot_products(problem):
     assert count_errors_packed(bits, wbits, y, starts, ends) == layout.n_errors(pre, y)
 
 
-def test_step_unit_clips_and_counts_flips():
+@pytest.mark.parametrize("batch", [3, 4, 10, 13])
+def test_push_is_the_weighted_sum_of_patterns(batch):
+    """Against a plain loop: g = Σ_t c_t ξ^t, zero coefficients included."""
     rng = np.random.default_rng(2)
-    h = rng.uniform(-1, 1, 100)
-    g = 3 * rng.standard_normal(100)
-    wbits = np.zeros(2, dtype=np.uint64)
-    pack_weights(h, np.array([0]), np.array([100]), np.array([0]), wbits.reshape(1, 2))
-    expected = np.clip(h + 0.4 * g, -1, 1)
-    flips = np.count_nonzero((expected >= 0) != (h >= 0))
-    assert step_unit(h, g, 0.4, wbits) == flips > 0
+    X = signs(rng, (20, 70))
+    patterns = rng.permutation(20)[:batch]
+    coefs = rng.uniform(-0.2, 0.2, (batch, 2))
+    coefs[1::3, 1] = 0.0
+    expected = [sum(coefs[t, 1] * X[patterns[t], 40 + i] for t in range(batch))
+                for i in range(30)]
+    g = np.full(30, np.nan)
+    push_unit(X.astype(np.int8), patterns, coefs, 1, 40, g)
+    np.testing.assert_allclose(g, expected, rtol=0, atol=1e-14)
+
+
+def test_step_unit_is_the_clipped_step():
+    rng = np.random.default_rng(4)
+    h = rng.uniform(-1, 1, 50)
+    g = 3 * rng.standard_normal(50)
+    expected = [min(1.0, max(-1.0, hi + 0.4 * gi)) for hi, gi in zip(h, g)]
+    step_unit(h, g, 0.4)
     np.testing.assert_array_equal(h, expected)
+
+
+def test_repack_counts_the_sign_changes():
+    rng = np.random.default_rng(3)
+    before = rng.uniform(-1, 1, 100)
+    wbits = np.zeros(2, dtype=np.uint64)
+    pack_weights(before, np.array([0]), np.array([100]), np.array([0]), wbits.reshape(1, 2))
+    after = before + rng.uniform(-0.5, 0.5, 100)
+    flips = np.count_nonzero((after >= 0) != (before >= 0))
+    assert repack(after, wbits) == flips > 0
     again = np.zeros(2, dtype=np.uint64)
-    pack_weights(expected, np.array([0]), np.array([100]), np.array([0]), again.reshape(1, 2))
+    pack_weights(after, np.array([0]), np.array([100]), np.array([0]), again.reshape(1, 2))
     np.testing.assert_array_equal(wbits, again)
 
 
-@pytest.mark.parametrize("dtype", [np.float64, np.int8])
-def test_epoch_equals_the_general_kernel_bit_for_bit(problem, dtype):
+@pytest.mark.parametrize("dtype, batch", [(np.int8, 3), (np.int8, 7), (np.int8, 10),
+                                          (np.float64, 13)])
+def test_epoch_equals_the_general_kernel_bit_for_bit(problem, dtype, batch):
     """Same loss, flips, hidden weights and errors as sgd_epoch on ±1 data, epoch after epoch."""
     layout, X, y = problem
     starts, ends, offsets = layout.kernel_args()
@@ -97,9 +122,9 @@ def test_epoch_equals_the_general_kernel_bit_for_bit(problem, dtype):
     for epoch in range(6):
         order = rng.permutation(X.shape[0])
         loss, n_flips = sgd_epoch(X, np.ascontiguousarray(X.T), y, h_ref, w, pre, starts,
-                                  ends, offsets, order, 7, 0.3, gamma, grad_a)
+                                  ends, offsets, order, batch, 0.3, gamma, grad_a)
         loss2, n_flips2, n_errors = sgd_epoch_signs(X.astype(dtype), bits, y, h_new, wbits,
-                                                    starts, ends, offsets, order, 7, 0.3,
+                                                    starts, ends, offsets, order, batch, 0.3,
                                                     gamma, grad_b)
         assert loss2 == loss and n_flips2 == n_flips
         np.testing.assert_array_equal(h_new, h_ref)

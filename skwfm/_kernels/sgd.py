@@ -94,7 +94,8 @@ def charge_pattern(sigma, pre_row, starts, ends, gamma, coefs_row, cache=None):
     :func:`loss_and_slope`.
     """
     K = pre_row.shape[0]
-    coefs_row[:] = 0.0
+    for k in range(K):
+        coefs_row[k] = 0.0
     inv_sqrt_k = 1.0 / math.sqrt(K)
     if K == 1:
         x = sigma * pre_row[0] / math.sqrt(ends[0] - starts[0])

@@ -6,7 +6,7 @@ patterns are packed once per fit and the weights' signs after every step; each m
 computes its own pre-activations from the bits, where :func:`skwfm._kernels.sgd.sgd_epoch`
 keeps all M of them exact and pays O(M) for every weight flip. The updates are the same,
 bit for bit: the same :func:`~skwfm._kernels.sgd.charge_pattern`, the same summation
-order in :func:`~skwfm._kernels.sgd.add_unit_push`, the same clipped step.
+order as :func:`~skwfm._kernels.sgd.add_unit_push`, the same clipped step.
 
 A bit is set where the value is ≥ 0: an input +1, or a hidden weight whose binary weight
 ``sign0(h)`` is +1 (0 → +1). Bits past the end of a unit's block are 0 in both the
@@ -17,11 +17,7 @@ import numpy as np
 from numba import njit, types
 from numba.extending import intrinsic
 
-from .sgd import add_unit_push, charge_pattern, network_output, new_slope_cache
-
-#: :func:`~skwfm._kernels.sgd.add_unit_push` compiled with fused multiply-adds: with ±1
-#: inputs every product c·ξ is exact, so an FMA rounds exactly as the separate add does
-add_unit_push_signs = njit(cache=True, nogil=True, fastmath={"contract"})(add_unit_push.py_func)
+from .sgd import charge_pattern, network_output, new_slope_cache
 
 
 @intrinsic
@@ -42,17 +38,19 @@ def n_words(starts, ends):
 
 
 @njit(cache=True, nogil=True)
+def sign_word(values, lo):
+    """The bits ``values[lo + i] >= 0`` for i < 64, least significant first (branch-free)."""
+    word = np.uint64(0)
+    for i in range(min(64, values.shape[0] - lo)):
+        word |= np.uint64(values[lo + i] >= 0.0) << np.uint64(i)
+    return word
+
+
+@njit(cache=True, nogil=True)
 def pack_nonnegative(values, out):
-    """``out`` ← the bits ``values[i] >= 0``, 64 to a word, least significant first."""
-    out[:] = 0
+    """``out`` ← the bits ``values[i] >= 0``, 64 to a word (0 past the end of values)."""
     for w0 in range(out.shape[0]):
-        lo = 64 * w0
-        hi = min(values.shape[0], lo + 64)
-        word = np.uint64(0)
-        for i in range(lo, hi):
-            if values[i] >= 0.0:
-                word |= np.uint64(1) << np.uint64(i - lo)
-        out[w0] = word
+        out[w0] = sign_word(values, 64 * w0) if 64 * w0 < values.shape[0] else np.uint64(0)
 
 
 @njit(cache=True, nogil=True)
@@ -98,21 +96,76 @@ def count_errors_packed(bits, wbits, y, starts, ends):
     return errors
 
 
-@njit(cache=True, nogil=True)
-def step_unit(h, g, step, wbits_k):
-    """``h ← clip(h + step·g, −1, 1)`` and ``wbits_k`` ← its sign bits; return the flips.
+@njit(cache=True, nogil=True, fastmath={"contract"})
+def push_unit(Xs, patterns, coefs, k, s, g):
+    """``g ← Σ_t coefs[t, k]·Xs[patterns[t], s:s+n]``, rounded as in the general kernel.
 
-    Branch-free loops, so that LLVM vectorizes both the step and the packing.
+    The sum is rounded exactly as :func:`~skwfm._kernels.sgd.add_unit_push` rounds it,
+    in fewer passes over ``g``: the groups of four patterns two per pass
+    (``(g + G_a) + G_b``), then the last ``B mod 4`` patterns in one pass. Missing terms
+    enter with coefficient 0, which adds exact zeros. With ±1 inputs every product c·ξ
+    is exact, so the fused multiply-adds allowed here round like separate adds.
     """
-    n = h.shape[0]
-    for i in range(n):
+    B = patterns.shape[0]
+    n = g.shape[0]
+    e = s + n
+    started = False
+    ta = 0
+    while ta + 4 <= B:
+        # groups a = [ta, ta+4) and b = [ta+4, ta+8); without a group b, G_b = 0·(group a)
+        pair = ta + 8 <= B
+        tb = ta + 4 if pair else ta
+        c0, c1, c2, c3 = coefs[ta, k], coefs[ta + 1, k], coefs[ta + 2, k], coefs[ta + 3, k]
+        c4, c5, c6, c7 = coefs[tb, k], coefs[tb + 1, k], coefs[tb + 2, k], coefs[tb + 3, k]
+        if not pair:
+            c4 = c5 = c6 = c7 = 0.0
+        if (c0 != 0.0 or c1 != 0.0 or c2 != 0.0 or c3 != 0.0
+                or c4 != 0.0 or c5 != 0.0 or c6 != 0.0 or c7 != 0.0):
+            x0, x1 = Xs[patterns[ta], s:e], Xs[patterns[ta + 1], s:e]
+            x2, x3 = Xs[patterns[ta + 2], s:e], Xs[patterns[ta + 3], s:e]
+            x4, x5 = Xs[patterns[tb], s:e], Xs[patterns[tb + 1], s:e]
+            x6, x7 = Xs[patterns[tb + 2], s:e], Xs[patterns[tb + 3], s:e]
+            if started:
+                for j in range(n):
+                    g[j] = ((g[j] + (c0 * x0[j] + c1 * x1[j] + c2 * x2[j] + c3 * x3[j]))
+                            + (c4 * x4[j] + c5 * x5[j] + c6 * x6[j] + c7 * x7[j]))
+            else:
+                for j in range(n):
+                    g[j] = ((0.0 + (c0 * x0[j] + c1 * x1[j] + c2 * x2[j] + c3 * x3[j]))
+                            + (c4 * x4[j] + c5 * x5[j] + c6 * x6[j] + c7 * x7[j]))
+            started = True
+        ta = tb + 4
+    # the last B mod 4 patterns one by one (zeros after them)
+    ts = ta
+    c0 = coefs[ts, k] if ts < B else 0.0
+    c1 = coefs[ts + 1, k] if ts + 1 < B else 0.0
+    c2 = coefs[ts + 2, k] if ts + 2 < B else 0.0
+    x0 = Xs[patterns[min(ts, B - 1)], s:e]
+    x1 = Xs[patterns[min(ts + 1, B - 1)], s:e]
+    x2 = Xs[patterns[min(ts + 2, B - 1)], s:e]
+    if not started:
+        g[:] = 0.0
+    for j in range(n):
+        g[j] = ((g[j] + c0 * x0[j]) + c1 * x1[j]) + c2 * x2[j]
+
+
+@njit(cache=True, nogil=True)
+def step_unit(h, g, step):
+    """``h ← clip(h + step·g, −1, 1)``, the step of :func:`~skwfm._kernels.sgd.apply_step`.
+
+    Not in :func:`push_unit`: numba's fastmath flags reach inlined code, and an FMA here
+    would round differently from the general kernel.
+    """
+    for i in range(h.shape[0]):
         h[i] = min(1.0, max(-1.0, h[i] + step * g[i]))
+
+
+@njit(cache=True, nogil=True)
+def repack(h, wbits_k):
+    """``wbits_k`` ← the sign bits of ``h``; return how many changed (the weight flips)."""
     n_flips = 0
     for w0 in range(wbits_k.shape[0]):
-        lo = 64 * w0
-        word = np.uint64(0)
-        for i in range(min(64, n - lo)):
-            word |= np.uint64(h[lo + i] >= 0.0) << np.uint64(i)
+        word = sign_word(h, 64 * w0)
         n_flips += popcount(wbits_k[w0] ^ word)
         wbits_k[w0] = word
     return n_flips
@@ -151,8 +204,9 @@ def sgd_epoch_signs(Xs, bits, y, hidden, wbits, starts, ends, offsets, order, ba
             if not pushed:
                 continue  # a zero gradient leaves the clipped hidden weights unchanged
             o, n = offsets[k], ends[k] - starts[k]
-            g = grad[o:o + n]
-            g[:] = 0.0
-            add_unit_push_signs(Xs, patterns, coefs[:B], k, starts[k], ends[k], g)
-            n_flips += step_unit(hidden[o:o + n], g, learning_rate, wbits[k])
+            h = hidden[o:o + n]
+            g = grad[:n]
+            push_unit(Xs, patterns, coefs, k, starts[k], g)
+            step_unit(h, g, learning_rate)
+            n_flips += repack(h, wbits[k])
     return loss, n_flips, count_errors_packed(bits, wbits, y, starts, ends)
