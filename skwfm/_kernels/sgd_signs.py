@@ -102,8 +102,8 @@ def push_unit(Xs, patterns, coefs, k, s, g):
 
     The sum is rounded exactly as :func:`~skwfm._kernels.sgd.add_unit_push` rounds it,
     in fewer passes over ``g``: the groups of four patterns two per pass
-    (``(g + G_a) + G_b``), then the last ``B mod 4`` patterns in one pass. Missing terms
-    enter with coefficient 0, which adds exact zeros. With ±1 inputs every product c·ξ
+    (``(g + G_a) + G_b``), then the last ``B mod 4`` patterns in one pass. A missing
+    group b enters with coefficients 0, which add exact zeros. With ±1 inputs every product c·ξ
     is exact, so the fused multiply-adds allowed here round like separate adds.
     """
     B = patterns.shape[0]
@@ -135,18 +135,25 @@ def push_unit(Xs, patterns, coefs, k, s, g):
                             + (c4 * x4[j] + c5 * x5[j] + c6 * x6[j] + c7 * x7[j]))
             started = True
         ta = tb + 4
-    # the last B mod 4 patterns one by one (zeros after them)
-    ts = ta
-    c0 = coefs[ts, k] if ts < B else 0.0
-    c1 = coefs[ts + 1, k] if ts + 1 < B else 0.0
-    c2 = coefs[ts + 2, k] if ts + 2 < B else 0.0
-    x0 = Xs[patterns[min(ts, B - 1)], s:e]
-    x1 = Xs[patterns[min(ts + 1, B - 1)], s:e]
-    x2 = Xs[patterns[min(ts + 2, B - 1)], s:e]
+    # the last B mod 4 patterns one by one, in one pass
     if not started:
         g[:] = 0.0
-    for j in range(n):
-        g[j] = ((g[j] + c0 * x0[j]) + c1 * x1[j]) + c2 * x2[j]
+    ts = ta
+    if B - ts == 1:
+        c0, x0 = coefs[ts, k], Xs[patterns[ts], s:e]
+        for j in range(n):
+            g[j] = g[j] + c0 * x0[j]
+    elif B - ts == 2:
+        c0, x0 = coefs[ts, k], Xs[patterns[ts], s:e]
+        c1, x1 = coefs[ts + 1, k], Xs[patterns[ts + 1], s:e]
+        for j in range(n):
+            g[j] = (g[j] + c0 * x0[j]) + c1 * x1[j]
+    elif B - ts == 3:
+        c0, x0 = coefs[ts, k], Xs[patterns[ts], s:e]
+        c1, x1 = coefs[ts + 1, k], Xs[patterns[ts + 1], s:e]
+        c2, x2 = coefs[ts + 2, k], Xs[patterns[ts + 2], s:e]
+        for j in range(n):
+            g[j] = ((g[j] + c0 * x0[j]) + c1 * x1[j]) + c2 * x2[j]
 
 
 @njit(cache=True, nogil=True)
