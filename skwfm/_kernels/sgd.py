@@ -89,9 +89,9 @@ def charge_pattern(sigma, pre_row, starts, ends, gamma, coefs_row, cache=None):
       the single unit closest to its threshold, which widens the vote's margin. Charging
       each error to few units lets the hidden units specialise instead of moving together.
 
-    This is the only place that reads the network output from the hidden units and
-    decides which units a pattern pushes: every SGD kernel calls it. ``cache``: see
-    :func:`loss_and_slope`.
+    Every SGD kernel calls it: with :func:`network_output` (the error count) it holds
+    all that depends on how the network's output is read from its hidden units.
+    ``cache``: see :func:`loss_and_slope`.
     """
     K = pre_row.shape[0]
     for k in range(K):
