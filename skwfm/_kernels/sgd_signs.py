@@ -157,22 +157,23 @@ def push_unit(Xs, patterns, coefs, k, s, g):
 
 
 @njit(cache=True, nogil=True)
-def step_unit(h, g, step):
-    """``h ← clip(h + step·g, −1, 1)``, the step of :func:`~skwfm._kernels.sgd.apply_step`.
+def step_unit(h, g, step, wbits_k):
+    """``h ← clip(h + step·g, −1, 1)`` and ``wbits_k`` ← its sign bits; return the flips.
 
+    The step of :func:`~skwfm._kernels.sgd.apply_step`, one 64-weight word per pass
+    (branch-free, vectorized, the new bits packed while the values are in registers).
     Not in :func:`push_unit`: numba's fastmath flags reach inlined code, and an FMA here
     would round differently from the general kernel.
     """
-    for i in range(h.shape[0]):
-        h[i] = min(1.0, max(-1.0, h[i] + step * g[i]))
-
-
-@njit(cache=True, nogil=True)
-def repack(h, wbits_k):
-    """``wbits_k`` ← the sign bits of ``h``; return how many changed (the weight flips)."""
+    n = h.shape[0]
     n_flips = 0
     for w0 in range(wbits_k.shape[0]):
-        word = sign_word(h, 64 * w0)
+        lo = 64 * w0
+        word = np.uint64(0)
+        for i in range(min(64, n - lo)):
+            v = min(1.0, max(-1.0, h[lo + i] + step * g[lo + i]))
+            h[lo + i] = v
+            word |= np.uint64(v >= 0.0) << np.uint64(i)
         n_flips += popcount(wbits_k[w0] ^ word)
         wbits_k[w0] = word
     return n_flips
@@ -214,6 +215,5 @@ def sgd_epoch_signs(Xs, bits, y, hidden, wbits, starts, ends, offsets, order, ba
             h = hidden[o:o + n]
             g = grad[:n]
             push_unit(Xs, patterns, coefs, k, starts[k], g)
-            step_unit(h, g, learning_rate)
-            n_flips += repack(h, wbits[k])
+            n_flips += step_unit(h, g, learning_rate, wbits[k])
     return loss, n_flips, count_errors_packed(bits, wbits, y, starts, ends)
