@@ -98,7 +98,7 @@ def test_step_unit_is_the_clipped_step_and_repacks_the_signs():
 
 
 @pytest.mark.parametrize("dtype, batch", [(np.int8, 3), (np.int8, 7), (np.int8, 10),
-                                          (np.float64, 13)])
+                                          (np.int8, 13)])
 def test_epoch_equals_the_general_kernel_bit_for_bit(problem, dtype, batch):
     """Same loss, flips, hidden weights and errors as sgd_epoch on ±1 data, epoch after epoch."""
     layout, X, y = problem
