@@ -87,8 +87,19 @@ def packed_preactivations(bits, mu, wbits, starts, ends, pre_row):
 @njit(cache=True, nogil=True)
 def count_errors_packed(bits, wbits, y, starts, ends):
     """Training errors of the network ``wbits`` on all patterns."""
-    pre_row = np.empty(starts.shape[0])
     errors = 0
+    if starts.shape[0] == 1:
+        # perceptron: the output is the unit's sign, read without the pre_row round trip
+        n = ends[0] - starts[0]
+        for mu in range(bits.shape[0]):
+            disagree = 0
+            for i in range(bits.shape[2]):
+                disagree += popcount(bits[mu, 0, i] ^ wbits[0, i])
+            output = 1.0 if n - 2 * disagree > 0 else -1.0
+            if output != y[mu]:
+                errors += 1
+        return errors
+    pre_row = np.empty(starts.shape[0])
     for mu in range(bits.shape[0]):
         packed_preactivations(bits, mu, wbits, starts, ends, pre_row)
         if network_output(pre_row) != y[mu]:
