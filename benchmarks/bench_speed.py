@@ -1,10 +1,11 @@
 """Cost of one sgd-annealed epoch relative to one numpy matrix-vector product ``X @ w``.
 
 The target (issue 2): an epoch over M×N patterns costs at most 3× one ``X @ w`` of the same
-size. The epoch is measured as the solver runs it (fresh permutation, the numba kernel, the
-training-error count) with the solver's default parameters, after 20 epochs (weights
-still flip often) and after 500 (later in the fit); ``X @ w`` is numpy on the same
-float64 array, with whatever BLAS threads numpy uses. Example::
+size. The epoch is measured exactly as the solver runs it (a fresh permutation, then
+:meth:`skwfm.solvers.sgd_annealed.Epochs.run`: the numba kernel and the training-error
+count) with the solver's default parameters, after 20 epochs (weights still flip often)
+and after 500 (later in the fit); ``X @ w`` is numpy on the same float64 array, with
+whatever BLAS threads numpy uses. Example::
 
     python benchmarks/bench_speed.py --n-features 1001 --n-samples 700
 """
@@ -20,10 +21,9 @@ import pandas as pd
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _common import save  # noqa: E402
 
-from skwfm._kernels.sgd import sgd_epoch  # noqa: E402
 from skwfm._layout import NetworkLayout  # noqa: E402
 from skwfm.datasets import make_random_patterns  # noqa: E402
-from skwfm.solvers.sgd_annealed import SGDAnnealed  # noqa: E402
+from skwfm.solvers.sgd_annealed import Epochs, SGDAnnealed  # noqa: E402
 
 
 def best_of(fn, repeats, number):
@@ -40,24 +40,16 @@ def best_of(fn, repeats, number):
 def measure(architecture, n_hidden, M, N, repeats, warmup):
     X, y = make_random_patterns(M, N, random_state=0)
     X = np.ascontiguousarray(X, dtype=np.float64)
-    yf = y.astype(np.float64)
     layout = NetworkLayout(architecture, N, n_hidden)
     defaults = SGDAnnealed.defaults
     eta = SGDAnnealed.learning_rates["perceptron" if n_hidden == 1 else "committee"]
     rng = np.random.default_rng(0)
     hidden = np.clip(defaults["init_scale"] * rng.standard_normal(layout.n_weights), -1, 1)
-    w = np.where(hidden >= 0, 1.0, -1.0)
-    XT = np.ascontiguousarray(X.T)
-    pre = layout.preactivations(X, w)
-    grad = np.empty(layout.n_weights)
-    args = layout.kernel_args()
+    epochs = Epochs(X, y, layout, hidden, defaults["batch_size"], eta)
     state = {"gamma": defaults["gamma"], "flips": 0}
 
     def epoch():
-        order = rng.permutation(M)
-        _, state["flips"] = sgd_epoch(X, XT, yf, hidden, w, pre, *args, order,
-                                      defaults["batch_size"], eta, state["gamma"], grad)
-        layout.n_errors(pre, y)
+        _, state["flips"], _ = epochs.run(rng.permutation(M), state["gamma"])
         state["gamma"] *= defaults["gamma_growth"]
 
     for _ in range(warmup):  # compile, then move to the stage of the fit to be measured

@@ -10,6 +10,8 @@ from skwfm._kernels.sgd import (
     cross_entropy,
     cross_entropy_gradient,
     flip_weight,
+    loss_and_slope,
+    new_slope_cache,
     sgd_epoch,
 )
 from skwfm._layout import NetworkLayout
@@ -172,3 +174,14 @@ def test_epoch_kernel_equals_its_python_twin(problem):
     np.testing.assert_allclose(h1, h2, rtol=1e-12, atol=1e-15)
     np.testing.assert_array_equal(w1, w2)
     np.testing.assert_allclose(p1, layout.preactivations(X, w1), atol=1e-12)
+
+
+def test_slope_cache_returns_the_computed_values():
+    """The memo gives the same bits as the direct formulas, for hits and collisions alike."""
+    cache = new_slope_cache()
+    xs = np.concatenate([np.arange(-40, 41) / math.sqrt(1001), [0.0, -0.0, 3.0, -3.0]])
+    for x in np.concatenate([xs, xs[::-1], xs]):  # misses, then hits
+        assert loss_and_slope(x, 2.5, cache) == loss_and_slope(x, 2.5, None)
+        loss, c = loss_and_slope(x, 2.5, None)
+        assert loss == cross_entropy(x, 2.5)
+        assert c == pytest.approx(1.0 / (1.0 + math.exp(5.0 * x)), rel=1e-12)

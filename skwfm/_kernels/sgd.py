@@ -34,6 +34,43 @@ def flip_weight(pre, XT, w, k, j, p, new_value):
             pre[mu, k] += step * col[mu]
 
 
+#: slots of the memo of :func:`loss_and_slope` (a few KB: stays in L1)
+SLOPE_CACHE_SIZE = 512
+
+
+@njit(cache=True, nogil=True)
+def new_slope_cache():
+    """An empty memo for :func:`loss_and_slope`; empty it again whenever γ changes."""
+    cache = np.empty((SLOPE_CACHE_SIZE, 3))
+    cache[:, 0] = np.nan
+    return cache
+
+
+@njit(cache=True, nogil=True)
+def loss_and_slope(x, gamma, cache):
+    """``(ℓ_γ(x), c)`` with c = −dℓ_γ/dx = (1 − tanh γx) / 2.
+
+    ``cache`` is None or a :func:`new_slope_cache` memo valid for this γ: a
+    direct-mapped table of ``(x, ℓ, c)`` rows, looked up by exact x (a NaN key never
+    matches). With ±1 inputs a pattern's x takes few values (an integer over √N, or a
+    vote count over √K), so most patterns skip the three transcendental functions;
+    the values are the same bits either way.
+    """
+    if cache is None:
+        return cross_entropy(x, gamma), 0.5 * (1.0 - math.tanh(gamma * x))
+    # Fibonacci hashing of x in fixed point to 64 − 55 = 9 bits (SLOPE_CACHE_SIZE slots);
+    # any slot would be correct, since the keys are compared
+    slot = (np.uint64(np.int64(x * 4096.0)) * np.uint64(11400714819323198485)) >> np.uint64(55)
+    if cache[slot, 0] == x:
+        return cache[slot, 1], cache[slot, 2]
+    loss = cross_entropy(x, gamma)
+    c = 0.5 * (1.0 - math.tanh(gamma * x))
+    cache[slot, 0] = x
+    cache[slot, 1] = loss
+    cache[slot, 2] = c
+    return loss, c
+
+
 @njit(cache=True, nogil=True)
 def parity_charge(pre_row, sigma_out, scale, starts, ends, coefs_row):
     """Charge the push of one pattern of a parity machine to one unit (least action).
@@ -55,98 +92,148 @@ def parity_charge(pre_row, sigma_out, scale, starts, ends, coefs_row):
 
 
 @njit(cache=True, nogil=True)
-def cross_entropy_gradient(X, y, pre, starts, ends, offsets, patterns, gamma, grad,
-                           output_rule=0):
-    """Accumulate −∂/∂w Σ_{μ ∈ patterns} ℓ_γ(x_μ) into ``grad``; return the summed loss.
+def charge_pattern(sigma, pre_row, starts, ends, gamma, coefs_row, cache=None,
+                   output_rule=0):
+    """Loss ℓ_γ(x) of one pattern; write the push charged to each hidden unit into ``coefs_row``.
 
-    Stability of pattern μ (SPEC 1.1 and 1.4):
+    ``pre_row`` holds the pattern's unnormalised pre-activations ``w_k·ξ_(k)`` (K,);
+    ``coefs_row[k]`` receives the coefficient of ``ξ_(k)`` in −∂ℓ_γ/∂w_k (0 for units
+    that take no push). Stability of the pattern (SPEC 1.1 and 1.4):
 
-    * perceptron (K = 1): x_μ = σ^μ (w·ξ^μ) / √N, and −∂ℓ/∂w = c σ ξ / √N with
+    * perceptron (K = 1): x = σ (w·ξ) / √N, and −∂ℓ/∂w = c σ ξ / √N with
       c = −dℓ_γ/dx = (1 − tanh γx) / 2;
-    * committee: x_μ = σ^μ Σ_k τ_k / √K with τ_k = sign(a_k), a_k = w_k·ξ^μ_(k) / √n_k.
+    * committee: x = σ Σ_k τ_k / √K with τ_k = sign(a_k), a_k = w_k·ξ_(k) / √n_k.
       The sign units have no useful derivative, so the push c σ ξ_(k) / √(K n_k) is
       charged by least action (as in the replicated-SGD reference code, SPEC 3.2.2): a
       misclassified pattern goes to the (1 − σ Σ_k τ_k)/2 wrong units with the smallest
       |a_k|, the fewest whose flips fix the output; a correctly classified pattern goes to
       the single unit closest to its threshold, which widens the vote's margin. Charging
       each error to few units lets the hidden units specialise instead of moving together.
-    * parity machine (``output_rule`` 1): x_μ = σ^μ Π_k τ_k / √K (one flip away from
+    * parity machine (``output_rule`` 1): x = σ Π_k τ_k / √K (one flip away from
       the other output, like a one-vote majority margin). Flipping any single unit flips
       the output, so the push goes to the one unit with the smallest |a_k|, towards
       the sign σ Π_{l≠k} τ_l that makes the output σ: away from its threshold when the
-      pattern is right, across it when it is wrong.
+      pattern is right, across it when it is wrong (:func:`parity_charge`).
 
-    ``pre`` holds the unnormalised pre-activations ``w_k·ξ^μ_(k)`` (M × K).
+    Every SGD kernel calls it: with :func:`network_output` (the error count) it holds
+    all that depends on how the network's output is read from its hidden units.
+    ``cache``: see :func:`loss_and_slope`.
     """
-    K = starts.shape[0]
-    B = patterns.shape[0]
-    inv_sqrt_k = 1.0 / math.sqrt(K)
-    loss = 0.0
-    coefs = np.zeros((K, B))
-    for t in range(B):
-        mu = patterns[t]
-        sigma = y[mu]
-        if K == 1:
-            x = sigma * pre[mu, 0] / math.sqrt(ends[0] - starts[0])
-        else:
-            votes = 0.0
-            prod = 1.0
-            for k in range(K):
-                votes += 1.0 if pre[mu, k] > 0.0 else -1.0
-                prod *= 1.0 if pre[mu, k] > 0.0 else -1.0
-            x = sigma * (prod if output_rule == 1 else votes) * inv_sqrt_k
-        loss += cross_entropy(x, gamma)
-        c = 0.5 * (1.0 - math.tanh(gamma * x))
-        if c < 1e-12:
-            continue
-        if K == 1:
-            coefs[0, t] = c * sigma / math.sqrt(ends[0] - starts[0])
-            continue
-        if output_rule == 1:
-            parity_charge(pre[mu], sigma * prod, c * inv_sqrt_k, starts, ends, coefs[:, t])
-            continue
-        # least action: the error (or the fragile vote) is charged to the fewest units,
-        # those closest to their threshold, so that the units specialise
-        margin = sigma * votes
-        if margin < 0:
-            n_push = int((1.0 - margin) // 2)
-        else:
-            n_push = 1
-        for _ in range(n_push):
-            best_k = -1
-            best = np.inf
-            for k in range(K):
-                if coefs[k, t] != 0.0:
-                    continue
-                sa = sigma * pre[mu, k] / math.sqrt(ends[k] - starts[k])
-                if margin < 0 and sa > 0.0:
-                    continue
-                if abs(sa) < best:
-                    best = abs(sa)
-                    best_k = k
-            if best_k >= 0:
-                coefs[best_k, t] = c * sigma * inv_sqrt_k / math.sqrt(ends[best_k] - starts[best_k])
+    K = pre_row.shape[0]
     for k in range(K):
-        # views, not index arithmetic, and four patterns per pass over g: LLVM then
-        # vectorizes the update and g is loaded and stored four times less often
-        g = grad[offsets[k]:offsets[k] + ends[k] - starts[k]]
-        s, e = starts[k], ends[k]
-        t = 0
-        while t + 4 <= B:
-            c0, c1, c2, c3 = coefs[k, t], coefs[k, t + 1], coefs[k, t + 2], coefs[k, t + 3]
+        coefs_row[k] = 0.0
+    inv_sqrt_k = 1.0 / math.sqrt(K)
+    if K == 1:
+        x = sigma * pre_row[0] / math.sqrt(ends[0] - starts[0])
+    else:
+        votes = 0.0
+        prod = 1.0
+        for k in range(K):
+            votes += 1.0 if pre_row[k] > 0.0 else -1.0
+            prod *= 1.0 if pre_row[k] > 0.0 else -1.0
+        x = sigma * (prod if output_rule == 1 else votes) * inv_sqrt_k
+    loss, c = loss_and_slope(x, gamma, cache)
+    if c < 1e-12:
+        return loss
+    if K == 1:
+        coefs_row[0] = c * sigma / math.sqrt(ends[0] - starts[0])
+        return loss
+    if output_rule == 1:
+        parity_charge(pre_row, sigma * prod, c * inv_sqrt_k, starts, ends, coefs_row)
+        return loss
+    # least action: the error (or the fragile vote) is charged to the fewest units,
+    # those closest to their threshold, so that the units specialise
+    margin = sigma * votes
+    if margin < 0:
+        n_push = int((1.0 - margin) // 2)
+    else:
+        n_push = 1
+    for _ in range(n_push):
+        best_k = -1
+        best = np.inf
+        for k in range(K):
+            if coefs_row[k] != 0.0:
+                continue
+            sa = sigma * pre_row[k] / math.sqrt(ends[k] - starts[k])
+            if margin < 0 and sa > 0.0:
+                continue
+            if abs(sa) < best:
+                best = abs(sa)
+                best_k = k
+        if best_k >= 0:
+            coefs_row[best_k] = c * sigma * inv_sqrt_k / math.sqrt(ends[best_k] - starts[best_k])
+    return loss
+
+
+@njit(cache=True, nogil=True)
+def add_unit_push(X, patterns, coefs, k, s, e, g):
+    """``g += Σ_t coefs[t, k] · X[patterns[t], s:e]``: the minibatch's push on unit k.
+
+    The sum runs four patterns per pass over ``g`` (LLVM vectorizes the pass, and ``g``
+    is loaded and stored four times less often), the last ``B mod 4`` one by one. A pass
+    whose coefficients are all zero is skipped: it would add exact zeros, so the result
+    is bit for bit the same (committee units take only the patterns charged to them).
+    ``X`` may hold any numeric type: ±1 entries times a float64 coefficient are exact.
+    """
+    B = patterns.shape[0]
+    t = 0
+    while t + 4 <= B:
+        c0, c1, c2, c3 = coefs[t, k], coefs[t + 1, k], coefs[t + 2, k], coefs[t + 3, k]
+        if c0 != 0.0 or c1 != 0.0 or c2 != 0.0 or c3 != 0.0:
             x0 = X[patterns[t], s:e]
             x1 = X[patterns[t + 1], s:e]
             x2 = X[patterns[t + 2], s:e]
             x3 = X[patterns[t + 3], s:e]
             for j in range(g.shape[0]):
                 g[j] += c0 * x0[j] + c1 * x1[j] + c2 * x2[j] + c3 * x3[j]
-            t += 4
-        while t < B:
-            c0 = coefs[k, t]
+        t += 4
+    while t < B:
+        c0 = coefs[t, k]
+        if c0 != 0.0:
             x0 = X[patterns[t], s:e]
             for j in range(g.shape[0]):
                 g[j] += c0 * x0[j]
-            t += 1
+        t += 1
+
+
+@njit(cache=True, nogil=True)
+def network_output(pre_row, output_rule=0):
+    """Output ±1 of the network on one pattern from its pre-activations (K,).
+
+    A unit is +1 iff its pre-activation is > 0; a committee outputs the majority of its
+    odd number of units, a parity machine (``output_rule`` 1) their product (the rules
+    of :meth:`skwfm._layout.NetworkLayout.outputs`).
+    """
+    votes = 0
+    prod = 1
+    for k in range(pre_row.shape[0]):
+        votes += 1 if pre_row[k] > 0.0 else -1
+        prod *= 1 if pre_row[k] > 0.0 else -1
+    if output_rule == 1:
+        return float(prod)
+    return 1.0 if votes > 0 else -1.0
+
+
+@njit(cache=True, nogil=True)
+def cross_entropy_gradient(X, y, pre, starts, ends, offsets, patterns, gamma, grad,
+                           output_rule=0):
+    """Accumulate −∂/∂w Σ_{μ ∈ patterns} ℓ_γ(x_μ) into ``grad``; return the summed loss.
+
+    Each pattern's loss and push come from :func:`charge_pattern`; ``pre`` holds the
+    unnormalised pre-activations ``w_k·ξ^μ_(k)`` (M × K); ``output_rule`` 1 for a parity
+    machine.
+    """
+    K = starts.shape[0]
+    B = patterns.shape[0]
+    loss = 0.0
+    coefs = np.empty((B, K))
+    for t in range(B):
+        mu = patterns[t]
+        loss += charge_pattern(y[mu], pre[mu], starts, ends, gamma, coefs[t], None,
+                               output_rule)
+    for k in range(K):
+        add_unit_push(X, patterns, coefs, k, starts[k], ends[k],
+                      grad[offsets[k]:offsets[k] + ends[k] - starts[k]])
     return loss
 
 
