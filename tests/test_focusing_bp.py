@@ -124,6 +124,18 @@ def test_explicit_protocol_and_reproducible():
     np.testing.assert_allclose(a.history_.gamma, [p[0] for p in pairs[:a.n_iter_]])
 
 
+def test_solution_checked_after_every_sweep():
+    """BP that never meets tol still stops at the sweep whose readout solves the set."""
+    X, y = patterns(0.55, 101, 101, 0)
+    clf = BinaryPerceptronClassifier(solver="focusing-bp", sweeps_per_step=30, tol=1e-12,
+                                     random_state=0).fit(X, y)
+    h = clf.history_
+    assert clf.converged_ and clf.score(X, y) == 1.0
+    assert h.train_error.iloc[-1] == 0.0
+    assert len(h) > 10 and (h.sweeps.iloc[:-1] == 30).all()  # earlier steps: sweep cap
+    assert h.sweeps.iloc[-1] < 30 and not h.bp_converged.iloc[-1]
+
+
 def test_unsolvable_keeps_best_so_far():
     """Above capacity: no abort, the fewest-errors configuration is returned."""
     X, y = patterns(1.3, 101, 101, 0)

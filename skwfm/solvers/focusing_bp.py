@@ -89,6 +89,31 @@ def max_hidden_overlap(weights, layout):
     return float(G.max())
 
 
+def _run_step(bp, best, *, tol, max_sweeps, damping, p, r):
+    """BP sweeps of one focusing step, with the readout checked after every sweep.
+
+    The step ends when the largest message change falls below ``tol``, after
+    ``max_sweeps`` sweeps, or as soon as the readout ``sign(m)`` has no training error
+    (a solution met while BP is still moving is kept: later sweeps of the same step may
+    leave it). ``best`` is updated after every sweep. Returns ``(converged, n_sweeps,
+    last_change, weights, n_errors)`` of the last sweep.
+    """
+    converged, n_sweeps, change = bp.u.shape[0] == 0, 0, 0.0
+    w = n_errors = None
+    while not converged and n_sweeps < max_sweeps:
+        change = bp.sweep(damping, p, r)
+        n_sweeps += 1
+        converged = change < tol
+        w, n_errors = bp.sign_weights(), bp.n_errors()
+        best.update(w, n_errors)
+        if n_errors == 0:
+            break
+    if w is None:
+        w, n_errors = bp.sign_weights(), bp.n_errors()
+        best.update(w, n_errors)
+    return converged, n_sweeps, change, w, n_errors
+
+
 @register
 class FocusingBP(Solver):
     """Focusing belief propagation (SPEC 3.1).
@@ -167,14 +192,8 @@ class FocusingBP(Solver):
             if fp == 0.0 or fr == 0.0:
                 if np.any(bp.foc != 0.0):
                     bp.clear_focusing()
-            if M == 0:
-                converged, n_sweeps, change = True, 0, 0.0
-            else:
-                converged, n_sweeps, change = bp.run(tol=tol, max_sweeps=max_sweeps,
-                                                     damping=damping, p=fp, r=fr)
-            w = bp.sign_weights()
-            n_errors = bp.n_errors()
-            best.update(w, n_errors)
+            converged, n_sweeps, change, w, n_errors = _run_step(
+                bp, best, tol=tol, max_sweeps=max_sweeps, damping=damping, p=fp, r=fr)
             row = {
                 "step": step + 1,
                 "gamma": float(gamma),
