@@ -136,6 +136,23 @@ def test_solution_checked_after_every_sweep():
     assert h.sweeps.iloc[-1] < 30 and not h.bp_converged.iloc[-1]
 
 
+def test_passes_restart_from_fresh_messages():
+    """max_iter passes: a failed pass is followed by a fresh one; the first is unchanged."""
+    X, y = patterns(0.6, 101, 101, 1)
+    one = BinaryPerceptronClassifier(solver="focusing-bp", n_steps=20, random_state=0)
+    with pytest.warns(ConvergenceWarning):
+        one.fit(X, y)
+    two = BinaryPerceptronClassifier(solver="focusing-bp", n_steps=20, max_iter=5,
+                                     random_state=0).fit(X, y)
+    h1, h2 = one.history_, two.history_
+    assert not one.converged_ and one.n_iter_ == 20 and (h1["pass"] == 1).all()
+    assert two.converged_ and two.score(X, y) == 1.0
+    assert h2["pass"].max() == 2 and two.n_iter_ == len(h2) > 20
+    first = h2[h2["pass"] == 1]
+    np.testing.assert_array_equal(first.train_error, h1.train_error)
+    assert list(h2[h2["pass"] == 2].step[:2]) == [1, 2]
+
+
 def test_unsolvable_keeps_best_so_far():
     """Above capacity: no abort, the fewest-errors configuration is returned."""
     X, y = patterns(1.3, 101, 101, 0)
