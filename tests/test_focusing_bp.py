@@ -226,3 +226,18 @@ def test_perceptron_n1001_alpha075_slower_protocol():
                                              random_state=seed).fit(X, y)
         solved += clf.converged_
     assert solved >= 2
+
+
+@pytest.mark.slow
+def test_fc_committee_k5_n321_alpha06_slower_protocol():
+    """The documented recipe for α = 0.6 (user guide): seeds 5 and 9 solved in 16–18 s."""
+    solved = 0
+    for seed in (5, 9):
+        X, y = patterns(0.6, 321, 5 * 321, seed)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            clf = CommitteeClassifier(n_hidden=5, solver="focusing-bp", n_steps=401,
+                                      sweeps_per_step=4, init_scale=0.5,
+                                      random_state=seed).fit(X, y)
+        solved += clf.converged_
+    assert solved >= 1
