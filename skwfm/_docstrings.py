@@ -8,7 +8,8 @@ solver : {solvers}, default="sgd-annealed"
           slowly (uses ``max_iter``, ``learning_rate``, ``batch_size``, ``gamma``,
           ``gamma_growth``, ``init_scale``).
         - ``"focusing-bp"``: focusing belief propagation (``protocol``, ``n_steps``,
-          ``sweeps_per_step``, ``damping``, ``tol``, ``init_scale``, ``max_memory``).
+          ``sweeps_per_step``, ``damping``, ``tol``, ``init_scale``, ``max_memory``,
+          ``max_iter`` passes).
         - ``"replicated"``: replicated SGD coupled to a centre (``n_replicas``,
           ``coupling``, ``gamma``, ``gamma_step``, ``gamma_growth``, ``learning_rate``,
           ``batch_size``, ``update_rule``, ``max_iter``, ``n_jobs``, ``max_memory``,
@@ -26,9 +27,11 @@ solver : {solvers}, default="sgd-annealed"
         :data:`skwfm.solvers.SOLVERS`.
 
     max_iter : int, default=None
-        Largest number of epochs (SGD solvers) or rounds (greedy); None takes the
-        solver's default (4000 epochs for ``"sgd-annealed"``, 1000 for
-        ``"replicated"``).
+        Largest number of epochs (SGD solvers), rounds (greedy) or passes of the
+        focusing protocol (``"focusing-bp"``: a pass that ends with training errors is
+        followed by a new one from fresh random messages); None takes the solver's
+        default (4000 epochs for ``"sgd-annealed"``, 1000 for ``"replicated"``, 1 pass
+        for ``"focusing-bp"``).
 
     tol : float, default=None
         Convergence tolerance of message-passing solvers (largest message change in a

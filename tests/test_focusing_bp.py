@@ -124,6 +124,35 @@ def test_explicit_protocol_and_reproducible():
     np.testing.assert_allclose(a.history_.gamma, [p[0] for p in pairs[:a.n_iter_]])
 
 
+def test_solution_checked_after_every_sweep():
+    """BP that never meets tol still stops at the sweep whose readout solves the set."""
+    X, y = patterns(0.55, 101, 101, 0)
+    clf = BinaryPerceptronClassifier(solver="focusing-bp", sweeps_per_step=30, tol=1e-12,
+                                     random_state=0).fit(X, y)
+    h = clf.history_
+    assert clf.converged_ and clf.score(X, y) == 1.0
+    assert h.train_error.iloc[-1] == 0.0
+    assert len(h) > 10 and (h.sweeps.iloc[:-1] == 30).all()  # earlier steps: sweep cap
+    assert h.sweeps.iloc[-1] < 30 and not h.bp_converged.iloc[-1]
+
+
+def test_passes_restart_from_fresh_messages():
+    """max_iter passes: a failed pass is followed by a fresh one; the first is unchanged."""
+    X, y = patterns(0.6, 101, 101, 1)
+    one = BinaryPerceptronClassifier(solver="focusing-bp", n_steps=20, random_state=0)
+    with pytest.warns(ConvergenceWarning):
+        one.fit(X, y)
+    two = BinaryPerceptronClassifier(solver="focusing-bp", n_steps=20, max_iter=5,
+                                     random_state=0).fit(X, y)
+    h1, h2 = one.history_, two.history_
+    assert not one.converged_ and one.n_iter_ == 20 and (h1["pass"] == 1).all()
+    assert two.converged_ and two.score(X, y) == 1.0
+    assert h2["pass"].max() == 2 and two.n_iter_ == len(h2) > 20
+    first = h2[h2["pass"] == 1]
+    np.testing.assert_array_equal(first.train_error, h1.train_error)
+    assert list(h2[h2["pass"] == 2].step[:2]) == [1, 2]
+
+
 def test_unsolvable_keeps_best_so_far():
     """Above capacity: no abort, the fewest-errors configuration is returned."""
     X, y = patterns(1.3, 101, 101, 0)
@@ -182,3 +211,33 @@ def test_fc_committee_k5_n321_alpha03(seed):
     clf = CommitteeClassifier(n_hidden=5, solver="focusing-bp", random_state=seed).fit(X, y)
     assert clf.converged_
     assert clf.history_.max_hidden_overlap.iloc[-1] < 0.9  # no collapse
+
+
+@pytest.mark.slow
+def test_perceptron_n1001_alpha075_slower_protocol():
+    """The documented recipe for α = 0.75 (user guide): seeds 0, 4, 6 solved in 10-seed runs."""
+    solved = 0
+    for seed in (0, 4, 6):
+        X, y = patterns(0.75, 1001, 1001, seed)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            clf = BinaryPerceptronClassifier(solver="focusing-bp", n_steps=201,
+                                             sweeps_per_step=2, init_scale=0.5,
+                                             random_state=seed).fit(X, y)
+        solved += clf.converged_
+    assert solved >= 2
+
+
+@pytest.mark.slow
+def test_fc_committee_k5_n321_alpha06_slower_protocol():
+    """The documented recipe for α = 0.6 (user guide): seeds 5 and 9 solved in 16–18 s."""
+    solved = 0
+    for seed in (5, 9):
+        X, y = patterns(0.6, 321, 5 * 321, seed)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            clf = CommitteeClassifier(n_hidden=5, solver="focusing-bp", n_steps=401,
+                                      sweeps_per_step=4, init_scale=0.5,
+                                      random_state=seed).fit(X, y)
+        solved += clf.converged_
+    assert solved >= 1

@@ -89,6 +89,31 @@ def max_hidden_overlap(weights, layout):
     return float(G.max())
 
 
+def _run_step(bp, best, *, tol, max_sweeps, damping, p, r):
+    """BP sweeps of one focusing step, with the readout checked after every sweep.
+
+    The step ends when the largest message change falls below ``tol``, after
+    ``max_sweeps`` sweeps, or as soon as the readout ``sign(m)`` has no training error
+    (a solution met while BP is still moving is kept: later sweeps of the same step may
+    leave it). ``best`` is updated after every sweep. Returns ``(converged, n_sweeps,
+    last_change, weights, n_errors)`` of the last sweep.
+    """
+    converged, n_sweeps, change = bp.u.shape[0] == 0, 0, 0.0
+    w = n_errors = None
+    while not converged and n_sweeps < max_sweeps:
+        change = bp.sweep(damping, p, r)
+        n_sweeps += 1
+        converged = change < tol
+        w, n_errors = bp.sign_weights(), bp.n_errors()
+        best.update(w, n_errors)
+        if n_errors == 0:
+            break
+    if w is None:
+        w, n_errors = bp.sign_weights(), bp.n_errors()
+        best.update(w, n_errors)
+    return converged, n_sweeps, change, w, n_errors
+
+
 @register
 class FocusingBP(Solver):
     """Focusing belief propagation (SPEC 3.1).
@@ -96,8 +121,10 @@ class FocusingBP(Solver):
     Per focusing step (γ, y) of the protocol, BP sweeps (pattern blocks and focusing
     nodes interleaved in one random order) run until the largest message change falls
     below ``tol`` or ``sweeps_per_step`` sweeps were made; BP that does not converge is
-    not an error, the protocol just goes on. The configuration with the fewest training
-    errors seen after any step is returned.
+    not an error, the protocol just goes on. The readout is checked after every sweep;
+    the configuration with the fewest training errors seen is returned. ``max_iter``
+    passes (default 1) run the whole protocol again from fresh random messages while
+    errors remain.
 
     Defaults depend on the model (when the parameter is left at None):
 
@@ -110,7 +137,7 @@ class FocusingBP(Solver):
 
     name = "focusing-bp"
     defaults = {"init_scale": 0.1, "max_memory": 4.0, "damping": 0.5, "n_steps": 101,
-                "protocol": "pseudo-reinforcement"}
+                "protocol": "pseudo-reinforcement", "max_iter": 1}
 
     def _schedule(self, p, layout):
         sweeps = p.get("sweeps_per_step")
@@ -136,61 +163,67 @@ class FocusingBP(Solver):
         self.check(params, layout, X.shape[0])
         table = focusing_protocol(p["protocol"], p["n_steps"])
         max_sweeps, tol = self._schedule(p, layout)
-        damping = float(p["damping"])
+        schedule = {"tol": tol, "max_sweeps": max_sweeps, "damping": float(p["damping"])}
         scale = float(p["init_scale"])
         rng = np.random.default_rng(seed)
-        M, P = X.shape[0], layout.n_weights
+        M = X.shape[0]
+        best = BestSoFar()
+        history = []
+        t0 = time.perf_counter()
+        n_run = 0
+        every = max(1, table.shape[0] // 20) if verbose == 1 else 1
+        # each pass runs the whole protocol from fresh random messages (the same random
+        # stream continues, so a fit is reproducible); later passes only run if the
+        # earlier ones left errors
+        for attempt in range(int(p["max_iter"])):
+            if best.n_errors == 0:
+                break
+            bp = self._initial_state(X, y, layout, p, scale, rng,
+                                     init_weights if attempt == 0 else None)
+            best.update(bp.sign_weights(), bp.n_errors())
+            for step, (gamma, yy) in enumerate(table):
+                if best.n_errors == 0:
+                    break
+                n_run += 1
+                fp, fr = focusing_parameters(gamma, yy)
+                if (fp == 0.0 or fr == 0.0) and np.any(bp.foc != 0.0):
+                    bp.clear_focusing()
+                converged, n_sweeps, change, w, n_errors = _run_step(bp, best, p=fp, r=fr,
+                                                                     **schedule)
+                row = {
+                    "step": step + 1,
+                    "gamma": float(gamma),
+                    "y": float(yy),
+                    "sweeps": n_sweeps,
+                    "max_change": change,
+                    "bp_converged": converged,
+                    "train_error": n_errors / max(M, 1),
+                    "best_train_error": best.n_errors / max(M, 1),
+                    "time": time.perf_counter() - t0,
+                    "pass": attempt + 1,
+                }
+                if layout.architecture in ("fully-connected", "parity"):
+                    row["max_hidden_overlap"] = max_hidden_overlap(w, layout)
+                history.append(row)
+                if (step + 1) % every == 0 or n_errors == 0:
+                    report(verbose, label,
+                           f"pass {attempt + 1}, step {step + 1}: gamma {gamma:.4g}, "
+                           f"y {yy:.4g}, {n_sweeps} sweeps, change {change:.3g}, "
+                           f"train error {n_errors / max(M, 1):.4f}")
+        return SolverResult(best.weights, n_run, best.n_errors == 0, best.n_errors, history)
+
+    @staticmethod
+    def _initial_state(X, y, layout, p, scale, rng, init_weights):
+        """Fresh BP state: random messages, or biased towards ``init_weights`` (warm start)."""
         init = None
         if init_weights is not None:
             # warm start: initial messages biased towards the given weights
             w0 = np.asarray(init_weights, dtype=np.float64).ravel()
-            m0 = scale * (0.5 * w0 + 0.5 * rng.uniform(-1.0, 1.0, (M, P)))
+            m0 = scale * (0.5 * w0 + 0.5 * rng.uniform(-1.0, 1.0, (X.shape[0], w0.size)))
             init = np.arctanh(np.clip(m0, -0.999, 0.999))
         bp = BeliefPropagation(X, y, layout, init_scale=scale, rng=rng,
                                max_memory=p["max_memory"])
         if init is not None:
             bp.u[:] = init
             bp.refresh()
-
-        best = BestSoFar()
-        w = bp.sign_weights()
-        best.update(w, bp.n_errors())
-        history = []
-        t0 = time.perf_counter()
-        n_run = 0
-        every = max(1, table.shape[0] // 20) if verbose == 1 else 1
-        for step, (gamma, yy) in enumerate(table):
-            if best.n_errors == 0:
-                break
-            n_run = step + 1
-            fp, fr = focusing_parameters(gamma, yy)
-            if fp == 0.0 or fr == 0.0:
-                if np.any(bp.foc != 0.0):
-                    bp.clear_focusing()
-            if M == 0:
-                converged, n_sweeps, change = True, 0, 0.0
-            else:
-                converged, n_sweeps, change = bp.run(tol=tol, max_sweeps=max_sweeps,
-                                                     damping=damping, p=fp, r=fr)
-            w = bp.sign_weights()
-            n_errors = bp.n_errors()
-            best.update(w, n_errors)
-            row = {
-                "step": step + 1,
-                "gamma": float(gamma),
-                "y": float(yy),
-                "sweeps": n_sweeps,
-                "max_change": change,
-                "bp_converged": converged,
-                "train_error": n_errors / max(M, 1),
-                "best_train_error": best.n_errors / max(M, 1),
-                "time": time.perf_counter() - t0,
-            }
-            if layout.architecture in ("fully-connected", "parity"):
-                row["max_hidden_overlap"] = max_hidden_overlap(w, layout)
-            history.append(row)
-            if (step + 1) % every == 0 or n_errors == 0:
-                report(verbose, label,
-                       f"step {step + 1}: gamma {gamma:.4g}, y {yy:.4g}, {n_sweeps} sweeps, "
-                       f"change {change:.3g}, train error {n_errors / max(M, 1):.4f}")
-        return SolverResult(best.weights, n_run, best.n_errors == 0, best.n_errors, history)
+        return bp
