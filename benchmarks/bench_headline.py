@@ -107,6 +107,39 @@ def summarize(fits):
     return pd.DataFrame(rows)
 
 
+def _fmt_time(seconds):
+    return f"{seconds:.2g} s" if seconds < 10 else f"{seconds:.0f} s"
+
+
+def _fmt(value, digits=4):
+    return "—" if not np.isfinite(value) else f"{value:.{digits}f}"
+
+
+def rst_table(summary, caption):
+    """The summary as an RST ``list-table`` (the tables of docs/user_guide/benchmarks.rst)."""
+    header = ["solver", "α", "M", "solved", "median time", "median iterations",
+              "δE(0.005)", "δE(0.02)"]
+    gammas = [g for g in GAMMAS if f"S/H2_g{g:g}" in summary]
+    header += [f"S/H₂ (d) at γ={g:g}" for g in gammas]
+    lines = [f".. list-table:: {caption}", "   :header-rows: 1", ""]
+
+    def row(cells):
+        lines.append(f"   * - {cells[0]}")
+        lines.extend(f"     - {c}" for c in cells[1:])
+
+    row(header)
+    for _, r in summary.sort_values(["solver", "alpha"]).iterrows():
+        cells = [f"``{r['solver']}``", f"{r['alpha']:g}", str(int(r["M"])),
+                 f"{int(r['solved'])}/{int(r['seeds'])}", _fmt_time(r["median_time_s"]),
+                 f"{r['median_n_iter']:.0f}"]
+        cells += [_fmt(r.get(f"dE_{p:g}", np.nan)) for p in FLIPS]
+        for g in gammas:
+            ratio, dist = r[f"S/H2_g{g:g}"], r[f"d_g{g:g}"]
+            cells.append("—" if not np.isfinite(ratio) else f"{ratio:.3f} ({dist:.4f})")
+        row(cells)
+    return "\n".join(lines) + "\n"
+
+
 def floats(text):
     return [float(a) for a in text.split(",") if a]
 
@@ -130,6 +163,8 @@ def main(argv=None):
     parser.add_argument("--no-entropy", action="store_true", help="skip the BP local entropy")
     parser.add_argument("--n-jobs", type=int, default=2, help="threads of the BP local entropy")
     parser.add_argument("--out", default=None, help="CSV path of the summary table")
+    parser.add_argument("--rst", default=None,
+                        help="also write the summary as an RST list-table to this path")
     args = parser.parse_args(argv)
 
     solvers = [s for s in args.solvers.split(",") if s]
@@ -147,6 +182,13 @@ def main(argv=None):
     print()
     save(summarize(fits), "headline", out)
     save(pd.DataFrame(fits), "headline_per_seed", out.replace(".csv", "_per_seed.csv"))
+    if args.rst:
+        summary = summarize(fits)
+        caption = (f"{', '.join(models)}, random labels, {args.seeds} seeds, "
+                   "default parameters")
+        with open(args.rst, "w") as fh:
+            fh.write(rst_table(summary, caption))
+        print(f"RST table written to {args.rst}")
 
 
 if __name__ == "__main__":
