@@ -201,14 +201,17 @@ class BeliefPropagation:
                               float(p), float(r), float(damping), self._work, self._fbuf,
                               self._obuf, self._L, self._R, self.output_rule))
 
-    def run(self, *, tol, max_sweeps, damping=0.0, p=0.0, r=0.0):
+    def run(self, *, tol, max_sweeps, damping=0.0, p=0.0, r=0.0, stop=None):
         """Sweep until the largest change is below ``tol`` or ``max_sweeps`` sweeps.
 
-        Returns ``(converged, n_sweeps, last_change)``.
+        ``stop``, if given, is called after every sweep; the run ends there when it
+        returns True. Returns ``(converged, n_sweeps, last_change)``.
         """
         change = np.inf
         for n in range(1, max_sweeps + 1):
             change = self.sweep(damping, p, r)
+            if stop is not None and stop():
+                return change < tol, n, change
             if change < tol:
                 return True, n, change
         return False, max_sweeps, change

@@ -149,16 +149,6 @@ def ndtr(z):
     return 0.5 * math.erfc(-z * _SQRT1_2)
 
 
-@njit(cache=True, nogil=True)
-def taylor_ndtr(z, coef):
-    """Taylor coefficients of Φ at z: Φ(z + ε) = Σ_n coef[n] εⁿ (n ≤ SERIES_TERMS).
-
-    Φ⁽ⁿ⁾(z) = (−1)ⁿ⁻¹ He_{n−1}(z) φ(z) with the probabilists' Hermite polynomials
-    (see :func:`log_mix_series`; valid while Φ(z) > 0, i.e. z > −37).
-    """
-    log_mix_series(z, ndtr(z), 0.0, 1.0, -1.0, coef, np.empty(SERIES_TERMS + 1))
-
-
 @intrinsic
 def _float_bits(typingctx, x):
     """The bits of a float64 as an int64 (a register move, vectorizable).
@@ -375,13 +365,6 @@ def log_mix_series(z0, ndtr_z0, c0, t0, widest, coef, lcoef):
             if small >= 3 and q >= SERIES_MIN_ORDER:
                 return q
     return 0 if widest >= 0.0 else SERIES_TERMS
-
-
-@njit(cache=True, nogil=True)
-def taylor_log_mix(z0, c0, t0, coef, lcoef):
-    """Taylor coefficients of g(ε) = ln(c0 + t0 Φ(z0 + ε)) around ε = 0, all SERIES_TERMS
-    orders (:func:`log_mix_series`; ``lcoef[0]`` = 0)."""
-    log_mix_series(z0, ndtr(z0), c0, t0, -1.0, coef, lcoef)
 
 
 @njit(cache=True, nogil=True)

@@ -98,20 +98,21 @@ def _run_step(bp, best, *, tol, max_sweeps, damping, p, r):
     leave it). ``best`` is updated after every sweep. Returns ``(converged, n_sweeps,
     last_change, weights, n_errors)`` of the last sweep.
     """
-    converged, n_sweeps, change = bp.u.shape[0] == 0, 0, 0.0
-    w = n_errors = None
-    while not converged and n_sweeps < max_sweeps:
-        change = bp.sweep(damping, p, r)
-        n_sweeps += 1
-        converged = change < tol
+    last = {}
+
+    def solved():
         w, n_errors = bp.sign_weights(), bp.n_errors()
         best.update(w, n_errors)
-        if n_errors == 0:
-            break
-    if w is None:
-        w, n_errors = bp.sign_weights(), bp.n_errors()
-        best.update(w, n_errors)
-    return converged, n_sweeps, change, w, n_errors
+        last.update(w=w, n_errors=n_errors)
+        return n_errors == 0
+
+    if bp.u.shape[0] == 0:  # no pattern: nothing to sweep
+        converged, n_sweeps, change = True, 0, 0.0
+        solved()
+    else:
+        converged, n_sweeps, change = bp.run(tol=tol, max_sweeps=max_sweeps,
+                                             damping=damping, p=p, r=r, stop=solved)
+    return converged, n_sweeps, change, last["w"], last["n_errors"]
 
 
 @register
