@@ -353,63 +353,117 @@ def least_action_share(X, y, hidden, weights, pre, orders, first, stop, starts, 
             kick(h, w, pull[lo:hi], coupling, False)
 
 
+#: columns of the per-epoch log that :func:`end_epoch` fills
+LOG_CENTER, LOG_REPLICA, LOG_DISTANCE, LOG_GAMMA, LOG_BEST = range(5)
+
+#: entries of the shared fit state: best errors so far, epochs done, stop flag
+STATE_BEST, STATE_EPOCHS, STATE_STOP = range(3)
+
+
 @njit(cache=True, nogil=True)
-def replicated_epoch(X, y, hidden, nets, pre, orders, starts, ends, offsets, batch_size,
-                     rule, learning_rate, gamma_loss, coupling, gamma_y, explicit, center,
-                     center_hidden, pushes, pull, delta, errors, thread, n_threads, sync,
-                     progress, max_spins, output_rule=0):
-    """Thread ``thread``'s share of one epoch of the synchronous schedule.
+def end_epoch(nets, errors, log, best_w, state, schedule, max_iter):
+    """Bookkeeping at the end of an epoch, once the training errors of every replica and
+    of the centre (``errors``, last entry) are counted.
 
-    ``nets`` holds the replicas' weights (rows ``0..y−1``) and the centre's weights (last
-    row); ``errors`` receives their training errors. A round is two steps, each ended by
-    a barrier of the ``n_threads`` threads on the shared counter ``sync``:
+    The configuration with the fewest errors so far goes to ``best_w`` (the centre first,
+    so that on a tie it is the answer, then the first best replica; only a strict
+    improvement replaces it) and its count to ``state[STATE_BEST]``. The epoch's row of
+    ``log`` receives the centre's errors, the best replica's, the mean fraction of weights
+    where a replica differs from the centre, γ and the best so far. Then the epoch count
+    goes up, ``state[STATE_STOP]`` becomes 1 when the best has no error or ``max_iter``
+    epochs are done, and γ follows its schedule ``γ ← γ·growth + step`` (``schedule`` is
+    ``[γ, growth, step]``).
+    """
+    n_rep, P = nets.shape[0] - 1, nets.shape[1]
+    e = state[STATE_EPOCHS]
+    first = 0
+    for a in range(1, n_rep):
+        if errors[a] < errors[first]:
+            first = a
+    for row in (n_rep, first):
+        if errors[row] < state[STATE_BEST]:
+            state[STATE_BEST] = errors[row]
+            best_w[:] = nets[row]
+    differ = 0
+    for a in range(n_rep):
+        for p in range(P):
+            if nets[a, p] != nets[n_rep, p]:
+                differ += 1
+    log[e, LOG_CENTER] = errors[n_rep]
+    log[e, LOG_REPLICA] = errors[first]
+    log[e, LOG_DISTANCE] = differ / (n_rep * P)
+    log[e, LOG_GAMMA] = schedule[0]
+    log[e, LOG_BEST] = state[STATE_BEST]
+    state[STATE_EPOCHS] = e + 1
+    state[STATE_STOP] = 1 if state[STATE_BEST] == 0 or e + 1 >= max_iter else 0
+    schedule[0] = schedule[0] * schedule[1] + schedule[2]
 
-    * least-action rule: (1) the minibatch pre-activations of the round, split by
-      (replica, pattern) pairs; (2) steps, kicks and the centre split by weights
-      (:func:`least_action_share`, :func:`update_center`);
-    * cross-entropy rule: (1) :func:`replica_round` for the thread's share of the
-      replicas; (2) the centre, split by weights.
 
-    The last step counts the errors of the thread's share of ``nets``. The work is split
-    without changing any arithmetic: results do not depend on ``n_threads``.
+@njit(cache=True, nogil=True)
+def replicated_epochs(X, y, hidden, nets, pre, orders, starts, ends, offsets, batch_size,
+                      rule, learning_rate, gamma_loss, coupling, explicit, center,
+                      center_hidden, pushes, pull, delta, errors, log, best_w, state,
+                      schedule, max_iter, first_epoch, thread, n_threads, sync, progress,
+                      max_spins, output_rule=0):
+    """Thread ``thread``'s share of a chunk of epochs of the synchronous schedule.
+
+    Epoch ``first_epoch + e`` uses the pattern orders ``orders[e]`` (one row per replica);
+    the chunk ends after ``orders.shape[0]`` epochs or when :func:`end_epoch` sets the
+    stop flag of the shared ``state``. ``nets`` holds the replicas' weights (rows
+    ``0..y−1``) and the centre's weights (last row). An epoch is a sequence of steps, each
+    ended by a barrier of the ``n_threads`` threads on the shared counter ``sync``:
+
+    * every round, least-action rule: (1) the minibatch pre-activations of the round,
+      split by (replica, pattern) pairs; (2) steps, kicks and the centre split by
+      weights (:func:`least_action_share`, :func:`update_center`);
+      cross-entropy rule: (1) :func:`replica_round` for the thread's share of the
+      replicas; (2) the centre, split by weights;
+    * the training errors of the thread's share of ``nets`` (:func:`count_errors`);
+    * thread 0 alone: :func:`end_epoch` (log, best so far, stop flag, γ).
+
+    γ is read from ``schedule[0]`` at every round. The work is split without changing
+    any arithmetic: results do not depend on ``n_threads``.
 
     ``progress`` is ``[step, arrived, barriers passed, reads spent waiting]`` (the last
     three are the state of :func:`skwfm._kernels.spin.barrier`): when a barrier takes more
-    than ``max_spins`` reads, the kernel returns ``False`` and resumes where it stopped when called again
-    (the caller yields the CPU in between). Returns ``True`` when the thread's share of
-    the epoch is done. ``output_rule`` 1: parity machine.
+    than ``max_spins`` reads, the kernel returns ``False`` and resumes where it stopped
+    when called again (the caller yields the CPU in between). Returns ``True`` when the
+    chunk is done. ``output_rule`` 1: parity machine.
     """
     M = X.shape[0]
     n_rep, P = hidden.shape
     weights = nets[:n_rep]
     rounds = (M + batch_size - 1) // batch_size
-    n_steps = 2 * rounds + 1
+    n_steps = 2 * rounds + 2
     plo, phi = share(P, thread, n_threads)
     clip = rule == RULE_CROSS_ENTROPY
-    while progress[0] < n_steps:
+    while True:
         step = progress[0]
         if progress[1] == 0:  # not yet arrived at the barrier after this step
+            e = state[STATE_EPOCHS] - first_epoch
+            gamma_y = schedule[0] * n_rep
             first = (step // 2) * batch_size
             stop = min(first + batch_size, M)
             if step == n_steps - 1:
+                if thread == 0:
+                    end_epoch(nets, errors, log, best_w, state, schedule, max_iter)
+            elif step == n_steps - 2:
                 lo, hi = share(n_rep + 1, thread, n_threads)
                 count_errors(X, y, nets[lo:hi], starts, ends, offsets, errors[lo:hi],
                              output_rule)
-                progress[0] += 1
-                return True  # the caller's barrier ends the epoch
-            if step % 2 == 0 and rule == RULE_LEAST_ACTION:
+            elif step % 2 == 0 and rule == RULE_LEAST_ACTION:
                 lo, hi = share(n_rep * (stop - first), thread, n_threads)
-                batch_preactivations(X, weights, orders, first, stop, starts, ends,
+                batch_preactivations(X, weights, orders[e], first, stop, starts, ends,
                                      offsets, lo, hi, pre)
             elif step % 2 == 0:
                 lo, hi = share(n_rep, thread, n_threads)
                 replica_round(X, y, hidden, weights, starts, ends, offsets,
-                              np.arange(lo, hi), orders, first, batch_size, rule,
+                              np.arange(lo, hi), orders[e], first, batch_size, rule,
                               learning_rate, gamma_loss, center, coupling, gamma_y,
                               explicit, pushes, output_rule)
             else:
                 if rule == RULE_LEAST_ACTION:
-                    least_action_share(X, y, hidden, weights, pre, orders, first, stop,
+                    least_action_share(X, y, hidden, weights, pre, orders[e], first, stop,
                                        starts, ends, offsets, learning_rate, center,
                                        coupling, gamma_y, explicit, pushes, pull, delta,
                                        plo, phi, output_rule)
@@ -418,5 +472,10 @@ def replicated_epoch(X, y, hidden, nets, pre, orders, starts, ends, offsets, bat
                               nets[n_rep, plo:phi])
         if not barrier(sync, progress[1:], n_threads, max_spins):
             return False
-        progress[0] += 1
-    return True
+        if step < n_steps - 1:
+            progress[0] += 1
+            continue
+        # the epoch is over (end_epoch's writes are visible after the barrier)
+        progress[0] = 0
+        if state[STATE_STOP] or state[STATE_EPOCHS] - first_epoch >= orders.shape[0]:
+            return True

@@ -12,15 +12,17 @@ constant).
 Parallel execution.
 
 * With a thread-based joblib backend (the default, ``prefer="threads"``) ``n_jobs``
-  threads run for the whole fit, each doing its share of every epoch in one call of
-  :func:`~skwfm._kernels.replicated.replicated_epoch`: the pre-activations of the
+  threads run for the whole fit, each doing its share of a chunk of up to
+  :data:`CHUNK_EPOCHS` epochs in one call of
+  :func:`~skwfm._kernels.replicated.replicated_epochs`: the pre-activations of the
   round's minibatches split by (replica, pattern), the steps, kicks and centre split by
   weights (the cross-entropy rule: steps and kicks split by replicas), the error counts
-  split by network, the threads meeting at barriers inside the
-  kernel (:mod:`skwfm._kernels.spin`). A round is a fraction of a millisecond, too short
-  for joblib's polling (10 ms) or for waking threads through the operating system.
-  Between epochs each thread draws the new pattern orders of its share of the replicas
-  and thread 0 does the bookkeeping while the others wait in a kernel.
+  split by network, the end-of-epoch bookkeeping (log, best so far, stopping rule, γ)
+  done by thread 0, the threads meeting at barriers inside the kernel
+  (:mod:`skwfm._kernels.spin`). A round is a fraction of a millisecond, too short for
+  joblib's polling (10 ms) or for waking threads through the operating system, and
+  nothing returns to Python within a chunk. Between chunks each thread draws the
+  pattern orders of the chunk's epochs for its share of the replicas.
 * With any other backend (loky, dask, ...) every round is dispatched as one joblib call
   over groups of replicas, whose new states are sent back; slow for small rounds but
   correct.
@@ -34,16 +36,26 @@ import math
 import time
 
 import numpy as np
+import pandas as pd
 from joblib import cpu_count, effective_n_jobs
 from joblib.parallel import get_active_backend
 from sklearn.utils.parallel import Parallel, delayed
 
 from .._kernels.replicated import (
+    LOG_BEST,
+    LOG_CENTER,
+    LOG_DISTANCE,
+    LOG_GAMMA,
+    LOG_REPLICA,
     RULE_CROSS_ENTROPY,
     RULE_LEAST_ACTION,
+    STATE_BEST,
+    STATE_EPOCHS,
+    STATE_STOP,
     count_errors,
+    end_epoch,
     replica_round,
-    replicated_epoch,
+    replicated_epochs,
     share,
     update_center,
 )
@@ -71,6 +83,11 @@ MAX_SPINS = 200_000
 
 #: seconds a thread sleeps after MAX_SPINS fruitless reads
 YIELD_SECONDS = 1e-4
+
+#: largest number of epochs run in one kernel call (fewer when their pattern orders,
+#: n_epochs × n_replicas × M integers drawn up front, would pass CHUNK_ORDERS)
+CHUNK_EPOCHS = 16
+CHUNK_ORDERS = 2**20
 
 
 def _step_group(X, y, hidden, weights, kernel_args, orders, first, batch_size, rule,
@@ -107,9 +124,6 @@ class _Fit:
         self.rule = (RULE_LEAST_ACTION if p["update_rule"] == "least-action"
                      else RULE_CROSS_ENTROPY)
         self.max_iter = int(p["max_iter"])
-        self.gamma_step = float(p["gamma_step"])
-        self.gamma_growth = float(p["gamma_growth"])
-        self.gamma = float(p["gamma"])
         self.coupling = float(p["coupling"])
         self.learning_rate = float(p["learning_rate"])
         self.explicit = p.get("center", "traced") == "explicit"
@@ -132,10 +146,12 @@ class _Fit:
         self.weights[:] = np.where(self.hidden >= 0, 1.0, -1.0)
         seeds = rng.integers(0, 2**63 - 1, size=self.n_rep)
         self.rngs = [np.random.default_rng(s) for s in seeds]
-        self.orders = np.empty((self.n_rep, self.M), dtype=np.int64)
         self.identity = np.arange(self.M)
         self.n_threads = n_groups
-        self._shuffle()
+        # pattern orders of a chunk of epochs: [epoch of the chunk, replica, position]
+        self.chunk = int(max(1, min(CHUNK_EPOCHS, self.max_iter,
+                                    CHUNK_ORDERS // max(1, self.n_rep * self.M))))
+        self.orders = np.empty((self.chunk, self.n_rep, self.M), dtype=np.int64)
         # an explicit centre has hidden values of its own, starting where the replicas do
         self.center_hidden = start.copy()
         self.pushes = np.zeros((self.n_rep, layout.n_weights if self.explicit else 0))
@@ -157,24 +173,43 @@ class _Fit:
                              for g in np.array_split(np.arange(self.n_rep + 1), n_groups)]
         self.errors = np.zeros(self.n_rep + 1, dtype=np.int64)
 
+        # what end_epoch keeps: the per-epoch log, the best weights, [best errors,
+        # epochs done, stop flag] and the γ schedule [γ, growth, step]
+        self.log = np.zeros((self.max_iter, 5))
+        self.best_w = np.empty(layout.n_weights)
+        self.state = np.array([self.M + 1, 0, 0], dtype=np.int64)
+        self.schedule = np.array([float(p["gamma"]), float(p["gamma_growth"]),
+                                  float(p["gamma_step"])])
+        self.times = np.zeros(self.max_iter)
+        self.reported = 0
         self.round = 0
-        self.epoch = 0
-        self.best = BestSoFar()
-        self.history = []
-        self.stop = False
         self.t0 = time.perf_counter()
 
-    def _shuffle(self, replicas=None):
-        """New pattern orders (``rng.permutation(M)``, drawn in place; numpy's shuffle
-        releases the interpreter lock)."""
-        for a in range(self.n_rep) if replicas is None else replicas:
-            self.orders[a] = self.identity
-            self.rngs[a].shuffle(self.orders[a])
+    @property
+    def epoch(self):
+        return int(self.state[STATE_EPOCHS])
 
-    def shuffle_share(self, thread):
-        """Pattern orders of the next epoch for the thread's share of the replicas (the
-        last epoch's new orders are never used)."""
-        self._shuffle(range(*share(self.n_rep, thread, self.n_threads)))
+    @property
+    def gamma(self):
+        return float(self.schedule[0])
+
+    @property
+    def stop(self):
+        return bool(self.state[STATE_STOP])
+
+    def chunk_length(self):
+        return min(self.chunk, self.max_iter - self.epoch)
+
+    def draw_orders(self, thread, epoch=None):
+        """Pattern orders of the next chunk's epochs for the thread's share of the
+        replicas: for every replica, one ``rng.permutation(M)`` per epoch from its own
+        generator (drawn in place; numpy's shuffle releases the interpreter lock).
+        ``epoch``: draw for this single epoch only (into the first slot)."""
+        n = 1 if epoch is not None else self.chunk_length()
+        for a in range(*share(self.n_rep, thread, self.n_threads)):
+            for e in range(n):
+                self.orders[e, a] = self.identity
+                self.rngs[a].shuffle(self.orders[e, a])
 
     def _update_center(self):
         update_center(self.weights, self.pushes, self.center, self.center_hidden,
@@ -183,25 +218,28 @@ class _Fit:
 
     # -- in-kernel schedule (threads sharing the arrays) ------------------------------
 
-    def epoch_share(self, thread, progress):
-        """Thread ``thread``'s share of the epoch; ``False`` if it must wait longer at a
-        barrier (call again to resume)."""
+    def chunk_share(self, thread, progress, first_epoch, n_epochs):
+        """Thread ``thread``'s share of the chunk of ``n_epochs`` epochs from
+        ``first_epoch`` (their orders drawn); ``False`` if it must wait longer at a
+        barrier (call again, with the same arguments, to resume)."""
         starts, ends, offsets, output_rule = self.kernel_args
-        return replicated_epoch(
-            self.X, self.y, self.hidden, self.nets, self.pre, self.orders, starts, ends,
-            offsets, self.batch_size, self.rule, self.learning_rate, CROSS_ENTROPY_GAMMA,
-            self.coupling, self.gamma * self.n_rep, self.explicit, self.center,
-            self.center_hidden, self.pushes, self.pull, self.delta, self.errors, thread,
-            self.n_threads, self.sync, progress, MAX_SPINS, output_rule)
+        return replicated_epochs(
+            self.X, self.y, self.hidden, self.nets, self.pre,
+            self.orders[:n_epochs], starts, ends, offsets, self.batch_size,
+            self.rule, self.learning_rate, CROSS_ENTROPY_GAMMA, self.coupling,
+            self.explicit, self.center, self.center_hidden, self.pushes, self.pull,
+            self.delta, self.errors, self.log, self.best_w, self.state, self.schedule,
+            self.max_iter, first_epoch, thread, self.n_threads, self.sync, progress,
+            MAX_SPINS, output_rule)
 
     # -- work of one group with a process backend (runs in a worker) ------------------
 
     def step_args(self, g):
         s = self.groups[g]
         return (self.X, self.y, self.hidden[s], self.weights[s], self.kernel_args,
-                self.orders[s], self.round * self.batch_size, self.batch_size, self.rule,
-                self.learning_rate, self.center, self.coupling, self.gamma * self.n_rep,
-                self.explicit, self.pushes[s])
+                self.orders[0, s], self.round * self.batch_size, self.batch_size,
+                self.rule, self.learning_rate, self.center, self.coupling,
+                self.gamma * self.n_rep, self.explicit, self.pushes[s])
 
     def store_step(self, g, result):
         s = self.groups[g]
@@ -213,7 +251,7 @@ class _Fit:
     def store_count(self, g, result):
         self.errors[self.count_groups[g]] = result
 
-    # -- bookkeeping between phases (runs in exactly one thread) ------------------------
+    # -- bookkeeping (runs in exactly one thread) ---------------------------------------
 
     def after_round(self):
         """Recompute the centre (and its weights, the last row of ``nets``)."""
@@ -221,42 +259,48 @@ class _Fit:
         self.round += 1
 
     def after_epoch(self):
-        """History, best-so-far, stopping rule, schedules and new pattern orders."""
-        self.epoch += 1
+        """End of an epoch of the process-backend driver (the kernel's bookkeeping)."""
         self.round = 0
+        end_epoch(self.nets, self.errors, self.log, self.best_w, self.state,
+                  self.schedule, self.max_iter)
+        self.after_chunk()
+
+    def after_chunk(self):
+        """Clock and progress lines for the epochs done since the last call (the time of
+        an epoch inside a chunk is interpolated between the chunk's ends)."""
+        done, first = self.epoch, self.reported
+        now = time.perf_counter() - self.t0
+        before = self.times[first - 1] if first else 0.0
+        self.times[first:done] = before + (now - before) * (
+            np.arange(1, done - first + 1) / max(1, done - first))
         M = self.M
-        center_errors = int(self.errors[-1])
-        replica_errors = self.errors[:-1]
-        w_center = self.nets[-1]
-        first = int(np.argmin(replica_errors))
-        # the centre first: on a tie it is the answer
-        self.best.update(w_center, center_errors)
-        self.best.update(self.weights[first], replica_errors[first])
-        distance = float(np.mean(self.weights != w_center))
-        self.history.append({
-            "epoch": self.epoch,
-            "center_train_error": center_errors / M,
-            "replica_train_error": int(replica_errors[first]) / M,
-            "mean_distance": distance,
-            "gamma": self.gamma,
-            "coupling": self.coupling,
-            "learning_rate": self.learning_rate,
-            "best_train_error": self.best.n_errors / M,
-            "time": time.perf_counter() - self.t0,
-        })
-        solved = self.best.n_errors == 0
-        if self.epoch % self.every == 0 or solved:
-            report(self.verbose, self.label,
-                   f"epoch {self.epoch}: centre error {center_errors / M:.4f}, best "
-                   f"replica error {replica_errors[first] / M:.4f}, distance "
-                   f"{distance:.4f}, gamma {self.gamma:.4g}")
-        self.stop = solved or self.epoch >= self.max_iter
-        self.gamma = self.gamma * self.gamma_growth + self.gamma_step
+        for e in range(first, done):
+            row = self.log[e]
+            solved = row[LOG_BEST] == 0
+            if (e + 1) % self.every == 0 or solved:
+                report(self.verbose, self.label,
+                       f"epoch {e + 1}: centre error {row[LOG_CENTER] / M:.4f}, best "
+                       f"replica error {row[LOG_REPLICA] / M:.4f}, distance "
+                       f"{row[LOG_DISTANCE]:.4f}, gamma {row[LOG_GAMMA]:.4g}")
+        self.reported = done
 
     def result(self):
-        b = self.best
-        return SolverResult(b.weights, self.epoch, b.n_errors == 0, b.n_errors,
-                            self.history)
+        done, M = self.epoch, self.M
+        log = self.log[:done]
+        history = pd.DataFrame({
+            "epoch": np.arange(1, done + 1),
+            "center_train_error": log[:, LOG_CENTER] / M,
+            "replica_train_error": log[:, LOG_REPLICA] / M,
+            "mean_distance": log[:, LOG_DISTANCE],
+            "gamma": log[:, LOG_GAMMA],
+            "coupling": self.coupling,
+            "learning_rate": self.learning_rate,
+            "best_train_error": log[:, LOG_BEST] / M,
+            "time": self.times[:done],
+        }).to_dict("records")
+        n_errors = int(self.state[STATE_BEST])
+        weights = np.where(self.best_w >= 0, 1, -1).astype(np.int8)
+        return SolverResult(weights, done, n_errors == 0, n_errors, history)
 
 
 def _wait_for(fit, call, progress):
@@ -276,11 +320,11 @@ def _wait_for(fit, call, progress):
 def _run_share(fit, thread):
     """Whole-fit task of one of ``fit.n_threads`` threads.
 
-    Per epoch: the thread's share of the rounds and of the error counts (one kernel call,
-    meeting the other threads at in-kernel barriers), new pattern orders for its share of
-    the replicas, a barrier; thread 0 then does the epoch's bookkeeping while the others
-    wait at a second barrier. The waiting happens in nogil kernels, so thread 0 keeps the
-    interpreter to itself.
+    Per chunk of epochs: the pattern orders of the chunk for the thread's share of the
+    replicas, a barrier, then the thread's share of the chunk (one kernel call, meeting
+    the other threads at in-kernel barriers); thread 0 then reads the clock and prints
+    progress while the others draw the next chunk's orders. The waiting happens in nogil
+    kernels, so a thread in Python keeps the interpreter to itself.
     """
     # [step, arrived, barriers passed, reads spent waiting], in a cache line of its own:
     # the threads' states would otherwise share one, and every write of one thread
@@ -289,20 +333,19 @@ def _run_share(fit, thread):
     fit.progress[thread] = progress  # for diagnostics: progress[3] is the time waited
     state = progress[1:]
 
-    def meet(max_spins):
-        return lambda: spin_barrier(fit.sync, state, fit.n_threads, max_spins)
+    def meet():
+        return spin_barrier(fit.sync, state, fit.n_threads, MAX_SPINS)
 
     try:
         while True:
-            progress[0] = 0
-            _wait_for(fit, lambda: fit.epoch_share(thread, progress), progress)
-            fit.shuffle_share(thread)
-            _wait_for(fit, meet(MAX_SPINS), progress)
+            # the epoch count only changes inside a chunk: between chunks every thread
+            # reads the same value
+            first, n = fit.epoch, fit.chunk_length()
+            fit.draw_orders(thread)
+            _wait_for(fit, meet, progress)
+            _wait_for(fit, lambda: fit.chunk_share(thread, progress, first, n), progress)
             if thread == 0:
-                fit.after_epoch()
-            # thread 0's bookkeeping takes longer than a round: spin longer before a
-            # waiting thread returns to Python (where it would contend for the GIL)
-            _wait_for(fit, meet(10 * MAX_SPINS), progress)
+                fit.after_chunk()
             if fit.stop:
                 return
     except BaseException:
@@ -390,9 +433,10 @@ class Replicated(Solver):
                 store(g, out)
 
         while not fit.stop:
+            for g in groups:  # every replica's orders of this epoch
+                fit.draw_orders(g, epoch=fit.epoch)
             for _ in range(fit.rounds):
                 phase(_step_group, fit.step_args, fit.store_step)
                 fit.after_round()
             phase(_count_group, fit.count_args, fit.store_count)
             fit.after_epoch()
-            fit._shuffle()
