@@ -13,11 +13,13 @@ A bit is set where the value is ≥ 0: an input +1, or a hidden weight whose bin
 pattern and the weights, so they never count as disagreements.
 """
 
+import math
+
 import numpy as np
 from numba import njit, types
 from numba.extending import intrinsic
 
-from .sgd import charge_pattern, network_output, new_slope_cache
+from .sgd import charge_pattern, loss_and_slope, network_output, new_slope_cache
 
 
 @intrinsic
@@ -108,15 +110,25 @@ def count_errors_packed(bits, wbits, y, starts, ends, output_rule=0):
     return errors
 
 
-@njit(cache=True, nogil=True, fastmath={"contract"})
+@njit(cache=True, nogil=True)
+def signed(c, x):
+    """``c·x`` for an input x = ±1, by selection instead of a conversion and a product.
+
+    Exact, like the product: 0·(−1) = −0.0 included.
+    """
+    return -c if x < 0 else c
+
+
+@njit(cache=True, nogil=True)
 def push_unit(Xs, patterns, coefs, k, s, g):
     """``g ← Σ_t coefs[t, k]·Xs[patterns[t], s:s+n]``, rounded as in the general kernel.
 
     The sum is rounded exactly as :func:`~skwfm._kernels.sgd.add_unit_push` rounds it,
     in fewer passes over ``g``: the groups of four patterns two per pass
     (``(g + G_a) + G_b``), then the last ``B mod 4`` patterns in one pass. A missing
-    group b enters with coefficients 0, which add exact zeros. With ±1 inputs every product c·ξ
-    is exact, so the fused multiply-adds allowed here round like separate adds.
+    group b enters with coefficients 0, which add exact zeros (the sum starts at +0.0,
+    and x + y = −0.0 only for x = y = −0.0, so it is never −0.0). The products c·ξ are
+    :func:`signed` selections: exact, and cheaper than converting the int8 inputs.
     """
     B = patterns.shape[0]
     n = g.shape[0]
@@ -139,12 +151,12 @@ def push_unit(Xs, patterns, coefs, k, s, g):
             x6, x7 = Xs[patterns[tb + 2], s:e], Xs[patterns[tb + 3], s:e]
             if started:
                 for j in range(n):
-                    g[j] = ((g[j] + (c0 * x0[j] + c1 * x1[j] + c2 * x2[j] + c3 * x3[j]))
-                            + (c4 * x4[j] + c5 * x5[j] + c6 * x6[j] + c7 * x7[j]))
+                    g[j] = ((g[j] + (signed(c0, x0[j]) + signed(c1, x1[j]) + signed(c2, x2[j]) + signed(c3, x3[j])))
+                            + (signed(c4, x4[j]) + signed(c5, x5[j]) + signed(c6, x6[j]) + signed(c7, x7[j])))
             else:
                 for j in range(n):
-                    g[j] = ((0.0 + (c0 * x0[j] + c1 * x1[j] + c2 * x2[j] + c3 * x3[j]))
-                            + (c4 * x4[j] + c5 * x5[j] + c6 * x6[j] + c7 * x7[j]))
+                    g[j] = ((0.0 + (signed(c0, x0[j]) + signed(c1, x1[j]) + signed(c2, x2[j]) + signed(c3, x3[j])))
+                            + (signed(c4, x4[j]) + signed(c5, x5[j]) + signed(c6, x6[j]) + signed(c7, x7[j])))
             started = True
         ta = tb + 4
     # the last B mod 4 patterns one by one, in one pass
@@ -154,18 +166,18 @@ def push_unit(Xs, patterns, coefs, k, s, g):
     if B - ts == 1:
         c0, x0 = coefs[ts, k], Xs[patterns[ts], s:e]
         for j in range(n):
-            g[j] = g[j] + c0 * x0[j]
+            g[j] = g[j] + signed(c0, x0[j])
     elif B - ts == 2:
         c0, x0 = coefs[ts, k], Xs[patterns[ts], s:e]
         c1, x1 = coefs[ts + 1, k], Xs[patterns[ts + 1], s:e]
         for j in range(n):
-            g[j] = (g[j] + c0 * x0[j]) + c1 * x1[j]
+            g[j] = (g[j] + signed(c0, x0[j])) + signed(c1, x1[j])
     elif B - ts == 3:
         c0, x0 = coefs[ts, k], Xs[patterns[ts], s:e]
         c1, x1 = coefs[ts + 1, k], Xs[patterns[ts + 1], s:e]
         c2, x2 = coefs[ts + 2, k], Xs[patterns[ts + 2], s:e]
         for j in range(n):
-            g[j] = ((g[j] + c0 * x0[j]) + c1 * x1[j]) + c2 * x2[j]
+            g[j] = ((g[j] + signed(c0, x0[j])) + signed(c1, x1[j])) + signed(c2, x2[j])
 
 
 @njit(cache=True, nogil=True)
@@ -174,8 +186,6 @@ def step_unit(h, g, step, wbits_k):
 
     The step of :func:`~skwfm._kernels.sgd.apply_step`, one 64-weight word per pass
     (branch-free, vectorized, the new bits packed while the values are in registers).
-    Not in :func:`push_unit`: numba's fastmath flags reach inlined code, and an FMA here
-    would round differently from the general kernel.
     """
     n = h.shape[0]
     n_flips = 0
@@ -192,6 +202,37 @@ def step_unit(h, g, step, wbits_k):
 
 
 @njit(cache=True, nogil=True)
+def perceptron_charges(bits, y, wbits, patterns, n, gamma, memo, coefs):
+    """A perceptron's minibatch: the summed loss ℓ_γ, and ``coefs[t, 0]`` ← the push
+    on its weights from pattern ``patterns[t]``; labels σ = ±1.
+
+    What :func:`~skwfm._kernels.sgd.charge_pattern` computes for one unit, the same
+    bits: x = σ (w·ξ) / √n, loss ℓ_γ(x), push c σ / √n with c = (1 − tanh γx) / 2
+    (0 below 1e-12). σ (w·ξ) is an integer in [−n, n], so ``memo`` (2n + 1, 2), rows
+    of NaN at the start of the epoch, keeps (ℓ, c / √n) by σ (w·ξ) + n: most patterns
+    skip the transcendental functions and the hashing of
+    :func:`~skwfm._kernels.sgd.loss_and_slope`.
+    """
+    root = math.sqrt(n)
+    batch_loss = 0.0  # summed per minibatch first, as sgd_epoch does: same rounding
+    for t in range(patterns.shape[0]):
+        mu = patterns[t]
+        disagree = 0
+        for i in range(bits.shape[2]):
+            disagree += popcount(bits[mu, 0, i] ^ wbits[0, i])
+        margin = y[mu] * float(n - 2 * disagree)
+        slot = int(margin) + n
+        if memo[slot, 0] != memo[slot, 0]:
+            loss, c = loss_and_slope(margin / root, gamma, None)
+            memo[slot, 0] = loss
+            memo[slot, 1] = c / root if c >= 1e-12 else 0.0
+        batch_loss += memo[slot, 0]
+        # (c σ)/√n = σ (c/√n): division rounds symmetrically
+        coefs[t, 0] = y[mu] * memo[slot, 1] if memo[slot, 1] != 0.0 else 0.0
+    return batch_loss
+
+
+@njit(cache=True, nogil=True)
 def sgd_epoch_signs(Xs, bits, y, hidden, wbits, starts, ends, offsets, order, batch_size,
                     learning_rate, gamma, grad, output_rule=0):
     """One epoch of :func:`skwfm._kernels.sgd.sgd_epoch` for ±1 inputs (``output_rule``
@@ -199,25 +240,31 @@ def sgd_epoch_signs(Xs, bits, y, hidden, wbits, starts, ends, offsets, order, ba
 
     ``Xs`` holds the ±1 patterns (any numeric type), ``bits`` their packed signs
     (:func:`pack_patterns`), ``wbits`` the packed signs of ``sign0(hidden)``, kept in
-    step with ``hidden``. Returns the summed loss of the patterns as they were visited,
-    the number of weight flips and the number of training errors after the epoch.
+    step with ``hidden``; ``y`` the labels ±1. Returns the summed loss of the patterns
+    as they were visited, the number of weight flips and the number of training errors
+    after the epoch.
     """
     M = order.shape[0]
     K = starts.shape[0]
     coefs = np.empty((batch_size, K))
     pre_row = np.empty(K)
     cache = new_slope_cache()  # γ is fixed for the epoch
+    memo = np.full((2 * (ends[0] - starts[0]) + 1 if K == 1 else 0, 2), np.nan)
     loss = 0.0
     n_flips = 0
     for b0 in range(0, M, batch_size):
         patterns = order[b0:min(b0 + batch_size, M)]
         B = patterns.shape[0]
-        batch_loss = 0.0  # summed per minibatch first, as sgd_epoch does: same rounding
-        for t in range(B):
-            mu = patterns[t]
-            packed_preactivations(bits, mu, wbits, starts, ends, pre_row)
-            batch_loss += charge_pattern(y[mu], pre_row, starts, ends, gamma, coefs[t], cache,
-                                         output_rule)
+        if K == 1:
+            batch_loss = perceptron_charges(bits, y, wbits, patterns, ends[0] - starts[0],
+                                            gamma, memo, coefs)
+        else:
+            batch_loss = 0.0  # summed per minibatch first, as sgd_epoch does: same rounding
+            for t in range(B):
+                mu = patterns[t]
+                packed_preactivations(bits, mu, wbits, starts, ends, pre_row)
+                batch_loss += charge_pattern(y[mu], pre_row, starts, ends, gamma, coefs[t],
+                                             cache, output_rule)
         loss += batch_loss
         for k in range(K):
             pushed = False
@@ -226,8 +273,7 @@ def sgd_epoch_signs(Xs, bits, y, hidden, wbits, starts, ends, offsets, order, ba
             if not pushed:
                 continue  # a zero gradient leaves the clipped hidden weights unchanged
             o, n = offsets[k], ends[k] - starts[k]
-            h = hidden[o:o + n]
             g = grad[:n]
             push_unit(Xs, patterns, coefs, k, starts[k], g)
-            n_flips += step_unit(h, g, learning_rate, wbits[k])
+            n_flips += step_unit(hidden[o:o + n], g, learning_rate, wbits[k])
     return loss, n_flips, count_errors_packed(bits, wbits, y, starts, ends, output_rule)
