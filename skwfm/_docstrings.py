@@ -110,12 +110,12 @@ solver : {solvers}, default="sgd-annealed"
         every replica with strength ``coupling`` (``gamma`` is then unused).
 
     polish_steps : int, default=None
-        Largest number of single-weight flips of the local search ("polishing") that
-        ``"focusing-bp"`` runs on a perceptron when its protocol ends with training
-        errors: a WalkSAT-like search from the best configuration BP found, preferring
-        the weights BP is least sure of. 0 switches it off; None takes the solver's
-        default (POLISH_DEFAULT). Fits that BP solves are not affected; committees do not
-        use it."""
+        Largest number of moves of each "polishing" local search of ``"focusing-bp"``
+        on a perceptron: a WalkSAT-like search that flips only the weights BP is least
+        sure of, started from every step's readout with at most 3 % training errors and,
+        if the protocol ends with errors, from the best configuration. It does not
+        change BP's trajectory, so it can only end a fit earlier or with fewer errors.
+        None or 0: off. Committees ignore it. See the user guide on focusing-bp."""
 
 COMMON_PARAMETERS = """\
 random_state : int, RandomState instance or None, default=None

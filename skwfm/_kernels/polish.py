@@ -6,13 +6,14 @@ when (h_μ > 0) differs from (σ_μ > 0) (the unit outputs +1 iff h > 0). Flippi
 changes every h_μ by −2 w_i ξ_μi, so it can only change the status of the patterns with
 |h_μ| ≤ 2 max_i |ξ_μi| (the "critical" ones; for ±1 inputs and odd N, |h_μ| = 1).
 
-One move picks an unsatisfied pattern μ at random and flips one of the weights that push
-h_μ towards the right side (σ_μ w_i ξ_μi < 0):
+Only the weights with ``priority[i] <= max_priority`` may be flipped (the solver passes
+the BP fields |H_i| and frees the few weights BP is least sure of). One move picks an
+unsatisfied pattern μ at random and flips one of the free weights that push h_μ towards
+the right side (σ_μ w_i ξ_μi < 0):
 
 * with probability ``noise`` a random one of them (escape);
 * otherwise the one whose flip lowers the number of errors most (counted on the critical
-  patterns), ties broken by the smallest ``priority`` (the solver passes |m_i|, the BP
-  magnetization: weights BP is unsure of are flipped first), then at random.
+  patterns), ties broken by the smallest ``priority``, then at random.
 
 A weight flipped during the last ``tabu`` moves is not flipped back by a greedy move
 (unless every candidate is tabu). The configuration with the fewest errors seen is kept.

@@ -164,7 +164,9 @@ class FocusingBP(Solver):
     not an error, the protocol just goes on. The readout is checked after every sweep;
     the configuration with the fewest training errors seen is returned. ``max_iter``
     passes (default 1) run the whole protocol again from fresh random messages while
-    errors remain.
+    errors remain. With ``polish_steps`` > 0 a perceptron fit also runs a local search
+    (:class:`Polisher`) from the readouts with few errors and from the final best
+    configuration; it leaves BP's trajectory unchanged.
 
     Defaults depend on the model (when the parameter is left at None):
 
