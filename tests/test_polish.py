@@ -84,7 +84,8 @@ def test_polisher_frees_the_least_certain_weights():
 
 
 def fit(X, y, **params):
-    clf = BinaryPerceptronClassifier(solver="focusing-bp", n_steps=31, random_state=0, **params)
+    clf = BinaryPerceptronClassifier(solver="focusing-bp", n_steps=31, random_state=0,
+                                     **params)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         return clf.fit(X, y)

@@ -32,7 +32,7 @@ POLISH_MAX_ERRORS = 0.03
 
 
 class Polisher:
-    """The polishing search of a perceptron fit (:func:`skwfm._kernels.polish.polish_perceptron`).
+    """Polishing search of a perceptron fit (kernel: ``skwfm._kernels.polish``).
 
     Each call starts from a sign configuration ``w`` and the BP fields ``H`` it was read
     from, and may flip only the weights BP is least sure of (the ``POLISH_FREE`` fraction
@@ -51,7 +51,8 @@ class Polisher:
         """Polish a copy of ``w``; return ``(weights, n_errors, n_flips)``."""
         w = np.where(np.asarray(w) >= 0, 1, -1).astype(np.int8)
         priority = np.abs(np.asarray(H, dtype=np.float64))
-        n_free = min(priority.size, max(POLISH_MIN_FREE, int(round(POLISH_FREE * priority.size))))
+        n_free = max(POLISH_MIN_FREE, int(round(POLISH_FREE * priority.size)))
+        n_free = min(priority.size, n_free)
         cut = np.partition(priority, n_free - 1)[n_free - 1]
         n_errors, n_flips = polish_perceptron(self.X, self.y, w, priority, cut, self.n_flips,
                                               POLISH_NOISE, POLISH_TABU,
@@ -256,7 +257,8 @@ class FocusingBP(Solver):
                 if polisher is not None and 0 < n_errors <= polish_limit:
                     # BP's state is not touched: the protocol goes on as without polishing
                     wp, n_polished, n_flips = polisher(w, bp.H)
-                    best.update(wp, n_polished)
+                    if best.update(wp, n_polished):
+                        fields["H"] = bp.H.copy()
                     row["polish_flips"] = n_flips
                     row["polish_train_error"] = n_polished / max(M, 1)
                     row["best_train_error"] = best.n_errors / max(M, 1)
