@@ -22,6 +22,7 @@ SOLVER_PARAMETER_NAMES = (
     "max_iter", "tol", "learning_rate", "batch_size", "gamma", "gamma_growth",
     "gamma_step", "init_scale", "protocol", "n_steps", "sweeps_per_step", "damping",
     "n_replicas", "coupling", "update_rule", "entropy", "max_memory", "center", "n_jobs",
+    "polish_steps",
 )
 
 
@@ -48,6 +49,7 @@ class BaseBinaryNetwork(ClassifierMixin, BaseEstimator):
         "entropy": [StrOptions({"annealed", "bp"})],
         "max_memory": [Interval(Real, 0, None, closed="neither")],
         "center": [StrOptions({"traced", "explicit"})],
+        "polish_steps": [Interval(Integral, 0, None, closed="left"), None],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
         "warm_start": ["boolean"],

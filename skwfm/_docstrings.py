@@ -9,7 +9,7 @@ solver : {solvers}, default="sgd-annealed"
           ``gamma_growth``, ``init_scale``).
         - ``"focusing-bp"``: focusing belief propagation (``protocol``, ``n_steps``,
           ``sweeps_per_step``, ``damping``, ``tol``, ``init_scale``, ``max_memory``,
-          ``max_iter`` passes).
+          ``max_iter`` passes, ``polish_steps``).
         - ``"replicated"``: replicated SGD coupled to a centre (``n_replicas``,
           ``coupling``, ``gamma``, ``gamma_step``, ``gamma_growth``, ``learning_rate``,
           ``batch_size``, ``update_rule``, ``max_iter``, ``n_jobs``, ``max_memory``,
@@ -107,7 +107,15 @@ solver : {solvers}, default="sgd-annealed"
     center : {{"traced", "explicit"}}, default="traced"
         Centre of ``"replicated"``: the mean of the replicas (traced out; the kick uses
         ``gamma``), or a network with hidden values of its own, elastically coupled to
-        every replica with strength ``coupling`` (``gamma`` is then unused)."""
+        every replica with strength ``coupling`` (``gamma`` is then unused).
+
+    polish_steps : int, default=None
+        Largest number of moves of each "polishing" local search of ``"focusing-bp"``
+        on a perceptron: a WalkSAT-like search that flips only the weights BP is least
+        sure of, started from every step's readout with at most 3 % training errors and,
+        if the protocol ends with errors, from the best configuration. It does not
+        change BP's trajectory, so it can only end a fit earlier or with fewer errors.
+        None or 0: off. Committees ignore it. See the user guide on focusing-bp."""
 
 COMMON_PARAMETERS = """\
 random_state : int, RandomState instance or None, default=None

@@ -66,6 +66,7 @@ class BinaryPerceptronClassifier(BaseBinaryNetwork):
         entropy="annealed",
         max_memory=4.0,
         center="traced",
+        polish_steps=None,
         random_state=None,
         verbose=0,
         warm_start=False,
@@ -90,6 +91,7 @@ class BinaryPerceptronClassifier(BaseBinaryNetwork):
         self.entropy = entropy
         self.max_memory = max_memory
         self.center = center
+        self.polish_steps = polish_steps
         self.random_state = random_state
         self.verbose = verbose
         self.warm_start = warm_start

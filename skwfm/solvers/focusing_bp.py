@@ -13,6 +13,7 @@ import time
 import numpy as np
 
 from .._bp import BeliefPropagation, check_bp_memory
+from .._kernels.polish import polish_perceptron
 from . import register
 from ._base import BestSoFar, Solver, SolverResult, report
 
@@ -20,6 +21,43 @@ from ._base import BestSoFar, Solver, SolverResult, report
 Y_INFINITE = 1e6
 #: γ above this has tanh γ == 1.0 in float64 (reinforcement limit)
 GAMMA_INFINITE = 20.0
+#: polishing (perceptron): probability of a random move, tabu tenure (moves), fraction
+#: of the weights it may flip (those with the smallest BP fields |H|, at least
+#: POLISH_MIN_FREE), largest fraction of training errors of a readout it starts from
+POLISH_NOISE = 0.1
+POLISH_TABU = 10
+POLISH_FREE = 0.06
+POLISH_MIN_FREE = 20
+POLISH_MAX_ERRORS = 0.03
+
+
+class Polisher:
+    """Polishing search of a perceptron fit (kernel: ``skwfm._kernels.polish``).
+
+    Each call starts from a sign configuration ``w`` and the BP fields ``H`` it was read
+    from, and may flip only the weights BP is least sure of (the ``POLISH_FREE`` fraction
+    with the smallest ``|H|``), for at most ``n_flips`` moves. Its random stream is
+    derived from the solver's seed but separate from BP's: polishing never changes the
+    BP trajectory, so it can only add solutions.
+    """
+
+    def __init__(self, X, y, n_flips, seed):
+        self.X = np.ascontiguousarray(X, dtype=np.float64)
+        self.y = np.ascontiguousarray(y, dtype=np.int8)
+        self.n_flips = int(n_flips)
+        self.rng = np.random.default_rng([int(seed), 1])
+
+    def __call__(self, w, H):
+        """Polish a copy of ``w``; return ``(weights, n_errors, n_flips)``."""
+        w = np.where(np.asarray(w) >= 0, 1, -1).astype(np.int8)
+        priority = np.abs(np.asarray(H, dtype=np.float64))
+        n_free = max(POLISH_MIN_FREE, int(round(POLISH_FREE * priority.size)))
+        n_free = min(priority.size, n_free)
+        cut = np.partition(priority, n_free - 1)[n_free - 1]
+        n_errors, n_flips = polish_perceptron(self.X, self.y, w, priority, cut, self.n_flips,
+                                              POLISH_NOISE, POLISH_TABU,
+                                              int(self.rng.integers(2**31 - 1)))
+        return w, int(n_errors), int(n_flips)
 
 
 def focusing_protocol(protocol, n_steps):
@@ -89,20 +127,22 @@ def max_hidden_overlap(weights, layout):
     return float(G.max())
 
 
-def _run_step(bp, best, *, tol, max_sweeps, damping, p, r):
+def _run_step(bp, best, *, tol, max_sweeps, damping, p, r, fields=None):
     """BP sweeps of one focusing step, with the readout checked after every sweep.
 
     The step ends when the largest message change falls below ``tol``, after
     ``max_sweeps`` sweeps, or as soon as the readout ``sign(m)`` has no training error
     (a solution met while BP is still moving is kept: later sweeps of the same step may
-    leave it). ``best`` is updated after every sweep. Returns ``(converged, n_sweeps,
-    last_change, weights, n_errors)`` of the last sweep.
+    leave it). ``best`` is updated after every sweep; ``fields``, if given, receives a
+    copy of the BP fields H of every new best configuration (under the key "H"). Returns
+    ``(converged, n_sweeps, last_change, weights, n_errors)`` of the last sweep.
     """
     last = {}
 
     def solved():
         w, n_errors = bp.sign_weights(), bp.n_errors()
-        best.update(w, n_errors)
+        if best.update(w, n_errors) and fields is not None:
+            fields["H"] = bp.H.copy()
         last.update(w=w, n_errors=n_errors)
         return n_errors == 0
 
@@ -125,7 +165,9 @@ class FocusingBP(Solver):
     not an error, the protocol just goes on. The readout is checked after every sweep;
     the configuration with the fewest training errors seen is returned. ``max_iter``
     passes (default 1) run the whole protocol again from fresh random messages while
-    errors remain.
+    errors remain. With ``polish_steps`` > 0 a perceptron fit also runs a local search
+    (:class:`Polisher`) from the readouts with few errors and from the final best
+    configuration; it leaves BP's trajectory unchanged.
 
     Defaults depend on the model (when the parameter is left at None):
 
@@ -138,7 +180,8 @@ class FocusingBP(Solver):
 
     name = "focusing-bp"
     defaults = {"init_scale": 0.1, "max_memory": 4.0, "damping": 0.5, "n_steps": 101,
-                "protocol": "pseudo-reinforcement", "max_iter": 1}
+                "protocol": "pseudo-reinforcement", "max_iter": 1,
+                "polish_steps": 0}
 
     def _schedule(self, p, layout):
         sweeps = p.get("sweeps_per_step")
@@ -169,10 +212,15 @@ class FocusingBP(Solver):
         rng = np.random.default_rng(seed)
         M = X.shape[0]
         best = BestSoFar()
+        fields = {}  # BP fields H of the best configuration (priorities of the polishing)
         history = []
         t0 = time.perf_counter()
         n_run = 0
         every = max(1, table.shape[0] // 20) if verbose == 1 else 1
+        polisher = None
+        if int(p["polish_steps"]) > 0 and layout.n_hidden == 1:
+            polisher = Polisher(X, y, int(p["polish_steps"]), seed)
+        polish_limit = max(1, int(POLISH_MAX_ERRORS * M))
         # each pass runs the whole protocol from fresh random messages (the same random
         # stream continues, so a fit is reproducible); later passes only run if the
         # earlier ones left errors
@@ -181,7 +229,8 @@ class FocusingBP(Solver):
                 break
             bp = self._initial_state(X, y, layout, p, scale, rng,
                                      init_weights if attempt == 0 else None)
-            best.update(bp.sign_weights(), bp.n_errors())
+            if best.update(bp.sign_weights(), bp.n_errors()):
+                fields["H"] = bp.H.copy()
             for step, (gamma, yy) in enumerate(table):
                 if best.n_errors == 0:
                     break
@@ -189,8 +238,8 @@ class FocusingBP(Solver):
                 fp, fr = focusing_parameters(gamma, yy)
                 if (fp == 0.0 or fr == 0.0) and np.any(bp.foc != 0.0):
                     bp.clear_focusing()
-                converged, n_sweeps, change, w, n_errors = _run_step(bp, best, p=fp, r=fr,
-                                                                     **schedule)
+                converged, n_sweeps, change, w, n_errors = _run_step(
+                    bp, best, p=fp, r=fr, fields=fields, **schedule)
                 row = {
                     "step": step + 1,
                     "gamma": float(gamma),
@@ -205,12 +254,38 @@ class FocusingBP(Solver):
                 }
                 if layout.architecture in ("fully-connected", "parity"):
                     row["max_hidden_overlap"] = max_hidden_overlap(w, layout)
+                if polisher is not None and 0 < n_errors <= polish_limit:
+                    # BP's state is not touched: the protocol goes on as without polishing
+                    wp, n_polished, n_flips = polisher(w, bp.H)
+                    if best.update(wp, n_polished):
+                        fields["H"] = bp.H.copy()
+                    row["polish_flips"] = n_flips
+                    row["polish_train_error"] = n_polished / max(M, 1)
+                    row["best_train_error"] = best.n_errors / max(M, 1)
                 history.append(row)
-                if (step + 1) % every == 0 or n_errors == 0:
+                if (step + 1) % every == 0 or best.n_errors == 0:
+                    polished = ("" if "polish_flips" not in row else
+                                f", polished {row['polish_train_error']:.4f}")
                     report(verbose, label,
                            f"pass {attempt + 1}, step {step + 1}: gamma {gamma:.4g}, "
                            f"y {yy:.4g}, {n_sweeps} sweeps, change {change:.3g}, "
-                           f"train error {n_errors / max(M, 1):.4f}")
+                           f"train error {n_errors / max(M, 1):.4f}{polished}")
+        if polisher is not None and best.n_errors > 0:
+            # the best configuration may come from the middle of a step: polish it too
+            before = best.n_errors
+            w, n_errors, n_flips = polisher(best.weights, fields["H"])
+            best.update(w, n_errors)
+            history.append({
+                "step": history[-1]["step"] if history else 0,
+                "train_error": n_errors / max(M, 1),
+                "best_train_error": best.n_errors / max(M, 1),
+                "time": time.perf_counter() - t0,
+                "pass": history[-1]["pass"] if history else 1,
+                "polish_flips": n_flips,
+                "polish_train_error": n_errors / max(M, 1),
+            })
+            report(verbose, label, f"final polishing of the best configuration: {n_flips} "
+                                   f"flips, training errors {before} -> {n_errors}")
         return SolverResult(best.weights, n_run, best.n_errors == 0, best.n_errors, history)
 
     @staticmethod

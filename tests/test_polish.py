@@ -1,0 +1,142 @@
+"""Polishing of focusing-bp (the local search that fixes a perceptron's last errors)."""
+
+import warnings
+
+import numpy as np
+import pytest
+from sklearn.exceptions import ConvergenceWarning
+
+from skwfm import BinaryPerceptronClassifier, CommitteeClassifier
+from skwfm._kernels.polish import polish_perceptron
+from skwfm.datasets import make_random_patterns
+from skwfm.solvers.focusing_bp import Polisher
+
+
+def errors(X, y, w):
+    return int(np.sum((X @ w > 0) != (y > 0)))
+
+
+def instance(M, N, seed, real=False):
+    X, y = make_random_patterns(M, N, random_state=seed)
+    X = X.astype(np.float64)
+    if real:
+        X = X * np.random.default_rng(seed).uniform(0.5, 1.5, X.shape)
+    return X, y.astype(np.int8)
+
+
+@pytest.mark.parametrize("real", [False, True])
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_kernel_matches_python(seed, real):
+    X, y = instance(41, 21, seed, real)
+    rng = np.random.default_rng(seed)
+    w0 = rng.choice(np.array([-1, 1], dtype=np.int8), 21)
+    priority = rng.uniform(size=21)
+    cut = np.sort(priority)[14]
+    w_fast, w_slow = w0.copy(), w0.copy()
+    fast = polish_perceptron(X, y, w_fast, priority, cut, 300, 0.2, 3, seed)
+    slow = polish_perceptron.py_func(X, y, w_slow, priority, cut, 300, 0.2, 3, seed)
+    assert fast == slow
+    np.testing.assert_array_equal(w_fast, w_slow)
+    # what it returns is the configuration it reports, no worse than the start, and the
+    # weights above the priority cut are never flipped
+    assert fast[0] == errors(X, y, w_fast) <= errors(X, y, w0)
+    frozen = priority > cut
+    np.testing.assert_array_equal(w_fast[frozen], w0[frozen])
+
+
+def test_kernel_repairs_a_perturbed_solution():
+    # a teacher's labels, and the teacher with 4 flipped weights as the start: the search
+    # gets back to zero errors (the zero-error set is not empty)
+    rng = np.random.default_rng(0)
+    N, M = 101, 60
+    X = rng.choice([-1.0, 1.0], (M, N))
+    teacher = rng.choice(np.array([-1, 1], dtype=np.int8), N)
+    y = np.where(X @ teacher > 0, 1, -1).astype(np.int8)
+    w = teacher.copy()
+    w[:4] *= -1
+    assert errors(X, y, w) > 0
+    n_errors, n_flips = polish_perceptron(X, y, w, np.zeros(N), 0.0, 10_000, 0.1, 5, 1)
+    assert n_errors == 0 == errors(X, y, w)
+    assert 0 < n_flips < 10_000
+
+
+def test_kernel_stops_at_once_on_a_solution():
+    X, y = instance(11, 21, 3)
+    w = np.ones(21, dtype=np.int8)
+    y = np.where(X @ w > 0, 1, -1).astype(np.int8)
+    assert polish_perceptron(X, y, w, np.zeros(21), 1.0, 100, 0.1, 5, 0) == (0, 0)
+
+
+def test_polisher_frees_the_least_certain_weights():
+    X, y = instance(301, 101, 4)
+    rng = np.random.default_rng(4)
+    H = rng.permutation(np.linspace(0.01, 5.0, 101)) * rng.choice([-1.0, 1.0], 101)
+    w0 = np.where(H >= 0, 1, -1)
+    w, n_errors, n_flips = Polisher(X, y, 2000, seed=7)(w0, H)
+    assert n_errors == errors(X, y, w) <= errors(X, y, w0)
+    # 20 weights at least (6 % of 101 is 6): the ones with the smallest |H|
+    free = np.argsort(np.abs(H))[:20]
+    changed = np.flatnonzero(w != w0)
+    assert n_flips > 0 and set(changed) <= set(free)
+    # reproducible from the seed
+    again = Polisher(X, y, 2000, seed=7)(w0, H)
+    np.testing.assert_array_equal(again[0], w)
+
+
+def fit(X, y, **params):
+    clf = BinaryPerceptronClassifier(solver="focusing-bp", n_steps=31, random_state=0,
+                                     **params)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return clf.fit(X, y)
+
+
+def test_polishing_leaves_bp_alone_and_is_recorded():
+    # N=201, α=0.8 with a short protocol: BP alone ends with errors
+    X, y = make_random_patterns(161, 201, random_state=5)
+    plain = fit(X, y)
+    polished = fit(X, y, polish_steps=3000)
+    assert not plain.converged_
+    h0, h1 = plain.history_, polished.history_
+    assert "polish_flips" not in h0
+    # the BP trajectory is the same up to where polishing finished the fit
+    n = min(len(h0), len(h1.dropna(subset=["gamma"])))
+    np.testing.assert_array_equal(h0.train_error[:n], h1.train_error[:n])
+    ran = h1.dropna(subset=["polish_flips"])
+    assert len(ran) > 0
+    final = (polished.predict(X) != y).sum()
+    assert final == round(h1.best_train_error.iloc[-1] * len(y))
+    assert final <= (plain.predict(X) != y).sum()
+    assert polished.converged_ == (final == 0)
+
+
+def test_polishing_off_by_default_and_validated():
+    assert BinaryPerceptronClassifier().polish_steps is None
+    X, y = make_random_patterns(21, 11, random_state=0)
+    with pytest.raises(ValueError, match="polish_steps"):
+        BinaryPerceptronClassifier(solver="focusing-bp", polish_steps=-1).fit(X, y)
+    # committees ignore it
+    clf = CommitteeClassifier(n_hidden=3, solver="focusing-bp", polish_steps=100,
+                              n_steps=11, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf.fit(*make_random_patterns(31, 21, random_state=0))
+    assert "polish_flips" not in clf.history_
+
+
+@pytest.mark.slow
+def test_perceptron_n1001_alpha075_recipe_with_polishing():
+    """User guide: with polishing, seed 7 (left one error short by BP) is solved, and
+    seed 4 ends about 70 steps earlier than BP's own solution (step 180)."""
+    X, y = make_random_patterns(751, 1001, random_state=7)
+    recipe = dict(solver="focusing-bp", n_steps=201, sweeps_per_step=2, init_scale=0.5,
+                  random_state=7)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        plain = BinaryPerceptronClassifier(**recipe).fit(X, y)
+    polished = BinaryPerceptronClassifier(polish_steps=5000, **recipe).fit(X, y)
+    assert not plain.converged_ and polished.converged_
+    X, y = make_random_patterns(751, 1001, random_state=4)
+    recipe["random_state"] = 4
+    polished = BinaryPerceptronClassifier(polish_steps=5000, **recipe).fit(X, y)
+    assert polished.converged_ and polished.n_iter_ < 150
