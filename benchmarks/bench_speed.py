@@ -5,7 +5,8 @@ size. The epoch is measured exactly as the solver runs it (a fresh permutation, 
 :meth:`skwfm.solvers.sgd_annealed.Epochs.run`: the numba kernel and the training-error
 count) with the solver's default parameters, after 20 epochs (weights still flip often)
 and after 500 (later in the fit); ``X @ w`` is numpy on the same float64 array, with
-whatever BLAS threads numpy uses. Example::
+whatever BLAS threads numpy uses. The two take turns (20 epochs, then 200 products,
+``--repeats`` times) and the best turn of each is compared. Example::
 
     python benchmarks/bench_speed.py --n-features 1001 --n-samples 700
 """
@@ -26,15 +27,23 @@ from skwfm.datasets import make_random_patterns  # noqa: E402
 from skwfm.solvers.sgd_annealed import Epochs, SGDAnnealed  # noqa: E402
 
 
-def best_of(fn, repeats, number):
-    """Smallest mean time of ``number`` calls over ``repeats`` rounds (seconds per call)."""
-    times = []
+def mean_time(fn, number):
+    """Mean time of ``number`` calls of ``fn`` (seconds per call)."""
+    t0 = time.perf_counter()
+    for _ in range(number):
+        fn()
+    return (time.perf_counter() - t0) / number
+
+
+def take_turns(fns, repeats):
+    """Smallest and median time per call of each ``(fn, number)`` in ``fns``, the
+    functions taking turns ``repeats`` times (a change of load on a shared machine then
+    hits all of them alike)."""
+    times = [[] for _ in fns]
     for _ in range(repeats):
-        t0 = time.perf_counter()
-        for _ in range(number):
-            fn()
-        times.append((time.perf_counter() - t0) / number)
-    return min(times), float(np.median(times))
+        for t, (fn, number) in zip(times, fns):
+            t.append(mean_time(fn, number))
+    return [(min(t), float(np.median(t))) for t in times]
 
 
 def measure(architecture, n_hidden, M, N, repeats, warmup):
@@ -54,9 +63,9 @@ def measure(architecture, n_hidden, M, N, repeats, warmup):
 
     for _ in range(warmup):  # compile, then move to the stage of the fit to be measured
         epoch()
-    epoch_best, epoch_median = best_of(epoch, repeats, 20)
     wv = rng.choice([-1.0, 1.0], size=N)
-    matvec_best, matvec_median = best_of(lambda: X @ wv, repeats, 200)
+    (epoch_best, epoch_median), (matvec_best, matvec_median) = take_turns(
+        [(epoch, 20), (lambda: X @ wv, 200)], repeats)
     return {
         "architecture": architecture, "n_hidden": n_hidden, "M": M, "N": N,
         "after_epochs": warmup, "flips_per_epoch": state["flips"],
