@@ -10,6 +10,7 @@ from skwfm._kernels.sgd_signs import (
     pack_patterns,
     pack_weights,
     packed_preactivations,
+    perceptron_charges,
     push_unit,
     sgd_epoch_signs,
     step_unit,
@@ -126,3 +127,36 @@ def test_epoch_equals_the_general_kernel_bit_for_bit(problem, dtype, batch):
         assert n_errors == layout.n_errors(pre, y)
         gamma *= 2.0
     assert n_flips > 0
+
+
+@pytest.mark.parametrize("gamma", [0.3, 5.0, 200.0])
+def test_perceptron_charges_against_the_formula(gamma):
+    """Loss and pushes of a perceptron minibatch against a plain-Python evaluation of
+    ℓ_γ(x) = −x/2 + log(2 cosh γx)/(2γ), c = (1 − tanh γx)/2 at x = σ(w·ξ)/√n, pushes
+    σ c/√n (0 below 1e-12); the table indexed by the margin filled on the first call and
+    read on the second (same numbers)."""
+    import math
+
+    n = 70
+    rng = np.random.default_rng(8)
+    layout = NetworkLayout("perceptron", n)
+    X, y = signs(rng, (30, n)), signs(rng, 30)
+    hidden = rng.uniform(-1, 1, n)
+    w = np.where(hidden >= 0, 1.0, -1.0)
+    bits, wbits = packed(layout, X, hidden)
+    patterns = np.concatenate([rng.permutation(30)[:12], [3, 3]])  # repeats: table hits
+    memo = np.full((2 * n + 1, 2), np.nan)
+    expected_loss, expected_coefs = 0.0, []
+    for mu in patterns:
+        x = y[mu] * float(X[mu] @ w) / math.sqrt(n)
+        gx = gamma * x
+        # log(2 cosh γx) without overflow: |γx| + log(1 + e^(−2|γx|))
+        expected_loss += -x / 2 + (abs(gx) + math.log1p(math.exp(-2 * abs(gx)))) / (2 * gamma)
+        c = (1 - math.tanh(gx)) / 2
+        expected_coefs.append(y[mu] * c / math.sqrt(n) if c >= 1e-12 else 0.0)
+    for _ in range(2):
+        coefs = np.full((patterns.size, 1), np.nan)
+        loss = perceptron_charges(bits, y, wbits, patterns, n, gamma, memo, coefs)
+        assert loss == pytest.approx(expected_loss, rel=1e-12, abs=1e-12)
+        np.testing.assert_allclose(coefs[:, 0], expected_coefs, rtol=1e-12, atol=1e-300)
+    assert np.count_nonzero(~np.isnan(memo[:, 0])) <= len(set(patterns.tolist()))
