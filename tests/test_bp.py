@@ -139,7 +139,12 @@ def ref_sweep(order, X, y, u, ext, foc, U, V, layout, p, r, lam):
     return H, maxdiff
 
 
-def ref_free_entropy(X, y, u, ext, U, V, layout):
+def ref_free_entropy(X, y, u, ext, U, V, layout, stable=False):
+    """Bethe free entropy. ``stable``: the edge and weight terms in ln cosh /
+    log-sigmoid form (where tanh saturates to ±1, at fields of 20 and more)."""
+    def log_cosh(x):
+        return np.logaddexp(x, -x) - math.log(2.0)
+
     starts, ends, offsets = layout.kernel_args()
     K = layout.n_hidden
     H = ext + u.sum(axis=0)
@@ -148,12 +153,22 @@ def ref_free_entropy(X, y, u, ext, U, V, layout):
         for k in range(K):
             sl = slice(offsets[k], offsets[k] + ends[k] - starts[k])
             c = np.clip(H[sl] - u[mu, sl], -FMAX, FMAX)
-            m, mu_msg = np.tanh(c), np.tanh(u[mu, sl])
+            m = np.tanh(c)
             x = X[mu, starts[k]:ends[k]]
             z = ref_z(np.sum(x * m), np.sum(x * x * (1 - m * m)))
-            phi -= np.sum(np.log((1 + m * mu_msg) / 2))
+            if stable:
+                # −ln((1 + tanh c tanh u)/2) = ln cosh c + ln cosh u + ln 2 − ln cosh(c + u)
+                phi += np.sum(log_cosh(c) + log_cosh(u[mu, sl]) - log_cosh(c + u[mu, sl]))
+                phi += math.log(2.0) * c.size
+            else:
+                phi -= np.sum(np.log((1 + m * np.tanh(u[mu, sl])) / 2))
             if K == 1:
                 phi += log_ndtr(y[mu] * z)
+            elif stable:
+                t = V[mu, k]
+                phi += np.logaddexp(-np.logaddexp(0, -2 * t) + log_ndtr(z),
+                                    -np.logaddexp(0, 2 * t) + log_ndtr(-z))
+                phi -= log_cosh(U[mu, k] + t) - log_cosh(U[mu, k]) - log_cosh(t) - math.log(2)
             else:
                 t = np.tanh(V[mu, k])
                 phi += math.log((1 + t) / 2 * math.exp(log_ndtr(z))
@@ -161,9 +176,13 @@ def ref_free_entropy(X, y, u, ext, U, V, layout):
                 phi -= math.log((1 + np.tanh(U[mu, k]) * t) / 2)
         if K > 1:
             phi += ref_log_output_probability(U[mu], y[mu])
-    mp = np.tanh(u)
-    lp = ext + np.sum(np.log((1 + mp) / 2), axis=0)
-    lm = -ext + np.sum(np.log((1 - mp) / 2), axis=0)
+    if stable:
+        lp = ext - np.sum(np.logaddexp(0, -2 * u), axis=0)
+        lm = -ext - np.sum(np.logaddexp(0, 2 * u), axis=0)
+    else:
+        mp = np.tanh(u)
+        lp = ext + np.sum(np.log((1 + mp) / 2), axis=0)
+        lm = -ext + np.sum(np.log((1 - mp) / 2), axis=0)
     return phi + float(np.sum(np.logaddexp(lp, lm)))
 
 
@@ -282,41 +301,8 @@ def test_free_entropy_with_clamped_cavities(arch, K):
     got = kbp.bethe_free_entropy(X, y, u, H, ext, U, V, starts, ends, offsets,
                                  np.empty((7, 64)), np.empty(K), np.empty((K + 1, K + 1)),
                                  np.empty((K + 1, K + 1)))
-    assert got == pytest.approx(stable_free_entropy(X, y, u, ext, U, V, layout), rel=1e-12)
-
-
-def stable_free_entropy(X, y, u, ext, U, V, layout):
-    """ref_free_entropy with the edge and weight terms in ln cosh / log-sigmoid form
-    (tanh saturates to ±1 at these fields)."""
-    def log_cosh(x):
-        return np.logaddexp(x, -x) - math.log(2.0)
-
-    starts, ends, offsets = layout.kernel_args()
-    K = layout.n_hidden
-    H = ext + u.sum(axis=0)
-    phi = 0.0
-    for mu in range(X.shape[0]):
-        for k in range(K):
-            sl = slice(offsets[k], offsets[k] + ends[k] - starts[k])
-            c = np.clip(H[sl] - u[mu, sl], -FMAX, FMAX)
-            m = np.tanh(c)
-            x = X[mu, starts[k]:ends[k]]
-            z = ref_z(np.sum(x * m), np.sum(x * x * (1 - m * m)))
-            # −ln((1 + tanh c tanh u)/2) = ln cosh c + ln cosh u + ln 2 − ln cosh(c + u)
-            phi += np.sum(log_cosh(c) + log_cosh(u[mu, sl]) - log_cosh(c + u[mu, sl]))
-            phi += math.log(2.0) * c.size
-            if K == 1:
-                phi += log_ndtr(y[mu] * z)
-            else:
-                t = V[mu, k]
-                phi += np.logaddexp(-np.logaddexp(0, -2 * t) + log_ndtr(z),
-                                    -np.logaddexp(0, 2 * t) + log_ndtr(-z))
-                phi -= log_cosh(U[mu, k] + t) - log_cosh(U[mu, k]) - log_cosh(t) - math.log(2)
-        if K > 1:
-            phi += ref_log_output_probability(U[mu], y[mu])
-    lp = ext - np.sum(np.logaddexp(0, -2 * u), axis=0)
-    lm = -ext - np.sum(np.logaddexp(0, 2 * u), axis=0)
-    return phi + float(np.sum(np.logaddexp(lp, lm)))
+    assert got == pytest.approx(
+        ref_free_entropy(X, y, u, ext, U, V, layout, stable=True), rel=1e-12)
 
 
 @pytest.mark.parametrize("p,r", [(0.0, 3.0), (0.5, 0.0), (0.3, 2.0), (0.99, 50.0), (1.0, 4.0)])

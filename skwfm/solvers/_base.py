@@ -31,16 +31,19 @@ class SolverResult:
 
 
 class BestSoFar:
-    """Keeps the configuration with the fewest training errors seen so far."""
+    """Keeps the configuration with the fewest training errors seen so far, and a copy
+    of ``aux`` given with it (a solver's state at that point, e.g. BP's fields)."""
 
     def __init__(self):
         self.n_errors = np.inf
         self.weights = None
+        self.aux = None
 
-    def update(self, weights, n_errors):
+    def update(self, weights, n_errors, aux=None):
         if n_errors < self.n_errors:
             self.n_errors = int(n_errors)
             self.weights = np.where(np.asarray(weights) >= 0, 1, -1).astype(np.int8)
+            self.aux = None if aux is None else np.array(aux, copy=True)
             return True
         return False
 

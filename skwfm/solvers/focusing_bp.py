@@ -127,22 +127,21 @@ def max_hidden_overlap(weights, layout):
     return float(G.max())
 
 
-def _run_step(bp, best, *, tol, max_sweeps, damping, p, r, fields=None):
+def _run_step(bp, best, *, tol, max_sweeps, damping, p, r):
     """BP sweeps of one focusing step, with the readout checked after every sweep.
 
     The step ends when the largest message change falls below ``tol``, after
     ``max_sweeps`` sweeps, or as soon as the readout ``sign(m)`` has no training error
     (a solution met while BP is still moving is kept: later sweeps of the same step may
-    leave it). ``best`` is updated after every sweep; ``fields``, if given, receives a
-    copy of the BP fields H of every new best configuration (under the key "H"). Returns
-    ``(converged, n_sweeps, last_change, weights, n_errors)`` of the last sweep.
+    leave it). ``best`` is updated after every sweep, with the BP fields H of every new
+    best configuration as its ``aux``. Returns ``(converged, n_sweeps, last_change,
+    weights, n_errors)`` of the last sweep.
     """
     last = {}
 
     def solved():
         w, n_errors = bp.sign_weights(), bp.n_errors()
-        if best.update(w, n_errors) and fields is not None:
-            fields["H"] = bp.H.copy()
+        best.update(w, n_errors, aux=bp.H)
         last.update(w=w, n_errors=n_errors)
         return n_errors == 0
 
@@ -211,8 +210,7 @@ class FocusingBP(Solver):
         scale = float(p["init_scale"])
         rng = np.random.default_rng(seed)
         M = X.shape[0]
-        best = BestSoFar()
-        fields = {}  # BP fields H of the best configuration (priorities of the polishing)
+        best = BestSoFar()  # aux: BP fields H of the best configuration (for polishing)
         history = []
         t0 = time.perf_counter()
         n_run = 0
@@ -229,8 +227,7 @@ class FocusingBP(Solver):
                 break
             bp = self._initial_state(X, y, layout, p, scale, rng,
                                      init_weights if attempt == 0 else None)
-            if best.update(bp.sign_weights(), bp.n_errors()):
-                fields["H"] = bp.H.copy()
+            best.update(bp.sign_weights(), bp.n_errors(), aux=bp.H)
             for step, (gamma, yy) in enumerate(table):
                 if best.n_errors == 0:
                     break
@@ -238,8 +235,8 @@ class FocusingBP(Solver):
                 fp, fr = focusing_parameters(gamma, yy)
                 if (fp == 0.0 or fr == 0.0) and np.any(bp.foc != 0.0):
                     bp.clear_focusing()
-                converged, n_sweeps, change, w, n_errors = _run_step(
-                    bp, best, p=fp, r=fr, fields=fields, **schedule)
+                converged, n_sweeps, change, w, n_errors = _run_step(bp, best, p=fp, r=fr,
+                                                                     **schedule)
                 row = {
                     "step": step + 1,
                     "gamma": float(gamma),
@@ -257,8 +254,7 @@ class FocusingBP(Solver):
                 if polisher is not None and 0 < n_errors <= polish_limit:
                     # BP's state is not touched: the protocol goes on as without polishing
                     wp, n_polished, n_flips = polisher(w, bp.H)
-                    if best.update(wp, n_polished):
-                        fields["H"] = bp.H.copy()
+                    best.update(wp, n_polished, aux=bp.H)
                     row["polish_flips"] = n_flips
                     row["polish_train_error"] = n_polished / max(M, 1)
                     row["best_train_error"] = best.n_errors / max(M, 1)
@@ -273,7 +269,7 @@ class FocusingBP(Solver):
         if polisher is not None and best.n_errors > 0:
             # the best configuration may come from the middle of a step: polish it too
             before = best.n_errors
-            w, n_errors, n_flips = polisher(best.weights, fields["H"])
+            w, n_errors, n_flips = polisher(best.weights, best.aux)
             best.update(w, n_errors)
             history.append({
                 "step": history[-1]["step"] if history else 0,

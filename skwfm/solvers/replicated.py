@@ -61,7 +61,7 @@ from .._kernels.replicated import (
 )
 from .._kernels.spin import barrier as spin_barrier
 from . import register
-from ._base import BestSoFar, Solver, SolverResult, report
+from ._base import Solver, SolverResult, report
 
 #: ℓ_γ parameter of the cross-entropy update rule (``gamma`` is the coupling's γ here)
 CROSS_ENTROPY_GAMMA = 2.0
@@ -200,14 +200,12 @@ class _Fit:
     def chunk_length(self):
         return min(self.chunk, self.max_iter - self.epoch)
 
-    def draw_orders(self, thread, epoch=None):
-        """Pattern orders of the next chunk's epochs for the thread's share of the
+    def draw_orders(self, thread, n_epochs):
+        """Pattern orders of the next ``n_epochs`` epochs for the thread's share of the
         replicas: for every replica, one ``rng.permutation(M)`` per epoch from its own
-        generator (drawn in place; numpy's shuffle releases the interpreter lock).
-        ``epoch``: draw for this single epoch only (into the first slot)."""
-        n = 1 if epoch is not None else self.chunk_length()
+        generator (drawn in place; numpy's shuffle releases the interpreter lock)."""
         for a in range(*share(self.n_rep, thread, self.n_threads)):
-            for e in range(n):
+            for e in range(n_epochs):
                 self.orders[e, a] = self.identity
                 self.rngs[a].shuffle(self.orders[e, a])
 
@@ -341,7 +339,7 @@ def _run_share(fit, thread):
             # the epoch count only changes inside a chunk: between chunks every thread
             # reads the same value
             first, n = fit.epoch, fit.chunk_length()
-            fit.draw_orders(thread)
+            fit.draw_orders(thread, n)
             _wait_for(fit, meet, progress)
             _wait_for(fit, lambda: fit.chunk_share(thread, progress, first, n), progress)
             if thread == 0:
@@ -434,7 +432,7 @@ class Replicated(Solver):
 
         while not fit.stop:
             for g in groups:  # every replica's orders of this epoch
-                fit.draw_orders(g, epoch=fit.epoch)
+                fit.draw_orders(g, 1)
             for _ in range(fit.rounds):
                 phase(_step_group, fit.step_args, fit.store_step)
                 fit.after_round()
