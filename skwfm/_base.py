@@ -7,22 +7,23 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
 from sklearn.exceptions import ConvergenceWarning
+from sklearn.model_selection import StratifiedShuffleSplit
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.parallel import Parallel, delayed
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .solvers import SOLVERS, get_solver
+from .solvers._base import MAX_ITER_REASON, Task
 
 PROTOCOLS = {"standard-reinforcement", "scoping", "pseudo-reinforcement"}
 
 #: parameters handed to the solvers (everything but the bookkeeping ones)
 SOLVER_PARAMETER_NAMES = (
-    "max_iter", "tol", "learning_rate", "batch_size", "gamma", "gamma_growth",
-    "gamma_step", "init_scale", "protocol", "n_steps", "sweeps_per_step", "damping",
-    "n_replicas", "coupling", "update_rule", "entropy", "max_memory", "center", "n_jobs",
-    "polish_steps",
+    "max_iter", "tol", "n_iter_no_change", "bp_tol", "learning_rate", "batch_size",
+    "gamma", "gamma_growth", "gamma_step", "init_scale", "protocol", "n_steps",
+    "sweeps_per_step", "damping", "n_replicas", "coupling", "update_rule", "entropy",
+    "max_memory", "center", "n_jobs", "polish_steps",
 )
 
 
@@ -31,8 +32,13 @@ class BaseBinaryNetwork(ClassifierMixin, BaseEstimator):
 
     _parameter_constraints = {
         "solver": [StrOptions(set(SOLVERS))],
+        "fit_intercept": ["boolean"],
         "max_iter": [Interval(Integral, 1, None, closed="left"), None],
-        "tol": [Interval(Real, 0, None, closed="neither"), None],
+        "tol": [Interval(Real, 0, None, closed="left")],
+        "n_iter_no_change": [Interval(Integral, 1, None, closed="left"), None],
+        "early_stopping": ["boolean"],
+        "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
+        "bp_tol": [Interval(Real, 0, None, closed="neither"), None],
         "learning_rate": [Interval(Real, 0, None, closed="neither"), None],
         "batch_size": [Interval(Integral, 1, None, closed="left"), None],
         "gamma": [Interval(Real, 0, None, closed="neither"), None],
@@ -98,45 +104,82 @@ class BaseBinaryNetwork(ClassifierMixin, BaseEstimator):
         params = self._solver_params()
         solver.check(solver.resolve(params), layout, X.shape[0])
 
-        init = self._warm_start_weights(classes, layout)
+        init = self._warm_start_state(classes, layout)
         n_out = 1 if classes.shape[0] == 2 else classes.shape[0]
         rng = check_random_state(self.random_state)
         seeds = rng.randint(np.iinfo(np.int32).max, size=n_out)
+        # drawn after the networks' seeds, so that those do not depend on the options
+        shared_seed, split_seed = rng.randint(np.iinfo(np.int32).max, size=2)
+        train, val = self._validation_split(y_index, int(split_seed))
         if n_out == 1:
             targets = [np.where(y_index == 1, 1, -1).astype(np.int8)]
             labels = [""]
         else:
             targets = [np.where(y_index == c, 1, -1).astype(np.int8) for c in range(n_out)]
             labels = [f"class {c!r}" for c in classes]
-
-        results = Parallel(n_jobs=self.n_jobs, prefer="threads")(
-            delayed(solver.fit_binary)(
-                X, targets[c], layout, params, int(seeds[c]),
-                None if init is None else init[c], self.verbose, labels[c],
+        X_train = X if val is None else np.ascontiguousarray(X[train])
+        X_val = None if val is None else np.ascontiguousarray(X[val])
+        tasks = [
+            Task(
+                X=X_train,
+                y=targets[c] if val is None else targets[c][train],
+                layout=layout,
+                seed=int(seeds[c]),
+                shared_seed=int(shared_seed),
+                fit_intercept=bool(self.fit_intercept),
+                X_val=X_val,
+                y_val=None if val is None else targets[c][val],
+                init_weights=None if init is None else init[0][c],
+                init_intercept=None if init is None else init[1][c],
+                label=labels[c],
+                verbose=self.verbose,
             )
             for c in range(n_out)
-        )
+        ]
+        results = solver.fit_tasks(tasks, params, self.n_jobs)
 
         self.classes_ = classes
         self._layout = layout
         self.coef_ = np.stack(
             [r.weights.astype(np.int8).reshape(layout.coef_shape) for r in results]
         )
+        intercept = np.stack([np.asarray(r.intercept, dtype=np.float64) for r in results])
+        self.intercept_ = intercept[:, 0] if layout.n_hidden == 1 else intercept
         self.n_iter_ = int(max(r.n_iter for r in results))
-        self.converged_ = bool(all(r.converged for r in results))
+        self.converged_ = bool(all(r.stop_reason != MAX_ITER_REASON for r in results))
         self.history_ = self._history(results, classes if n_out > 1 else None)
         if not self.converged_:
             worst = max(r.n_errors for r in results)
             warnings.warn(
-                f"Solver {self.solver!r} stopped after {self.n_iter_} iterations without "
-                f"reaching zero training errors (at most {worst} of {X.shape[0]} patterns "
-                "misclassified by the best configuration seen, which is kept). Increase "
-                "max_iter, use a slower schedule or a lower load.",
+                f"Solver {self.solver!r} reached max_iter ({self.n_iter_} iterations) "
+                f"before its stopping rule; the best configuration seen is kept (at most "
+                f"{worst} of {X_train.shape[0]} training patterns misclassified). "
+                "Increase max_iter, use a slower schedule or a lower load.",
                 ConvergenceWarning,
             )
         return self
 
-    def _warm_start_weights(self, classes, layout):
+    def _validation_split(self, y_index, seed):
+        """Indices of the training and held-out patterns (``val`` None without early
+        stopping): a stratified split, as scikit-learn's SGD estimators make it."""
+        if not self.early_stopping:
+            return None, None
+        splitter = StratifiedShuffleSplit(test_size=self.validation_fraction,
+                                          random_state=seed)
+        n = y_index.shape[0]
+        try:
+            train, val = next(splitter.split(np.zeros((n, 1)), y_index))
+        except ValueError as error:
+            raise ValueError(
+                f"early_stopping=True could not set aside validation_fraction="
+                f"{self.validation_fraction} of the {n} samples with every class in both "
+                f"parts: {error} Use more samples, another validation_fraction, or "
+                "early_stopping=False."
+            ) from None
+        return np.sort(train), np.sort(val)
+
+    def _warm_start_state(self, classes, layout):
+        """``(weights, intercepts)`` of every network to start from, or None."""
         if not (self.warm_start and hasattr(self, "coef_")):
             return None
         same = (
@@ -145,7 +188,9 @@ class BaseBinaryNetwork(ClassifierMixin, BaseEstimator):
         )
         if not same:
             return None
-        return [c.reshape(-1) for c in self.coef_]
+        intercept = np.asarray(self.intercept_, dtype=np.float64).reshape(
+            self.coef_.shape[0], layout.n_hidden)
+        return [c.reshape(-1) for c in self.coef_], list(intercept)
 
     @staticmethod
     def _history(results, classes):
@@ -176,8 +221,10 @@ class BaseBinaryNetwork(ClassifierMixin, BaseEstimator):
         check_is_fitted(self)
         X = validate_data(self, X, dtype=np.float64, reset=False)
         layout = self._layout
+        intercept = np.asarray(self.intercept_).reshape(self.coef_.shape[0], -1)
         scores = np.stack(
-            [layout.decision(layout.preactivations(X, w.reshape(-1))) for w in self.coef_],
+            [layout.decision(layout.preactivations(X, w.reshape(-1), b))
+             for w, b in zip(self.coef_, intercept)],
             axis=1,
         )
         return scores[:, 0] if scores.shape[1] == 1 else scores
@@ -200,9 +247,3 @@ class BaseBinaryNetwork(ClassifierMixin, BaseEstimator):
         if scores.ndim == 1:
             return self.classes_[(scores > 0).astype(int)]
         return self.classes_[np.argmax(scores, axis=1)]
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        # ±1 weights without a bias cannot reach 83% on sklearn's 2-feature blobs test
-        tags.classifier_tags.poor_score = True
-        return tags

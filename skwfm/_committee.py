@@ -15,8 +15,9 @@ from ._layout import NetworkLayout
 class CommitteeClassifier(BaseBinaryNetwork):
     """Committee machine: K sign units with ±1 weights and a majority-vote output.
 
-    The committee machine of the user guide: hidden units ``τ_k = sign(w_k·x_(k))`` (+1 when the
-    pre-activation is strictly positive, −1 otherwise), output ``sign(Σ_k τ_k)``; the
+    The committee machine of the user guide: hidden units ``τ_k = sign(w_k·x_(k) + b_k)`` (+1
+    when the pre-activation is strictly positive, −1 otherwise; ``b_k`` is a learned
+    threshold with ``fit_intercept=True``, 0 otherwise), output ``sign(Σ_k τ_k)``; the
     second layer is fixed to all ones and K is odd, so the vote never ties.
 
     - ``architecture="fully-connected"``: every unit sees all N features (N·K weights;
@@ -55,6 +56,12 @@ class CommitteeClassifier(BaseBinaryNetwork):
         machine, and
         (n_out, n_features) for the tree, where unit k owns the features of block k.
 
+    intercept_ : ndarray of float64 of shape (n_out, n_hidden)
+        The threshold ``b_k`` of every hidden unit of every network (zeros when
+        ``fit_intercept=False``): unit k is +1 when ``w_k·x_(k) + b_k > 0``. The output
+        needs no threshold of its own: the vote of an odd number of units never ties, and
+        the units' thresholds already shift how often it is +1.
+
     blocks_ : ndarray of shape (n_hidden, 2)
         First and one-past-last feature index seen by each hidden unit.
 
@@ -88,8 +95,13 @@ class CommitteeClassifier(BaseBinaryNetwork):
         *,
         architecture="fully-connected",
         solver="sgd-annealed",
+        fit_intercept=True,
         max_iter=None,
-        tol=None,
+        tol=1e-3,
+        n_iter_no_change=None,
+        early_stopping=False,
+        validation_fraction=0.1,
+        bp_tol=None,
         learning_rate=None,
         batch_size=None,
         gamma=None,
@@ -115,8 +127,13 @@ class CommitteeClassifier(BaseBinaryNetwork):
         self.n_hidden = n_hidden
         self.architecture = architecture
         self.solver = solver
+        self.fit_intercept = fit_intercept
         self.max_iter = max_iter
         self.tol = tol
+        self.n_iter_no_change = n_iter_no_change
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.bp_tol = bp_tol
         self.learning_rate = learning_rate
         self.batch_size = batch_size
         self.gamma = gamma

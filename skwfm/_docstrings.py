@@ -8,7 +8,7 @@ solver : {solvers}, default="sgd-annealed"
           slowly (uses ``max_iter``, ``learning_rate``, ``batch_size``, ``gamma``,
           ``gamma_growth``, ``init_scale``).
         - ``"focusing-bp"``: focusing belief propagation (``protocol``, ``n_steps``,
-          ``sweeps_per_step``, ``damping``, ``tol``, ``init_scale``, ``max_memory``,
+          ``sweeps_per_step``, ``damping``, ``bp_tol``, ``init_scale``, ``max_memory``,
           ``max_iter`` passes, ``polish_steps``).
         - ``"replicated"``: replicated SGD coupled to a centre (``n_replicas``,
           ``coupling``, ``gamma``, ``gamma_step``, ``gamma_growth``, ``learning_rate``,
@@ -19,12 +19,17 @@ solver : {solvers}, default="sgd-annealed"
           With ``entropy="annealed"`` the distance d of the proxy starts at
           (1 − tanh ``gamma``)/2 (``gamma`` 0.5: d ≈ 0.27) and decreases geometrically to
           0.002 in 40 rounds. With ``entropy="bp"`` γ starts at ``gamma`` (0.5) and grows
-          by ``gamma_growth`` (1.05) per round; BP uses ``tol`` (1e-4),
+          by ``gamma_growth`` (1.05) per round; BP uses ``bp_tol`` (1e-4),
           ``sweeps_per_step`` (1 sweep per proposal), ``init_scale`` (0.01),
           ``max_memory``, and runs undamped (``damping`` is not used).
 
         The solvers available in this installation are those listed in
         :data:`skwfm.solvers.SOLVERS`.
+
+    fit_intercept : bool, default=True
+        Whether every hidden unit has a real-valued threshold ``b_k`` learned with its
+        ±1 weights (``intercept_``): the unit is +1 when ``w_k·x + b_k > 0``. False is
+        the paper's setting (random patterns, storage capacity): no threshold.
 
     max_iter : int, default=None
         Largest number of epochs (SGD solvers), rounds (greedy) or passes of the
@@ -33,10 +38,31 @@ solver : {solvers}, default="sgd-annealed"
         default (4000 epochs for ``"sgd-annealed"``, 1000 for ``"replicated"``, 1 pass
         for ``"focusing-bp"``).
 
-    tol : float, default=None
+    tol : float, default=1e-3
+        Stopping tolerance: an iteration improves when its fraction of training errors
+        (of validation errors with ``early_stopping``) falls below the best so far minus
+        ``tol``. A fit stops after ``n_iter_no_change`` iterations in a row without
+        improvement, or at once when the training set has no error left.
+
+    n_iter_no_change : int, default=None
+        Number of iterations without improvement (by ``tol``) after which a fit stops.
+        None takes the solver's default (see the user guide: it is long enough not to
+        stop the paper's random-pattern problems before they are solved).
+
+    early_stopping : bool, default=False
+        Set aside ``validation_fraction`` of the training data (stratified) and let the
+        error on it decide: the fit stops when it has not improved by ``tol`` for
+        ``n_iter_no_change`` iterations, and the configuration with the fewest
+        validation errors is kept.
+
+    validation_fraction : float, default=0.1
+        Fraction of the training data held out when ``early_stopping`` is True.
+
+    bp_tol : float, default=None
         Convergence tolerance of message-passing solvers (largest message change in a
         sweep). None takes the solver's default (``"focusing-bp"``: 1e-3 for the
-        perceptron, 0.1 for committees).
+        perceptron, 0.1 for committees; ``"entropy-greedy"`` with ``entropy="bp"``:
+        1e-4).
 
     learning_rate : float, default=None
         Step size η of the SGD solvers. None: for ``"sgd-annealed"`` 0.1 (perceptron) or
@@ -153,7 +179,8 @@ classes_ : ndarray of shape (n_classes,)
         one-vs-rest networks.
 
     converged_ : bool
-        True when every network reached zero training errors.
+        True when every network stopped by its rule (no training error left, or no
+        improvement for ``n_iter_no_change`` iterations) before ``max_iter``.
 
     history_ : pandas.DataFrame
         One row per iteration of each network (column ``class`` with the class of the
@@ -161,7 +188,10 @@ classes_ : ndarray of shape (n_classes,)
         the solver (``"sgd-annealed"``: ``epoch``, ``train_error``, ``loss``, ``gamma``,
         ``n_flips``, ``best_train_error``, ``time``; ``"replicated"``: ``epoch``,
         ``center_train_error``, ``replica_train_error``, ``mean_distance``, ``gamma``,
-        ``coupling``, ``learning_rate``, ``best_train_error``, ``time``)."""
+        ``coupling``, ``learning_rate``, ``best_train_error``, ``time``). Every solver
+        adds ``no_improvement`` (iterations in a row without improvement by ``tol``:
+        the fit stopped by its rule when it reaches ``n_iter_no_change``) and, with
+        ``early_stopping``, ``validation_error``."""
 
 
 def fill_doc(cls):

@@ -118,16 +118,23 @@ class NetworkLayout:
 
     # -- forward pass (numpy/BLAS: used once per fit or predict, never in a hot loop) --
 
-    def preactivations(self, X, w):
-        """Unnormalised pre-activations ``pre[μ, k] = w_k · ξ^μ_(k)``, shape (M, K)."""
+    def preactivations(self, X, w, intercept=None):
+        """Unnormalised pre-activations ``pre[μ, k] = w_k · ξ^μ_(k) + b_k``, shape (M, K).
+
+        ``intercept`` holds the thresholds ``b_k`` of the hidden units, shape (K,); None
+        means no intercept (all zero).
+        """
         X = np.asarray(X, dtype=np.float64)
         w = np.asarray(w, dtype=np.float64)
         if self.architecture == "tree":
             pre = np.empty((X.shape[0], self.n_hidden))
             for k in range(self.n_hidden):
                 pre[:, k] = X[:, self.starts[k] : self.ends[k]] @ self.unit_weights(w, k)
-            return pre
-        return X @ w.reshape(self.n_hidden, self.n_features).T
+        else:
+            pre = X @ w.reshape(self.n_hidden, self.n_features).T
+        if intercept is not None:
+            pre += np.asarray(intercept, dtype=np.float64).reshape(1, self.n_hidden)
+        return pre
 
     def outputs(self, pre):
         """Network outputs in {−1, +1} from pre-activations.

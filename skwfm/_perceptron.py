@@ -9,8 +9,9 @@ from ._layout import NetworkLayout
 class BinaryPerceptronClassifier(BaseBinaryNetwork):
     """Binary perceptron: ±1 weights, output ``sign(w·x)``, trained towards wide flat minima.
 
-    The binary perceptron of the user guide: ``N`` weights ``w_i ∈ {{−1, +1}}``, no bias, output
-    +1 when ``w·x > 0`` and −1 otherwise. More than two classes are learned one-vs-rest,
+    The binary perceptron of the user guide: ``N`` weights ``w_i ∈ {{−1, +1}}`` and, with
+    ``fit_intercept=True``, a real threshold ``b``; output +1 when ``w·x + b > 0`` and −1
+    otherwise. More than two classes are learned one-vs-rest,
     one perceptron per class, in parallel.
 
     Read more in the :ref:`User Guide <models>`.
@@ -25,6 +26,10 @@ class BinaryPerceptronClassifier(BaseBinaryNetwork):
     ----------
     coef_ : ndarray of int8 of shape (1, n_features) or (n_classes, n_features)
         The ±1 weights, one row per one-vs-rest network (one row for two classes).
+
+    intercept_ : ndarray of float64 of shape (1,) or (n_classes,)
+        The threshold b of each network (zeros when ``fit_intercept=False``): the output
+        is +1 when ``w·x + b > 0``.
 
     {fitted_attributes}
 
@@ -48,8 +53,13 @@ class BinaryPerceptronClassifier(BaseBinaryNetwork):
         self,
         solver="sgd-annealed",
         *,
+        fit_intercept=True,
         max_iter=None,
-        tol=None,
+        tol=1e-3,
+        n_iter_no_change=None,
+        early_stopping=False,
+        validation_fraction=0.1,
+        bp_tol=None,
         learning_rate=None,
         batch_size=None,
         gamma=None,
@@ -73,8 +83,13 @@ class BinaryPerceptronClassifier(BaseBinaryNetwork):
         n_jobs=None,
     ):
         self.solver = solver
+        self.fit_intercept = fit_intercept
         self.max_iter = max_iter
         self.tol = tol
+        self.n_iter_no_change = n_iter_no_change
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.bp_tol = bp_tol
         self.learning_rate = learning_rate
         self.batch_size = batch_size
         self.gamma = gamma

@@ -127,7 +127,7 @@ class EntropyGreedy(Solver):
         "gamma": 0.5,
         "gamma_growth": 1.05,
         "entropy": "annealed",
-        "tol": 1e-4,
+        "bp_tol": 1e-4,
         "sweeps_per_step": 1,
         "init_scale": 0.01,
     }
@@ -156,13 +156,15 @@ class EntropyGreedy(Solver):
     DEEPEN_ANNEALED = 40
     MIN_GAIN = 1e-9
 
-    def fit_binary(self, X, y, layout, params, seed, init_weights=None, verbose=0, label=""):
+    def fit_binary(self, task, params):
         p = self.resolve(params)
+        args = (task.X, task.y, task.layout, p, task.seed, task.init_weights, task.verbose,
+                task.label)
         if p["entropy"] == "bp":
             if params.get("max_iter") is None:
                 p["max_iter"] = self.BP_MAX_ITER  # BP rounds cost far more than greedy ones
-            return self._fit_bp(X, y, layout, p, seed, init_weights, verbose, label)
-        return self._fit_annealed(X, y, layout, p, seed, init_weights, verbose, label)
+            return self._fit_bp(*args)
+        return self._fit_annealed(*args)
 
     def check(self, params, layout, n_samples):
         if params["entropy"] != "bp":
@@ -192,7 +194,7 @@ class EntropyGreedy(Solver):
         bp = BeliefPropagation(Xs, y, layout, init_scale=p["init_scale"], rng=bp_rng,
                                max_memory=p.get("max_memory") or DEFAULT_MAX_MEMORY)
         trial = bp.snapshot()
-        tol, sweeps = p["tol"], p["sweeps_per_step"]
+        tol, sweeps = p["bp_tol"], p["sweeps_per_step"]
         # proposals per round grow with the network, so that the moves made at each γ
         # are a fixed fraction of the weights whatever the size
         n_cand = min(P, max(self.N_CANDIDATES, int(round(self.CANDIDATE_FRACTION * P))))
@@ -281,7 +283,9 @@ class EntropyGreedy(Solver):
             converged, phi = converge(gamma)
         weights = best.weights if last_solution is None else \
             np.where(last_solution >= 0, 1, -1).astype(np.int8)
-        return SolverResult(weights, rnd, best.n_errors == 0, best.n_errors, history)
+        return SolverResult(weights, np.zeros(layout.n_hidden), rnd, best.n_errors == 0,
+                            best.n_errors, history,
+                            "solved" if best.n_errors == 0 else "max_iter")
 
     @staticmethod
     def _phi(bp, P):
@@ -365,4 +369,6 @@ class EntropyGreedy(Solver):
                 pre = layout.preactivations(Xs, w)
         weights = best.weights if last_solution is None else \
             np.where(last_solution >= 0, 1, -1).astype(np.int8)
-        return SolverResult(weights, rnd, best.n_errors == 0, best.n_errors, history)
+        return SolverResult(weights, np.zeros(layout.n_hidden), rnd, best.n_errors == 0,
+                            best.n_errors, history,
+                            "solved" if best.n_errors == 0 else "max_iter")

@@ -184,7 +184,7 @@ class FocusingBP(Solver):
 
     def _schedule(self, p, layout):
         sweeps = p.get("sweeps_per_step")
-        tol = p.get("tol")
+        tol = p.get("bp_tol")
         if sweeps is None:
             sweeps = 1 if layout.n_hidden == 1 else 100
         if tol is None:
@@ -201,7 +201,9 @@ class FocusingBP(Solver):
         focusing_protocol(p["protocol"], p["n_steps"])
         check_bp_memory(n_samples, layout, p["max_memory"])
 
-    def fit_binary(self, X, y, layout, params, seed, init_weights=None, verbose=0, label=""):
+    def fit_binary(self, task, params):
+        X, y, layout, seed = task.X, task.y, task.layout, task.seed
+        init_weights, verbose, label = task.init_weights, task.verbose, task.label
         p = self.resolve(params)
         self.check(params, layout, X.shape[0])
         table = focusing_protocol(p["protocol"], p["n_steps"])
@@ -282,7 +284,9 @@ class FocusingBP(Solver):
             })
             report(verbose, label, f"final polishing of the best configuration: {n_flips} "
                                    f"flips, training errors {before} -> {n_errors}")
-        return SolverResult(best.weights, n_run, best.n_errors == 0, best.n_errors, history)
+        return SolverResult(best.weights, np.zeros(layout.n_hidden), n_run,
+                            best.n_errors == 0, best.n_errors, history,
+                            "solved" if best.n_errors == 0 else "max_iter")
 
     @staticmethod
     def _initial_state(X, y, layout, p, scale, rng, init_weights):

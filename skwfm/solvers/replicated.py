@@ -298,7 +298,8 @@ class _Fit:
         }).to_dict("records")
         n_errors = int(self.state[STATE_BEST])
         weights = np.where(self.best_w >= 0, 1, -1).astype(np.int8)
-        return SolverResult(weights, done, n_errors == 0, n_errors, history)
+        return SolverResult(weights, np.zeros(self.layout.n_hidden), done, n_errors == 0,
+                            n_errors, history, "solved" if n_errors == 0 else "max_iter")
 
 
 def _wait_for(fit, call, progress):
@@ -400,7 +401,9 @@ class Replicated(Solver):
                 "max_memory."
             )
 
-    def fit_binary(self, X, y, layout, params, seed, init_weights=None, verbose=0, label=""):
+    def fit_binary(self, task, params):
+        X, y, layout, seed = task.X, task.y, task.layout, task.seed
+        init_weights, verbose, label = task.init_weights, task.verbose, task.label
         p = self.resolve(params)
         n_groups = max(1, min(effective_n_jobs(p["n_jobs"]), int(p["n_replicas"])))
         backend, _ = get_active_backend(prefer="threads")
