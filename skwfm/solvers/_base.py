@@ -1,5 +1,6 @@
 """What every solver shares: its task and result, best-so-far bookkeeping, the stopping rule."""
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -16,6 +17,19 @@ from .._kernels.stopping import (
 #: why a fit stopped, as :attr:`SolverResult.stop_reason` and ``history_`` say it
 STOP_REASONS = {STOP_SOLVED: "solved", STOP_NO_IMPROVEMENT: "no improvement"}
 MAX_ITER_REASON = "max_iter"
+
+#: default patience of the epoch-based solvers, in pattern presentations: a fit stops
+#: after ceil(PATIENCE_PRESENTATIONS / M) epochs without improvement, at least
+#: MIN_PATIENCE. On random patterns (N = 1001, M of 400 to 800) the best training error
+#: of fits that end up solved can stay put for several hundred epochs; on large real
+#: data sets an epoch is long and the error settles within a few epochs
+PATIENCE_PRESENTATIONS = 400_000
+MIN_PATIENCE = 20
+
+
+def epoch_patience(n_samples):
+    """Default ``n_iter_no_change`` of an epoch-based solver on ``n_samples`` patterns."""
+    return max(MIN_PATIENCE, math.ceil(PATIENCE_PRESENTATIONS / max(1, n_samples)))
 
 
 @dataclass

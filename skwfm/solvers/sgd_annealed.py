@@ -9,7 +9,6 @@ Two execution paths give the same algorithm:
   (:mod:`skwfm._kernels.sgd_dense`).
 """
 
-import math
 import time
 
 import numpy as np
@@ -25,20 +24,12 @@ from .._kernels.sgd_signs import (
     sgd_epoch_signs,
 )
 from . import register
-from ._base import MAX_ITER_REASON, BestSoFar, Solver, SolverResult, report
+from ._base import MAX_ITER_REASON, BestSoFar, Solver, SolverResult, epoch_patience, report
 
 
 #: γ stops growing here: ℓ_γ is then the hinge max(0, −x) for all practical purposes,
 #: and a geometric schedule must not overflow to infinity on long runs
 GAMMA_MAX = 1e6
-
-#: default patience, in pattern presentations: a fit stops after
-#: ceil(PATIENCE_PRESENTATIONS / M) epochs without improvement (at least MIN_PATIENCE).
-#: Measured on random patterns at N = 1001 (user guide, "Stopping"), the best training
-#: error of fits that end up solved can stay put for up to ~500 epochs of 440 patterns
-PATIENCE_PRESENTATIONS = 400_000
-MIN_PATIENCE = 20
-
 
 def is_pm1(X):
     """True when every entry of X is −1 or +1 (the packed-sign path applies)."""
@@ -158,7 +149,7 @@ class SGDAnnealed(Solver):
     learning_rates = {"perceptron": 0.1, "committee": 0.15}
 
     def default_patience(self, n_samples):
-        return max(MIN_PATIENCE, math.ceil(PATIENCE_PRESENTATIONS / max(1, n_samples)))
+        return epoch_patience(n_samples)
 
     def _resolve(self, params, layout):
         p = self.resolve(params)
