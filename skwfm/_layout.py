@@ -152,10 +152,13 @@ class NetworkLayout:
     def decision(self, pre):
         """Real-valued score whose sign is the network output.
 
-        Perceptron: the stability-like score ``w·ξ / √N``. Committee: the vote count
-        ``Σ_k τ_k`` plus a tie-breaking term ``½ tanh(mean_k a_k)``, with
-        ``a_k = w_k·ξ_(k) / √n_k``; the term lies in (−½, ½) and never changes the sign of
-        the odd vote count, but it ranks inputs with equal votes (one-vs-rest argmax).
+        Perceptron: the stability-like score ``(w·ξ + b) / √N``. Committee: the vote
+        count ``Σ_k τ_k`` plus a tie-breaking term ``½ tanh(median_k a_k)``, with
+        ``a_k = (w_k·ξ_(k) + b_k) / √n_k``: the median unit is the one that decides the
+        vote (the majority is +1 exactly when ``median_k a_k > 0``), so the term measures
+        how far the decision is from changing. It lies in (−½, ½) and never changes the
+        sign of the odd vote count, but it ranks inputs with equal votes (one-vs-rest
+        argmax).
         Parity machine: ``Π_k τ_k · (1 + tanh min_k |a_k|) / 2``, in (−1, −½] ∪ [½, 1): the
         output times a confidence set by the unit closest to its threshold, because
         flipping that one unit flips the output.
@@ -167,7 +170,7 @@ class NetworkLayout:
             smallest = np.abs(scaled).min(axis=1)
             return self.outputs(pre) * 0.5 * (1.0 + np.tanh(smallest))
         votes = np.where(pre > 0, 1.0, -1.0).sum(axis=1)
-        return votes + 0.5 * np.tanh(scaled.mean(axis=1))
+        return votes + 0.5 * np.tanh(np.median(scaled, axis=1))
 
     def n_errors(self, pre, y):
         """Number of training errors, given pre-activations and ±1 labels."""

@@ -57,13 +57,16 @@ def test_predictions_follow_the_weights(make, patterns):
     labels = np.where(y > 0, "yes", "no")
     clf = make(random_state=0, max_iter=3).fit(X, labels)
     W = clf.coef_[0]
+    b = np.atleast_1d(clf.intercept_[0])
+    assert np.any(b != 0.0)  # thresholds are learned by default
     N = X.shape[1]
     if W.ndim == 2:  # fully connected: every unit sees all features
         units = [(0, N, W[k]) for k in range(W.shape[0])]
     else:  # perceptron (one block) or tree (unit k owns block k)
         blocks = getattr(clf, "blocks_", np.array([[0, N]]))
         units = [(s, e, W[s:e]) for s, e in blocks]
-    votes = sum(np.where(X[:, s:e] @ wk.astype(int) > 0, 1, -1) for s, e, wk in units)
+    votes = sum(np.where(X[:, s:e] @ wk.astype(int) + bk > 0, 1, -1)
+                for (s, e, wk), bk in zip(units, b))
     expected = np.where(votes > 0, "yes", "no")
     np.testing.assert_array_equal(clf.predict(X), expected)
     assert list(clf.classes_) == ["no", "yes"]
@@ -104,7 +107,7 @@ def test_multiclass_one_vs_rest_by_largest_score():
 def test_non_convergence_keeps_best_and_warns():
     X, y = make_random_patterns(n_samples=200, n_features=51, random_state=0)  # α ≈ 4
     clf = BinaryPerceptronClassifier(random_state=0, max_iter=15)
-    with pytest.warns(ConvergenceWarning, match="without reaching zero training errors"):
+    with pytest.warns(ConvergenceWarning, match="reached max_iter"):
         clf.fit(X, y)
     assert not clf.converged_ and clf.n_iter_ == 15
     best = clf.history_["best_train_error"].iloc[-1]

@@ -144,6 +144,34 @@ def test_analytic_local_energy_close_to_sampling_on_perceptron():
     assert np.all(diff < 3 * sampled["std_error"] + 0.03 * sampled["error_increase"])
 
 
+@pytest.mark.parametrize("real", [False, True])
+def test_analytic_local_energy_with_intercept_close_to_sampling(real):
+    """A threshold that the flips leave alone: the Gaussian formula still follows the
+    sampled curve (±1 inputs: with its parity correction around the threshold)."""
+    import warnings as _warnings
+
+    X, y = make_random_patterns(n_samples=400, n_features=301, random_state=2)
+    if real:
+        X = X * np.random.default_rng(0).uniform(0.5, 1.5, X.shape)
+    layout = NetworkLayout("perceptron", 301)
+    w = _random_network(layout, 3)
+    b = np.array([6.4])
+    y = np.where(layout.preactivations(X, w, b)[:, 0] > 0, 1, -1)  # a perfect fit
+    with _warnings.catch_warnings():
+        _warnings.simplefilter("ignore")
+        est = _fitted_with("perceptron", 301, 1, X, y, w, b)
+    p = [0.01, 0.05]
+    sampled = local_energy(est, X, y, p, n_samples=400, random_state=0)
+    analytic = local_energy(est, X, y, p, method="analytic")
+    assert sampled["train_error"].iloc[0] == 0.0
+    diff = np.abs(sampled["error_increase"] - analytic["error_increase"])
+    assert np.all(diff < 3 * sampled["std_error"] + 0.05 * sampled["error_increase"])
+    if not real:
+        exact = local_energy(est, X, y, p, method="exact")
+        diff = np.abs(sampled["error_increase"] - exact["error_increase"])
+        assert np.all(diff < 3.5 * sampled["std_error"])
+
+
 def test_analytic_committee_majority_convolution():
     """K independent unit votes: the exact convolution equals brute-force enumeration."""
     from itertools import product
@@ -182,6 +210,54 @@ def test_exact_local_energy_matches_enumeration(kind, N, K):
     kw = dict(architecture="tree", n_hidden=K) if kind == "tree" else {}
     exact = local_energy(weights, X, y, p, method="exact", **kw)
     np.testing.assert_allclose(exact["error_increase"], expected, atol=1e-12)
+
+
+def _fitted_with(kind, N, K, X, y, weights, intercept):
+    """A fitted estimator whose network is replaced by the given weights and thresholds."""
+    if kind == "perceptron":
+        est = BinaryPerceptronClassifier(max_iter=1, random_state=0).fit(X, y)
+    else:
+        est = CommitteeClassifier(n_hidden=K, architecture=kind, max_iter=1,
+                                  random_state=0).fit(X, y)
+    est.coef_ = weights.reshape((1,) + est._layout.coef_shape).astype(np.int8)
+    est.intercept_ = np.asarray(intercept, dtype=np.float64).reshape(est.intercept_.shape)
+    return est
+
+
+@pytest.mark.parametrize("kind, N, K", [("perceptron", 9, 1), ("tree", 10, 3),
+                                        ("fully-connected", 4, 3)])
+def test_local_energy_with_intercept_matches_enumeration(kind, N, K):
+    """Thresholds stay fixed while the weights flip: every method against the sum over
+    all 2^P flip patterns (integer and non-integer thresholds, ±1 and real inputs)."""
+    from itertools import product
+
+    import warnings as _warnings
+
+    layout = NetworkLayout(kind, N, K)
+    X, y = make_random_patterns(n_samples=12, n_features=N, random_state=0)
+    w = _random_network(layout, 1)
+    b = np.array([0.5, -1.0, 2.3])[:K]
+    p = np.array([0.0, 0.07, 0.3])
+    for inputs in (X, X * np.linspace(0.5, 1.5, N)):
+        pre_b = layout.preactivations(inputs, w, b)
+        base = layout.n_errors(pre_b, y)
+        expected = np.zeros(len(p))
+        for mask in product([0, 1], repeat=layout.n_weights):
+            mask = np.array(mask)
+            k = mask.sum()
+            errors = layout.n_errors(layout.preactivations(inputs, np.where(mask, -w, w), b), y)
+            expected += p**k * (1 - p) ** (layout.n_weights - k) * (errors - base) / 12
+        with _warnings.catch_warnings():
+            _warnings.simplefilter("ignore")
+            est = _fitted_with(kind, N, K, inputs, y, w, b)
+        assert est.score(inputs, y) == pytest.approx(1 - base / 12)
+        sampled = local_energy(est, inputs, y, p, n_samples=4000, random_state=0)
+        diff = np.abs(sampled["error_increase"] - expected)
+        assert np.all(diff <= 4 * sampled["std_error"] + 1e-12)
+        assert sampled["train_error"].iloc[0] == pytest.approx(base / 12)
+        if inputs is X:
+            exact = local_energy(est, inputs, y, p, method="exact")
+            np.testing.assert_allclose(exact["error_increase"], expected, atol=1e-12)
 
 
 def test_exact_local_energy_agrees_with_sampling_where_gaussian_fails():

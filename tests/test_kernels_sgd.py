@@ -24,10 +24,10 @@ def reference_loss(x, gamma):
 def reference_gradient(X, y, w, layout, patterns, gamma):
     """−∂/∂w Σ ℓ_γ, written pattern by pattern and unit by unit.
 
-    Perceptron: the exact gradient of SPEC 1.4. Committee: the output stability
+    Perceptron: the exact gradient of ℓ_γ. Committee: the output stability
     x = σ Σ_k τ_k / √K sets c = −dℓ_γ/dx; the push c σ ξ_(k) / √(K n_k) goes to the
-    (1 − σ·votes)/2 wrong units closest to threshold when the pattern is misclassified,
-    and to the unit closest to its threshold otherwise (least action).
+    (1 − σ·votes)/2 wrong units closest to threshold when the pattern is misclassified
+    (least action), and to every unit, times sech²(a_k), otherwise.
     """
     K = layout.n_hidden
     grad = np.zeros(layout.n_weights)
@@ -43,20 +43,20 @@ def reference_gradient(X, y, w, layout, patterns, gamma):
         loss += reference_loss(x, gamma)
         c = 1.0 / (1.0 + math.exp(2.0 * gamma * x))
         if K == 1:
-            chosen = [0]
+            chosen = {0: 1.0}
             scale = 1.0
         else:
             stabilities = [y[mu] * ak for ak in a]
             margin = y[mu] * votes
             if margin < 0:
                 wrong = sorted((abs(sk), k) for k, sk in enumerate(stabilities) if sk <= 0)
-                chosen = [k for _, k in wrong[: int(1 - margin) // 2]]
+                chosen = {k: 1.0 for _, k in wrong[: int(1 - margin) // 2]}
             else:
-                chosen = [min(range(K), key=lambda k: abs(stabilities[k]))]
+                chosen = {k: 1.0 / math.cosh(a[k]) ** 2 for k in range(K)}
             scale = 1.0 / math.sqrt(K)
-        for k in chosen:
+        for k, weight in chosen.items():
             s, e, o = blocks[k]
-            grad[o:o + e - s] += c * y[mu] * scale / math.sqrt(e - s) * X[mu, s:e]
+            grad[o:o + e - s] += c * y[mu] * scale * weight / math.sqrt(e - s) * X[mu, s:e]
     return loss, grad
 
 

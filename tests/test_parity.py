@@ -14,13 +14,15 @@ from skwfm.datasets import make_random_patterns, make_teacher_student
 from skwfm.flatness import local_energy
 
 
-def parity_outputs(X, W):
-    """Π_k sign(w_k·ξ) with a zero pre-activation counted as −1, one pattern at a time."""
+def parity_outputs(X, W, b=None):
+    """Π_k sign(w_k·ξ + b_k) with a zero pre-activation counted as −1, one pattern at a
+    time (``b`` None: no thresholds)."""
+    b = np.zeros(len(W)) if b is None else b
     out = []
     for x in X:
         prod = 1
-        for w in W:
-            prod *= 1 if float(np.dot(w, x)) > 0 else -1
+        for w, bk in zip(W, b):
+            prod *= 1 if float(np.dot(w, x)) + bk > 0 else -1
         out.append(prod)
     return np.array(out)
 
@@ -158,7 +160,7 @@ def test_estimator_parity_any_k_and_odd_k_for_majority():
     clf = CommitteeClassifier(n_hidden=2, architecture="parity", random_state=0).fit(X, y)
     assert clf.coef_.shape == (1, 2, 31)
     assert clf.score(X, y) == 1.0
-    pred = np.where(parity_outputs(X, clf.coef_[0].astype(float)) > 0, 1, -1)
+    pred = np.where(parity_outputs(X, clf.coef_[0].astype(float), clf.intercept_[0]) > 0, 1, -1)
     np.testing.assert_array_equal(clf.predict(X), pred)
     with pytest.raises(ValueError, match="n_hidden must be odd"):
         CommitteeClassifier(n_hidden=2).fit(X, y)
@@ -294,7 +296,7 @@ def test_focusing_bp_runs_on_parity_machines():
     X, y = make_random_patterns(n_samples=20, n_features=21, random_state=1)
     clf = CommitteeClassifier(n_hidden=2, architecture="parity", solver="focusing-bp",
                               n_steps=10, random_state=0).fit(X, y)
-    errors = np.sum(parity_outputs(X, clf.coef_[0].astype(float)) != y)
+    errors = np.sum(parity_outputs(X, clf.coef_[0].astype(float), clf.intercept_[0]) != y)
     assert clf.history_["best_train_error"].iloc[-1] == pytest.approx(errors / 20)
     assert "max_hidden_overlap" in clf.history_
 
@@ -398,7 +400,7 @@ def test_entropy_greedy_on_an_easy_parity_instance(entropy):
     X, y = make_random_patterns(n_samples=12, n_features=31, random_state=2)
     clf = CommitteeClassifier(n_hidden=2, architecture="parity", solver="entropy-greedy",
                               entropy=entropy, max_iter=60, random_state=0).fit(X, y)
-    errors = np.sum(parity_outputs(X, clf.coef_[0].astype(float)) != y)
+    errors = np.sum(parity_outputs(X, clf.coef_[0].astype(float), clf.intercept_[0]) != y)
     assert clf.history_["best_train_error"].min() == pytest.approx(errors / 12)
     if entropy == "annealed":
         assert clf.converged_

@@ -1,6 +1,7 @@
 """solver="sgd-annealed": schedule, reproducibility and success rates on fixed seeds."""
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from skwfm import BinaryPerceptronClassifier, CommitteeClassifier
@@ -12,7 +13,7 @@ def solved(make, n_samples, n_features, seeds):
     count = 0
     for seed in seeds:
         X, y = make_random_patterns(n_samples, n_features, random_state=seed)
-        count += make(seed).fit(X, y).converged_
+        count += make(seed).fit(X, y).history_["best_train_error"].iloc[-1] == 0.0
     return count
 
 
@@ -37,15 +38,18 @@ def test_same_seed_same_fit_different_seed_different_fit():
 
 
 def test_perceptron_stores_random_patterns_at_moderate_load():
-    # N = 301, α = 0.35: every seed must be solved
-    n = solved(lambda s: BinaryPerceptronClassifier(random_state=s), 105, 301, range(5))
+    # the storage problem has no threshold; N = 301, α = 0.35: every seed must be solved
+    n = solved(lambda s: BinaryPerceptronClassifier(fit_intercept=False, random_state=s),
+               105, 301, range(5))
     assert n == 5
 
 
 def test_committees_store_random_patterns():
-    fc = solved(lambda s: CommitteeClassifier(n_hidden=3, random_state=s), 61, 101, range(4))
+    fc = solved(lambda s: CommitteeClassifier(n_hidden=3, fit_intercept=False,
+                                              random_state=s), 61, 101, range(4))
     tree = solved(lambda s: CommitteeClassifier(n_hidden=3, architecture="tree",
-                                                random_state=s), 75, 303, range(4))
+                                                fit_intercept=False, random_state=s),
+                  75, 303, range(4))
     assert fc == 4 and tree == 4
 
 
@@ -58,22 +62,79 @@ def test_teacher_student_generalizes():
 
 def test_fast_schedule_reaches_the_hinge_regime_sooner():
     X, y = make_random_patterns(200, 501, random_state=1)
-    slow = BinaryPerceptronClassifier(gamma_growth=1.005, random_state=0).fit(X, y)
-    fast = BinaryPerceptronClassifier(gamma_growth=1.2, random_state=0).fit(X, y)
-    assert slow.converged_ and fast.converged_
+    slow = BinaryPerceptronClassifier(gamma_growth=1.005, fit_intercept=False,
+                                      random_state=0).fit(X, y)
+    fast = BinaryPerceptronClassifier(gamma_growth=1.2, fit_intercept=False,
+                                      random_state=0).fit(X, y)
+    assert slow.score(X, y) == 1.0 and fast.score(X, y) == 1.0
     assert fast.history_["gamma"].iloc[-1] > slow.history_["gamma"].iloc[-1]
 
 
 @pytest.mark.slow
 def test_perceptron_capacity_n1001_alpha04():
     """Issue bar: α = 0.4 at N = 1001 solved in at least 9 of 10 seeds."""
-    n = solved(lambda s: BinaryPerceptronClassifier(random_state=s), 401, 1001, range(10))
+    n = solved(lambda s: BinaryPerceptronClassifier(fit_intercept=False, random_state=s),
+               401, 1001, range(10))
     assert n >= 9
 
 
 @pytest.mark.slow
 def test_committee_capacity_k5_n321_alpha03():
     """Issue bar: fully connected K = 5, N = 321, α = M/(NK) = 0.3 in at least 9 of 10."""
-    n = solved(lambda s: CommitteeClassifier(n_hidden=5, random_state=s), 483, 321,
-               range(10))
+    n = solved(lambda s: CommitteeClassifier(n_hidden=5, fit_intercept=False,
+                                             random_state=s), 483, 321, range(10))
     assert n >= 9
+
+
+# -- real-valued inputs and thresholds (the dense path) -------------------------------------
+
+
+def _digits():
+    from sklearn.datasets import load_digits
+    from sklearn.preprocessing import StandardScaler
+
+    X, y = load_digits(return_X_y=True)
+    return StandardScaler().fit_transform(X), y
+
+
+def test_thresholds_beat_the_majority_baseline_of_every_one_vs_rest_network():
+    """Each class is a tenth of digits: without a threshold a network answers +1 for
+    about half of the standardized inputs; with one, every network does far better
+    than always answering "rest"."""
+    X, y = _digits()
+    clf = BinaryPerceptronClassifier(random_state=0).fit(X, y)
+    best = clf.history_.groupby("class")["best_train_error"].min()
+    frequency = pd.Series(np.bincount(y) / len(y))
+    assert np.all(best.to_numpy() < 0.5 * frequency.to_numpy())
+    assert clf.intercept_.shape == (10,) and np.all(clf.intercept_ < 0)
+    assert clf.score(X, y) > 0.93
+    plain = BinaryPerceptronClassifier(fit_intercept=False, random_state=0).fit(X, y)
+    assert np.all(plain.intercept_ == 0.0)
+    assert clf.score(X, y) > plain.score(X, y) + 0.02
+
+
+def test_one_pass_for_all_networks_gives_the_same_networks_in_any_grouping():
+    """The one-vs-rest networks share each pass over X; their results do not depend on
+    how many groups (threads) share the work."""
+    X, y = _digits()
+    X, y = X[:600], y[:600]
+    kw = dict(n_hidden=3, max_iter=25, random_state=0)
+    one = CommitteeClassifier(n_jobs=1, **kw).fit(X, y)
+    three = CommitteeClassifier(n_jobs=3, **kw).fit(X, y)
+    np.testing.assert_array_equal(one.coef_, three.coef_)
+    np.testing.assert_array_equal(one.intercept_, three.intercept_)
+    pd.testing.assert_frame_equal(one.history_.drop(columns="time"),
+                                  three.history_.drop(columns="time"))
+
+
+def test_stops_by_its_rule_on_data_it_cannot_fit():
+    X, y = _digits()
+    clf = BinaryPerceptronClassifier(n_iter_no_change=15, random_state=0).fit(X, y)
+    assert clf.converged_ and clf.n_iter_ < 4000
+    last = clf.history_.groupby("class").tail(1)
+    # every network stopped after 15 epochs without improving its best by tol
+    unsolved = last[last["best_train_error"] > 0]
+    assert len(unsolved) > 0 and np.all(unsolved["no_improvement"] == 15)
+    for _, frame in clf.history_.groupby("class"):
+        errors = frame["train_error"].to_numpy()
+        assert frame["best_train_error"].iloc[-1] == pytest.approx(errors.min())

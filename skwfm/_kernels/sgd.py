@@ -104,11 +104,15 @@ def charge_pattern(sigma, pre_row, starts, ends, gamma, coefs_row, cache=None,
       c = −dℓ_γ/dx = (1 − tanh γx) / 2;
     * committee: x = σ Σ_k τ_k / √K with τ_k = sign(a_k), a_k = w_k·ξ_(k) / √n_k.
       The sign units have no useful derivative, so the push c σ ξ_(k) / √(K n_k) is
-      charged by least action (as in the replicated-SGD reference code, SPEC 3.2.2): a
-      misclassified pattern goes to the (1 − σ Σ_k τ_k)/2 wrong units with the smallest
-      |a_k|, the fewest whose flips fix the output; a correctly classified pattern goes to
-      the single unit closest to its threshold, which widens the vote's margin. Charging
-      each error to few units lets the hidden units specialise instead of moving together.
+      shared out by two rules. A misclassified pattern is charged by least action (as
+      in the replicated-SGD reference code): it goes to the (1 − σ Σ_k τ_k)/2 wrong
+      units with the smallest |a_k|, the fewest whose flips fix the output; charging
+      each error to few units lets the hidden units specialise instead of moving
+      together. A correctly classified pattern pushes every unit in proportion to
+      sech²(a_k), the slope of a smooth unit tanh(a_k) (a straight-through estimate of
+      the sign's derivative): the units closest to their threshold widen the vote's
+      margin most, and every unit keeps learning from the patterns it already gets
+      right.
     * parity machine (``output_rule`` 1): x = σ Π_k τ_k / √K (one flip away from
       the other output, like a one-vote majority margin). Flipping any single unit flips
       the output, so the push goes to the one unit with the smallest |a_k|, towards
@@ -141,13 +145,17 @@ def charge_pattern(sigma, pre_row, starts, ends, gamma, coefs_row, cache=None,
     if output_rule == 1:
         parity_charge(pre_row, sigma * prod, c * inv_sqrt_k, starts, ends, coefs_row)
         return loss
-    # least action: the error (or the fragile vote) is charged to the fewest units,
-    # those closest to their threshold, so that the units specialise
     margin = sigma * votes
-    if margin < 0:
-        n_push = int((1.0 - margin) // 2)
-    else:
-        n_push = 1
+    if margin > 0:
+        # a right vote: every unit is pushed by the slope sech²(a_k) of a smooth unit
+        for k in range(K):
+            root = math.sqrt(ends[k] - starts[k])
+            t = math.tanh(pre_row[k] / root)
+            coefs_row[k] = c * sigma * inv_sqrt_k * (1.0 - t * t) / root
+        return loss
+    # least action: the error is charged to the fewest units, those closest to their
+    # threshold, so that the units specialise
+    n_push = int((1.0 - margin) // 2)
     for _ in range(n_push):
         best_k = -1
         best = np.inf

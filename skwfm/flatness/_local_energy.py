@@ -47,7 +47,8 @@ def local_energy(model, X, y, flip_fractions=DEFAULT_FLIP_FRACTIONS, n_samples=1
 
     Every weight of the network flips independently with probability ``p``; δE(p) is the
     expected training error of the perturbed network minus that of the network itself
-    (SPEC section 2.4). Small δE means a flat minimum: nearby configurations still
+    (see the user guide on flatness). The thresholds of a network fitted with an
+    intercept are not perturbed: only the ±1 weights flip. Small δE means a flat minimum: nearby configurations still
     classify the training set. The training error of a network is the fraction of
     patterns its output gets wrong (for a one-vs-rest estimator: the binary error of the
     network of one class against "this class or not").
@@ -185,14 +186,23 @@ def _transposed_patterns(X, n_jobs):
     return np.ascontiguousarray(X.T, dtype=np.float64)
 
 
-def _network_arrays(layout, X, XT, w, unit_of, feature_of):
-    """Weights and pre-activations (K × M) in the dtypes matching ``XT``."""
+def _network_arrays(layout, X, XT, w, intercept, unit_of, feature_of):
+    """Weights and pre-activations (K × M) in the dtypes matching ``XT``.
+
+    The kernels read a unit as +1 when its entry is > 0. Float inputs: the entries are
+    ``w_k·ξ + b_k``. Integer inputs: ``w_k·ξ`` is an integer h, and ``h + b_k > 0`` is
+    ``h > ⌊−b_k⌋``, so the entries are ``h − ⌊−b_k⌋``, integers that flips keep exact.
+    """
     if XT.dtype == np.int8:
         w = w.astype(np.int32)
         preT = np.empty((layout.n_hidden, X.shape[0]), dtype=np.int32)
         column_preactivations(XT, w, unit_of, feature_of, preT)
+        # thresholds beyond ±(largest |h| + 1) act like those bounds, and stay in int32
+        bound = 127 * int(layout.block_sizes.max()) + 1
+        shift = -np.floor(-np.clip(intercept, -bound, bound)).astype(np.int32)
+        preT += shift[:, None]
         return w, preT
-    return w, np.ascontiguousarray(preactivations(layout, X, w).T)
+    return w, np.ascontiguousarray(preactivations(layout, X, w, intercept).T)
 
 
 def _flat_index_maps(layout):
@@ -246,7 +256,8 @@ def _sample_chunk(arrays, y, unit_of, feature_of, p_sorted, seeds, flip_mode,
 def _sampled(net, X, XT, p, seeds, n_jobs, flip_mode):
     layout = net.layout
     unit_of, feature_of = _flat_index_maps(layout)
-    w, pre0 = _network_arrays(layout, X, XT, net.weights, unit_of, feature_of)
+    w, pre0 = _network_arrays(layout, X, XT, net.weights, net.intercept, unit_of,
+                              feature_of)
     arrays = (XT, w, pre0)
     M = X.shape[0]
     base = count_errors(pre0, net.y, layout.output_rule)
@@ -277,14 +288,15 @@ def _sampled(net, X, XT, p, seeds, n_jobs, flip_mode):
 
 def _analytic(net, X, p, exact=False):
     layout = net.layout
-    pre = preactivations(layout, X, net.weights)  # (M, K)
+    pre = preactivations(layout, X, net.weights)  # (M, K), without the thresholds
     y = net.y
     M = X.shape[0]
-    base = layout.n_errors(pre, y) / M
+    base = layout.n_errors(pre + net.intercept, y) / M
     unit_plus = _binomial_unit_plus if exact else _gaussian_unit_plus(layout, X)
     increase = []
     for pk in p:
-        plus = unit_plus(pre, layout.block_sizes, pk)  # P(unit votes +1), (M, K)
+        # P(unit votes +1), (M, K)
+        plus = unit_plus(pre, net.intercept, layout.block_sizes, pk)
         p_out = (_parity_probability(plus) if layout.output_rule == OUTPUT_PARITY
                  else _majority_probability(plus))
         increase.append(np.where(y > 0, 1.0 - p_out, p_out).mean() - base)
@@ -298,20 +310,25 @@ def _analytic(net, X, p, exact=False):
 
 
 def _gaussian_unit_plus(layout, X):
-    """P(h' > 0) with h' Gaussian of mean (1−2p)h and variance 4p(1−p)Σ_j ξ_j²."""
+    """P(h' + b > 0) with h' Gaussian of mean (1−2p)h and variance 4p(1−p)Σ_j ξ_j²
+    (the threshold b does not flip)."""
     var_unit = np.empty((X.shape[0], layout.n_hidden))
     for k, (s, e) in enumerate(zip(layout.starts, layout.ends)):
         block = X[:, s:e].astype(np.float64)
         var_unit[:, k] = np.einsum("ij,ij->i", block, block)
-    # with ±1 inputs a unit's pre-activation has the parity of its fan-in n; "> 0" is
-    # then "≥ 1" (n odd) or "≥ 2" (n even): put the Gaussian threshold half-way
-    # (continuity correction)
-    if is_pm1(X):
-        threshold = np.where(layout.block_sizes % 2 == 0, 1.0, 0.0)
-    else:
-        threshold = np.zeros(layout.n_hidden)
+    pm1 = is_pm1(X)
+    parity = (layout.block_sizes % 2).astype(np.float64)
 
-    def unit_plus(pre, sizes, pk):
+    def unit_plus(pre, intercept, sizes, pk):
+        if pm1:
+            # with ±1 inputs h' has the parity of the fan-in n, and h' > −b means
+            # h' ≥ h₊, the smallest such value above −b: put the Gaussian threshold
+            # half-way between h₊ − 2 and h₊ (continuity correction; b = 0: 0 for n odd,
+            # 1 for n even)
+            h_plus = np.floor((-intercept - parity) / 2.0) * 2.0 + parity + 2.0
+            threshold = h_plus - 1.0
+        else:
+            threshold = -intercept
         mean = (1.0 - 2.0 * pk) * pre
         sd = np.sqrt(4.0 * pk * (1.0 - pk) * var_unit)
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -322,12 +339,12 @@ def _gaussian_unit_plus(layout, X):
     return unit_plus
 
 
-def _binomial_unit_plus(pre, sizes, pk, budget=4_000_000):
-    """Exact P(h' > 0) for ±1 inputs.
+def _binomial_unit_plus(pre, intercept, sizes, pk, budget=4_000_000):
+    """Exact P(h' + b > 0) for ±1 inputs.
 
     With a_j = w_j ξ_j ∈ {±1}, a unit with n inputs has n₊ = (n + h)/2 terms +1 and
     n₋ = n − n₊ terms −1; flipping turns h into h − 2(B₊ − B₋) with independent
-    B± ~ Binomial(n±, p). So P(h' > 0) = P(B₊ − B₋ ≤ t) with t = ⌈h/2⌉ − 1
+    B± ~ Binomial(n±, p). So P(h' + b > 0) = P(B₊ − B₋ ≤ t) with t = ⌈(h + b)/2⌉ − 1
     = Σ_b P(B₋ = b) P(B₊ ≤ t + b). The sum is cut where P(B₋ = b) < 1e-30 and computed
     over pattern chunks of bounded size.
     """
@@ -338,7 +355,8 @@ def _binomial_unit_plus(pre, sizes, pk, budget=4_000_000):
     n = np.broadcast_to(np.asarray(sizes, dtype=np.int64), (M, K))
     n_plus = (n + h) // 2
     n_minus = n - n_plus
-    t = -((-h) // 2) - 1  # ⌈h/2⌉ − 1
+    bound = int(n.max()) + 1  # |h + b| beyond the fan-in decides nothing more
+    t = np.ceil((h + np.clip(intercept, -2 * bound, 2 * bound)) / 2.0).astype(np.int64) - 1
     nmax = int(n.max())
     sd = np.sqrt(nmax * pk * (1 - pk))
     b_max = int(min(nmax, np.ceil(nmax * pk + 15 * sd + 15)))

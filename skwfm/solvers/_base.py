@@ -23,7 +23,7 @@ MAX_ITER_REASON = "max_iter"
 #: MIN_PATIENCE. On random patterns (N = 1001, M of 400 to 800) the best training error
 #: of fits that end up solved can stay put for several hundred epochs; on large real
 #: data sets an epoch is long and the error settles within a few epochs
-PATIENCE_PRESENTATIONS = 400_000
+PATIENCE_PRESENTATIONS = 1_500_000
 MIN_PATIENCE = 20
 
 
@@ -90,10 +90,12 @@ class Task:
         return np.zeros(K)
 
     def validation_errors(self, weights, intercept):
-        """Errors of a network on the held-out set (0 without early stopping)."""
+        """Errors on the held-out set (0 without early stopping) of the network whose
+        weights are ``sign0(weights)`` (hidden values may be passed as they are)."""
         if self.X_val is None:
             return 0
-        pre = self.layout.preactivations(self.X_val, weights, intercept)
+        w = np.where(np.asarray(weights) >= 0, 1.0, -1.0)
+        pre = self.layout.preactivations(self.X_val, w, intercept)
         return self.layout.n_errors(pre, self.y_val)
 
 
