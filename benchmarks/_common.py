@@ -13,10 +13,14 @@ RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
 
 
 def make_estimator(model, solver, n_hidden, seed, params):
-    """A skwfm estimator for ``model`` in {"perceptron", "committee", "tree", "parity"}."""
+    """A skwfm estimator for ``model`` in {"perceptron", "committee", "tree", "parity"}.
+
+    The benchmarks on random patterns study the paper's storage problem, which has no
+    threshold: ``fit_intercept=False`` unless ``params`` says otherwise.
+    """
     from skwfm import BinaryPerceptronClassifier, CommitteeClassifier
 
-    params = dict(params)
+    params = {"fit_intercept": False, **params}
     if model == "perceptron":
         return BinaryPerceptronClassifier(solver=solver, random_state=seed, **params)
     architecture = {"committee": "fully-connected"}.get(model, model)

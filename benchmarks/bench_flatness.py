@@ -54,7 +54,9 @@ def ordering(n_features, alpha, seeds, n_samples, n_jobs):
             t0 = time.perf_counter()
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                clf = BinaryPerceptronClassifier(random_state=seed, **params).fit(X, y)
+                # the paper's random-pattern problems have no threshold: fit_intercept=False
+                clf = BinaryPerceptronClassifier(fit_intercept=False, random_state=seed,
+                                                 **params).fit(X, y)
             fit_time = time.perf_counter() - t0
             train_error = 1.0 - clf.score(X, y)
             t0 = time.perf_counter()

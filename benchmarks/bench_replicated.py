@@ -51,8 +51,9 @@ REFERENCE = dict(n_hidden=5, solver="replicated", batch_size=80, coupling=0.75, 
 
 
 def fit(X, y, seed, n_replicas, n_jobs, max_iter):
+    # the paper's random-pattern problems have no threshold: fit_intercept=False
     clf = CommitteeClassifier(n_replicas=n_replicas, n_jobs=n_jobs, max_iter=max_iter,
-                              random_state=seed, **REFERENCE)
+                              fit_intercept=False, random_state=seed, **REFERENCE)
     t0, c0 = time.perf_counter(), time.process_time()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

@@ -34,7 +34,9 @@ for alpha, solvers in ((0.4, ("entropy-greedy", "sgd-annealed")), (0.6, ("entrop
     X, y = make_random_patterns(n_samples=M, n_features=N, random_state=0)
     for solver in solvers:
         for seed in range(3):
-            clf = BinaryPerceptronClassifier(solver=solver, random_state=seed).fit(X, y)
+            # the paper's random-pattern problems have no threshold: fit_intercept=False
+            clf = BinaryPerceptronClassifier(fit_intercept=False, solver=solver,
+                                             random_state=seed).fit(X, y)
             h = clf.history_
             # local energy at p = 0.02: mean error increase when 2% of the weights flip
             de = local_energy(clf, X, y, flip_fractions=[0.02], n_samples=100,

@@ -46,8 +46,9 @@ for name, n_steps in protocols.items():
         solved = 0
         for seed in seeds:
             X, y = make_random_patterns(M, N, random_state=seed)
-            clf = BinaryPerceptronClassifier(solver="focusing-bp", n_steps=n_steps,
-                                             random_state=seed)
+            # the paper's random-pattern problems have no threshold: fit_intercept=False
+            clf = BinaryPerceptronClassifier(fit_intercept=False, solver="focusing-bp",
+                                             n_steps=n_steps, random_state=seed)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", ConvergenceWarning)
                 clf.fit(X, y)
@@ -81,5 +82,6 @@ plt.show()
 # change and the training error of the sign readout.
 
 X, y = make_random_patterns(int(0.6 * N) | 1, N, random_state=0)
-clf = BinaryPerceptronClassifier(solver="focusing-bp", random_state=0).fit(X, y)
+clf = BinaryPerceptronClassifier(fit_intercept=False, solver="focusing-bp", random_state=0)
+clf.fit(X, y)
 print(clf.history_[["step", "gamma", "y", "max_change", "train_error"]].tail())

@@ -65,8 +65,10 @@ for solver, params in solvers.items():
             n_ok = 0
             for seed in seeds:
                 X, y = make_random_patterns(M, N, random_state=100 + seed)
+                # the paper's random-pattern problems have no threshold: fit_intercept=False
                 clf = CommitteeClassifier(n_hidden=K, architecture=arch, solver=solver,
-                                          random_state=seed, **params)
+                                          fit_intercept=False, random_state=seed,
+                                          **params)
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore", ConvergenceWarning)
                     clf.fit(X, y)
@@ -133,7 +135,7 @@ curves = {}
 for solver in ("sgd-annealed", "replicated", "entropy-greedy"):
     for arch in devices:
         clf = CommitteeClassifier(n_hidden=K, architecture=arch, solver=solver,
-                                  random_state=0)
+                                  fit_intercept=False, random_state=0)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
             clf.fit(X, y)

@@ -30,7 +30,9 @@ from skwfm.datasets import make_random_patterns
 
 N = 301
 X, y = make_random_patterns(n_samples=150, n_features=N, random_state=0)
-clf = BinaryPerceptronClassifier(solver="replicated", n_replicas=7, random_state=0)
+# the paper's random-pattern problems have no threshold: fit_intercept=False
+clf = BinaryPerceptronClassifier(solver="replicated", n_replicas=7, fit_intercept=False,
+                                 random_state=0)
 clf.fit(X, y)
 h = clf.history_
 print(f"solved: {clf.converged_} after {clf.n_iter_} epochs, "
@@ -75,7 +77,7 @@ for alpha in alphas:
             X, y = make_random_patterns(n_samples=M, n_features=N, random_state=seed)
             est = BinaryPerceptronClassifier(solver="replicated", n_replicas=r,
                                              batch_size=30, max_iter=300,
-                                             random_state=seed)
+                                             fit_intercept=False, random_state=seed)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # unsolved fits warn
                 solved += est.fit(X, y).converged_

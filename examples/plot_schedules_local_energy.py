@@ -48,8 +48,10 @@ for name, params in schedules.items():
     for seed in range(n_seeds):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # unsolved runs are counted below
+            # the paper's random-pattern problems have no threshold: fit_intercept=False
             clf = BinaryPerceptronClassifier(solver="sgd-annealed", max_iter=3000,
-                                             random_state=seed, **params).fit(X, y)
+                                             fit_intercept=False, random_state=seed,
+                                             **params).fit(X, y)
         if not clf.converged_:
             continue
         de = local_energy(clf, X, y, flip_fractions=flips, method="exact")

@@ -66,10 +66,11 @@ def fit_one(model, alpha, seed, solver):
     M = int(round(alpha * P)) | 1
     X, y = make_random_patterns(M, N, random_state=seed)
     if model == "perceptron":
-        clf = BinaryPerceptronClassifier(solver=solver, random_state=seed)
+        # the paper's random-pattern problems have no threshold: fit_intercept=False
+        clf = BinaryPerceptronClassifier(fit_intercept=False, solver=solver, random_state=seed)
     else:
         clf = CommitteeClassifier(n_hidden=5, architecture="fully-connected",
-                                  solver=solver, random_state=seed)
+                                  solver=solver, fit_intercept=False, random_state=seed)
     t0 = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
