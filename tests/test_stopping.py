@@ -1,5 +1,6 @@
 """The stopping rule shared by the solvers, and early stopping through the estimators."""
 
+import math
 import warnings
 
 import numpy as np
@@ -10,24 +11,31 @@ from sklearn.preprocessing import StandardScaler
 
 from skwfm import BinaryPerceptronClassifier, CommitteeClassifier
 from skwfm._kernels.stopping import (
+    ADAPTIVE,
     STOP_NO_IMPROVEMENT,
     STOP_NONE,
     STOP_SOLVED,
+    adaptive_patience,
     new_stopping_state,
     stopping_step,
 )
 from skwfm.solvers._base import BestSoFar, StoppingRule
 
 
-def reference_rule(objectives, errors, tol, patience):
-    """scikit-learn's n_iter_no_change rule, written out: the index and reason of the stop."""
-    best, count = np.inf, 0
+def reference_rule(objectives, errors, tol, patience, scale=0.0, floor=0):
+    """scikit-learn's n_iter_no_change rule, written out: the index and reason of the stop.
+
+    ``patience`` None: max(floor, ⌈scale / fewest training errors so far⌉)."""
+    best, count, fewest = np.inf, 0, np.inf
     for i, (obj, err) in enumerate(zip(objectives, errors)):
         count = 0 if obj < best - tol else count + 1
         best = min(best, obj)
+        fewest = min(fewest, err)
         if err == 0:
             return i, STOP_SOLVED
-        if patience > 0 and count >= patience:
+        wait = patience if patience is not None else max(floor,
+                                                        math.ceil(scale / max(1, fewest)))
+        if wait > 0 and count >= wait:
             return i, STOP_NO_IMPROVEMENT
     return len(objectives), STOP_NONE
 
@@ -43,15 +51,27 @@ def test_kernel_matches_reference(seed, kernel):
     if seed % 2:
         errors = np.maximum(errors, 1)
     objectives = errors / 500
-    tol, patience = [0.0, 1e-3, 5e-3][seed % 3], [5, 20, 0][seed % 3]
+    tol, patience = [0.0, 1e-3, 5e-3][seed % 3], [5, 20, 0, None][seed % 4]
     state = new_stopping_state()
     got = (n, STOP_NONE)
     for i in range(n):
-        code = kernel(state, objectives[i], errors[i], tol, patience)
+        code = kernel(state, objectives[i], errors[i], tol,
+                      ADAPTIVE if patience is None else patience, 300.0, 4)
         if code != STOP_NONE:
             got = (i, code)
             break
-    assert got == reference_rule(objectives, errors, tol, patience)
+    assert got == reference_rule(objectives, errors, tol, patience, 300.0, 4)
+
+
+def test_adaptive_patience():
+    assert adaptive_patience(np.inf, 5000.0, 20) == 20
+    assert adaptive_patience(0.0, 5000.0, 20) == 5000
+    assert adaptive_patience(3.0, 5000.0, 20) == 1667
+    assert adaptive_patience(400.0, 5000.0, 20) == 20
+    rule = StoppingRule(tol=0.0, patience=None, n_train=1000, scale=30.0, floor=2)
+    assert rule.update(10) is None and rule.patience == 3
+    assert [rule.update(12), rule.update(11)] == [None, None]
+    assert rule.update(10) == "no improvement"
 
 
 def test_stopping_rule_counts_small_improvements_as_none():

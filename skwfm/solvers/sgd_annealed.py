@@ -24,7 +24,7 @@ from .._kernels.sgd_signs import (
     sgd_epoch_signs,
 )
 from . import register
-from ._base import MAX_ITER_REASON, BestSoFar, Solver, SolverResult, epoch_patience, report
+from ._base import MAX_ITER_REASON, BestSoFar, Solver, SolverResult, report
 
 
 #: γ stops growing here: ℓ_γ is then the hinge max(0, −x) for all practical purposes,
@@ -147,9 +147,6 @@ class SGDAnnealed(Solver):
     #: step η when ``learning_rate`` is None (committee units take errors in turns under
     #: the least-action rule, so they need larger steps; measured in benchmarks/)
     learning_rates = {"perceptron": 0.1, "committee": 0.15}
-
-    def default_patience(self, n_samples):
-        return epoch_patience(n_samples)
 
     def _resolve(self, params, layout):
         p = self.resolve(params)
