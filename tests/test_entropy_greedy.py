@@ -611,10 +611,15 @@ def test_real_data_stops_by_its_rule_with_the_best_network():
 def test_real_data_committee_in_a_pipeline():
     X, y = load_digits(return_X_y=True)
     X, y = X[:400], y[:400] % 3  # three classes, one-vs-rest
-    pipe = make_pipeline(StandardScaler(), CommitteeClassifier(
-        n_hidden=3, solver="entropy-greedy", random_state=0)).fit(X, y)
+    fits = [make_pipeline(StandardScaler(), CommitteeClassifier(
+        n_hidden=3, solver="entropy-greedy", random_state=0, n_jobs=n_jobs)).fit(X, y)
+        for n_jobs in (1, 2)]
+    pipe = fits[0]
     assert pipe.score(X, y) > 0.9  # measured 0.98
     assert pipe[-1].intercept_.shape == (3, 3) and np.all(pipe[-1].intercept_ != 0.0)
+    # the networks share their inputs, not their searches: n_jobs changes nothing
+    np.testing.assert_array_equal(pipe[-1].coef_, fits[1][-1].coef_)
+    np.testing.assert_array_equal(pipe[-1].intercept_, fits[1][-1].intercept_)
 
 
 def test_early_stopping_keeps_the_best_network_on_validation():

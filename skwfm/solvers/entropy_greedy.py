@@ -4,6 +4,7 @@ import math
 import time
 
 import numpy as np
+from sklearn.utils.parallel import Parallel, delayed
 
 from .._bp import DEFAULT_MAX_MEMORY, BeliefPropagation, check_bp_memory
 from .._kernels.greedy import greedy_round
@@ -219,6 +220,19 @@ class EntropyGreedy(Solver):
             p["max_iter"] = self.BP_MAX_ITER  # BP rounds cost far more than greedy ones
         return self._fit_bp(*args)
 
+    def fit_tasks(self, tasks, params, n_jobs=None):
+        """entropy="annealed": the one-vs-rest networks share one copy of the scaled
+        inputs (:func:`annealed_inputs`); each network's search is its own."""
+        shared = all(t.X is tasks[0].X and t.fit_intercept == tasks[0].fit_intercept
+                     for t in tasks)
+        if self.resolve(params)["entropy"] == "bp" or len(tasks) == 1 or not shared:
+            return super().fit_tasks(tasks, params, n_jobs)
+        inputs = annealed_inputs(tasks[0].X, tasks[0].layout, tasks[0].fit_intercept)
+        return Parallel(n_jobs=n_jobs, prefer="threads")(
+            delayed(self._fit_annealed)(task, self.resolve(params), inputs)
+            for task in tasks
+        )
+
     def annealed_patience(self, load):
         """Default ``n_iter_no_change`` of entropy="annealed" at load α = M / n_weights:
         ``ceil(PATIENCE_LOAD / α)`` rounds, at least ``MIN_PATIENCE``."""
@@ -361,15 +375,17 @@ class EntropyGreedy(Solver):
                + ("" if val is None else f", validation error {val:.4f}")
                + ("" if stop is None else f" (stop: {stop})"))
 
-    def _fit_annealed(self, task, p):
+    def _fit_annealed(self, task, p, inputs=None):
         """Greedy ascent of the annealed proxy with d decreasing (the user guide's
-        "annealed proxy")."""
+        "annealed proxy"); ``inputs``: :func:`annealed_inputs` of the task, if known."""
         y, layout = task.y, task.layout
         rng = np.random.default_rng(task.seed)
         P = layout.n_weights
         M = task.n_samples
         fit_intercept = bool(task.fit_intercept)
-        Xs, XT, X32, norms, scale = annealed_inputs(task.X, layout, fit_intercept)
+        if inputs is None:
+            inputs = annealed_inputs(task.X, layout, fit_intercept)
+        Xs, XT, X32, norms, scale = inputs
         yf = y.astype(np.float64)
         starts, ends, offsets = layout.kernel_args()
         if task.init_weights is None:
