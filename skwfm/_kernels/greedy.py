@@ -1,24 +1,28 @@
-"""Greedy single-flip search on the annealed local-entropy proxy (SPEC 3.3 variant B).
+"""The annealed local-entropy proxy of entropy-greedy, and its search on ±1 inputs.
 
-Symbols (SPEC 1 and 3.3). Pattern μ has label σ, hidden unit k the pre-activation
-``a_k = w_k · ξ_(k)`` and the input norm ``s_k = ‖ξ_(k)‖``. Flipping every weight
-independently with probability d turns ``a_k`` into a Gaussian of mean (1 − 2d) a_k and
+Symbols (user guide, :ref:`entropy_greedy`). Pattern μ has label σ, hidden unit k the
+pre-activation ``a_k = w_k · ξ_(k)``, the threshold ``b_k`` and the input norm
+``s_k = ‖ξ_(k)‖``. Flipping every weight independently with probability d (the threshold
+is not flipped) turns ``a_k + b_k`` into a Gaussian of mean (1 − 2d) a_k + b_k and
 variance 4 d (1 − d) s_k² (independent across units: they own disjoint weights), so unit
 k agrees with σ with probability
 
-    q_k = Φ_G(σ c a_k / s_k),       c = (1 − 2d) / (2 √(d (1 − d)))
+    q_k = Φ_G(σ c e_k / s_k),  c = (1 − 2d) / (2 √(d (1 − d))),  e_k = a_k + b_k / (1 − 2d)
 
-and the majority output is right with the Poisson-binomial tail
+(``e`` is the *effective pre-activation* the table kernels take: every kernel of the
+proxy sees the thresholds only through the shift ``b_k / (1 − 2d)``), and the majority
+output is right with the Poisson-binomial tail
 
     P = Prob(#{k : unit k agrees} ≥ t),   t = ⌊K/2⌋ + 1 if σ = +1, ⌈K/2⌉ if σ = −1
 
 (t encodes the tie rule of the layout: an even vote goes to −1). The annealed proxy of the
 local entropy is ``S_ann = H₂(d) + (1/P_w) Σ_μ ln P_μ`` (P_w weights). For the perceptron
-(K = 1) P = q and this is SPEC's formula with Δ = σ a / √N for ±1 inputs. For the parity
-machine (``output_rule`` 1) P = Prob(Π_k τ_k = σ), computed exactly from the q_k by a
-two-state (even/odd) recursion.
+(K = 1) P = q, the formula of Baldassi, Pittorino & Zecchina (PNAS 2020) with
+Δ = σ a / √N for ±1 inputs. For the parity machine (``output_rule`` 1)
+P = Prob(Π_k τ_k = σ), computed exactly from the q_k by a two-state (even/odd) recursion.
 
-Everything is done in log space: ``ln P`` can be far below the smallest double.
+Everything is done in log space: ``ln P`` can be far below the smallest double. The
+search on real-valued inputs is in :mod:`skwfm._kernels.greedy_dense`.
 """
 
 import math
@@ -30,6 +34,12 @@ from .bp import log_ndtr
 from .sgd import flip_weight
 
 NEG_INF = -np.inf
+_LOG_SQRT_2PI = 0.5 * math.log(2.0 * math.pi)
+#: threshold ascent (:func:`fit_thresholds`): halvings of a step before giving up on it,
+#: and sweeps over the units per call of :func:`threshold_move` (a few Newton steps
+#: reach the optimum of a concave objective; the proxy changes little between moves)
+MAX_HALVINGS = 30
+MAX_SWEEPS = 8
 
 
 @njit(cache=True, nogil=True)
@@ -51,29 +61,30 @@ def log_change(new, old):
 
 
 @njit(cache=True, nogil=True)
-def unit_log_agree(a, s, sigma, c):
-    """(ln q, ln(1 − q)) for one unit: q = Φ_G(σ c a / s).
+def unit_log_agree(e, s, sigma, c):
+    """(ln q, ln(1 − q)) for one unit: q = Φ_G(σ c e / s), e its effective pre-activation.
 
-    A unit with an all-zero input block (s = 0) always outputs −1, whatever its weights.
+    A unit with an all-zero input block (s = 0) has no weight to flip: it outputs +1 iff
+    e (then its threshold alone) is positive, −1 without threshold, whatever its weights.
     """
     if s > 0.0:
-        x = sigma * c * a / s
+        x = sigma * c * e / s
         return log_ndtr(x), log_ndtr(-x)
-    if sigma < 0.0:
+    if (sigma > 0.0) == (e > 0.0):
         return 0.0, NEG_INF
     return NEG_INF, 0.0
 
 
 @njit(cache=True, nogil=True)
-def count_errors(pre, y, output_rule=0):
-    """Training errors of the majority output (a unit is +1 iff its pre-activation > 0),
-    or of the product of the units with ``output_rule`` 1."""
+def network_errors(pre, bias, y, output_rule=0):
+    """Training errors of the majority output (unit k is +1 iff
+    ``pre[μ, k] + bias[k] > 0``), or of the product of the units with ``output_rule`` 1."""
     M, K = pre.shape
     n = 0
     for mu in range(M):
         n_plus = 0
         for k in range(K):
-            if pre[mu, k] > 0.0:
+            if pre[mu, k] + bias[k] > 0.0:
                 n_plus += 1
         out = 1.0 if 2 * n_plus > K else -1.0
         if output_rule == 1:
@@ -81,6 +92,12 @@ def count_errors(pre, y, output_rule=0):
         if out != y[mu]:
             n += 1
     return n
+
+
+@njit(cache=True, nogil=True)
+def count_errors(pre, y, output_rule=0):
+    """:func:`network_errors` without thresholds."""
+    return network_errors(pre, np.zeros(pre.shape[1]), y, output_rule)
 
 
 @njit(cache=True, nogil=True)
@@ -245,17 +262,155 @@ def weight_position(p, starts, ends, offsets):
 
 
 @njit(cache=True, nogil=True)
-def greedy_round(X, XT, y, w, pre, norms, c, starts, ends, offsets, ternary, max_moves,
-                 min_gain, best_w, best_errors, stop_at_zero, output_rule=0):
-    """Best-improving single flips of the proxy at fixed d until none improves it.
+def effective_preactivations(pre, shift, eff):
+    """``eff[μ, k] = pre[μ, k] + shift[k]``: the pre-activations the proxy sees, with
+    ``shift`` = b / (1 − 2d) (see the module docstring)."""
+    M, K = pre.shape
+    for mu in range(M):
+        for k in range(K):
+            eff[mu, k] = pre[mu, k] + shift[k]
 
-    Each move evaluates the gain of every flip (:func:`flip_gains_ternary` or
-    :func:`flip_gains_exact`), takes the largest if it exceeds ``min_gain`` and keeps
-    ``pre`` exact with :func:`~skwfm._kernels.sgd.flip_weight`: O(M·P) per move. Stops
-    at a local maximum of the proxy, after ``max_moves``, or (``stop_at_zero``) at zero
-    training errors.
-    ``best_w`` receives any configuration with fewer errors than ``best_errors``.
-    ``output_rule`` 1: parity machine (:func:`pattern_tables`, :func:`count_errors`).
+
+@njit(cache=True, nogil=True)
+def log_diff(a, b):
+    """(ln |e^a − e^b|, sign of e^a − e^b), −inf and 0 when they are equal."""
+    if a == b:
+        return NEG_INF, 0.0
+    if a > b:
+        return a + math.log1p(-math.exp(b - a)), 1.0
+    return b + math.log1p(-math.exp(a - b)), -1.0
+
+
+@njit(cache=True, nogil=True)
+def log_p_slopes(eff, norms, y, c, lnA, lnB, lnP, g1, g2, f1, f2, bound):
+    """Derivatives of ln P_μ in the effective pre-activation of each unit, from the tables.
+
+    With z = σ c e_k / s_k and P_μ = A q_k + B (1 − q_k), q_k = Φ_G(z):
+    ``∂ ln P_μ / ∂e_k = σ (c/s_k) r`` and ``∂² ln P_μ / ∂e_k² = (c/s_k)² (−z r − r²)``,
+    r = (A − B) φ_G(z) / P_μ (computed in log space). Writes them, as float32, to
+    ``g1[k, μ]`` and ``g2[k, μ]``; ``f1[k]``, ``f2[k]`` receive their sums over the
+    patterns (the derivatives of Σ_μ ln P_μ in the shift of unit k) and ``bound[k]`` =
+    Σ_μ (c/s_k)², a bound on −f2 (the second derivative of ln P_μ in z is above −1).
+    Patterns with P_μ = 0 or s_k = 0 contribute nothing.
+    """
+    M, K = eff.shape
+    f1[:] = 0.0
+    f2[:] = 0.0
+    bound[:] = 0.0
+    for mu in range(M):
+        sigma = y[mu]
+        for k in range(K):
+            s = norms[mu, k]
+            d1 = 0.0
+            d2 = 0.0
+            if s > 0.0 and lnP[mu] > NEG_INF:
+                u = c / s
+                bound[k] += u * u
+                ld, sign = log_diff(lnA[mu, k], lnB[mu, k])
+                if sign != 0.0:
+                    z = sigma * u * eff[mu, k]
+                    r = sign * math.exp(ld - 0.5 * z * z - _LOG_SQRT_2PI - lnP[mu])
+                    d1 = sigma * u * r
+                    d2 = u * u * (-z * r - r * r)
+            g1[k, mu] = d1
+            g2[k, mu] = d2
+            f1[k] += d1
+            f2[k] += d2
+
+
+@njit(cache=True, nogil=True)
+def unit_log_total(eff, k, delta, norms, y, c, lnA, lnB):
+    """Σ_μ ln P_μ when the effective pre-activation of unit k moves by ``delta``, the
+    other units fixed (``lnA``, ``lnB`` of the current state)."""
+    total = 0.0
+    for mu in range(eff.shape[0]):
+        lq, l1q = unit_log_agree(eff[mu, k] + delta, norms[mu, k], y[mu], c)
+        v = log_add(lnA[mu, k] + lq, lnB[mu, k] + l1q)
+        if v > NEG_INF:
+            total += v
+    return total
+
+
+@njit(cache=True, nogil=True)
+def fit_thresholds(pre, shift, eff, norms, y, c, lnA, lnB, lnP, g1, g2, f1, f2, bound,
+                   total, tol, max_sweeps, output_rule=0):
+    """Ascent of Σ_μ ln P_μ in the shifts b_k / (1 − 2d), the weights fixed.
+
+    Each sweep takes, for every unit whose predicted gain exceeds ``tol``, a Newton step
+    (−f1/f2 when f2 < 0, else the step f1/bound that the curvature bound guarantees),
+    halved until Σ_μ ln P_μ grows. For the perceptron the objective is concave (ln Φ_G
+    is), and Newton converges in a few steps. ``eff`` and the tables are kept current;
+    on return the slopes (``g1``, ``g2``, ``f1``, ``f2``, ``bound``) are current too.
+    Returns the new Σ_μ ln P_μ.
+    """
+    K = shift.shape[0]
+    log_p_slopes(eff, norms, y, c, lnA, lnB, lnP, g1, g2, f1, f2, bound)
+    for _ in range(max_sweeps):
+        moved = False
+        for k in range(K):
+            if f2[k] < 0.0:
+                step = -f1[k] / f2[k]
+            elif bound[k] > 0.0:
+                step = f1[k] / bound[k]
+            else:
+                continue
+            if not 0.5 * f1[k] * step > tol:
+                continue
+            for _ in range(MAX_HALVINGS):
+                if unit_log_total(eff, k, step, norms, y, c, lnA, lnB) > total:
+                    shift[k] += step
+                    for mu in range(eff.shape[0]):
+                        eff[mu, k] = pre[mu, k] + shift[k]
+                    total = pattern_tables(eff, norms, y, c, lnA, lnB, lnP, output_rule)
+                    moved = True
+                    break
+                step *= 0.5
+        if not moved:
+            break
+        log_p_slopes(eff, norms, y, c, lnA, lnB, lnP, g1, g2, f1, f2, bound)
+    return total
+
+
+@njit(cache=True, nogil=True)
+def threshold_move(pre, shift, keep, bias, eff, norms, y, c, tables, slopes, total, tol,
+                   output_rule=0):
+    """:func:`fit_thresholds` (``tables`` = (lnA, lnB, lnP), ``slopes`` = (g1, g2, f1,
+    f2, bound)), then ``bias`` = ``shift · keep`` (keep = 1 − 2d). Returns
+    (Σ_μ ln P_μ, training errors) of the network with the new thresholds."""
+    lnA, lnB, lnP = tables
+    g1, g2, f1, f2, bound = slopes
+    total = fit_thresholds(pre, shift, eff, norms, y, c, lnA, lnB, lnP, g1, g2, f1, f2,
+                           bound, total, tol, MAX_SWEEPS, output_rule)
+    bias[:] = shift * keep
+    return total, network_errors(pre, bias, y, output_rule)
+
+
+@njit(cache=True, nogil=True)
+def record_best(errors, best_errors, w, bias, best_w, best_bias):
+    """Copy (w, bias) to (best_w, best_bias) if ``errors`` < ``best_errors``; return the
+    fewest errors."""
+    if errors < best_errors:
+        best_w[:] = w
+        best_bias[:] = bias
+        return errors
+    return best_errors
+
+
+@njit(cache=True, nogil=True)
+def greedy_round(X, XT, y, w, pre, shift, keep, norms, c, starts, ends, offsets,
+                 fit_intercept, max_moves, min_gain, threshold_tol, best_w, best_bias,
+                 best_errors, stop_at_zero, output_rule=0):
+    """Best-improving single flips of the proxy at fixed d until none improves it, for
+    inputs in {−1, 0, +1}.
+
+    Each move evaluates the gain of every flip (:func:`flip_gains_ternary`), takes the
+    largest if it exceeds ``min_gain`` and keeps ``pre`` (``w_k·ξ_(k)``, no threshold)
+    exact with :func:`~skwfm._kernels.sgd.flip_weight`: O(M·P) per move. With
+    ``fit_intercept`` the shifts b / (1 − 2d) are brought to their optimum
+    (:func:`fit_thresholds`) before each move; b = ``shift · keep``, keep = 1 − 2d.
+    Stops at a local maximum of the proxy, after ``max_moves``, or (``stop_at_zero``)
+    at zero training errors. ``best_w``, ``best_bias`` receive any configuration with
+    fewer errors than ``best_errors``. ``output_rule`` 1: parity machine.
 
     Returns
     -------
@@ -271,25 +426,37 @@ def greedy_round(X, XT, y, w, pre, norms, c, starts, ends, offsets, ternary, max
     acc_a = np.empty(P)
     acc_b = np.empty(P)
     gain = np.empty(P)
-    errors = count_errors(pre, y, output_rule)
+    g1 = np.empty((K, M), dtype=np.float32)
+    g2 = np.empty((K, M), dtype=np.float32)
+    f1, f2, bound = np.empty(K), np.empty(K), np.empty(K)
+    bias = shift * keep
+    # without thresholds the proxy sees pre itself (and the arithmetic stays that of
+    # the search without intercept)
+    eff = np.empty((M, K)) if fit_intercept else pre
+    errors = network_errors(pre, bias, y, output_rule)
     moves = 0
     while (errors > 0 or not stop_at_zero) and moves < max_moves:
-        pattern_tables(pre, norms, y, c, lnA, lnB, lnP, output_rule)
-        if ternary:
-            flip_changes(pre, norms, y, c, lnA, lnB, lnP, up, down)
-            flip_gains_ternary(X, w, up, down, starts, ends, offsets, acc_a, acc_b, gain)
-        else:
-            flip_gains_exact(X, w, pre, norms, y, c, lnA, lnB, lnP, starts, ends, offsets,
-                             gain)
+        if fit_intercept:
+            effective_preactivations(pre, shift, eff)
+        total = pattern_tables(eff, norms, y, c, lnA, lnB, lnP, output_rule)
+        if fit_intercept:
+            total, errors = threshold_move(pre, shift, keep, bias, eff, norms, y, c,
+                                           (lnA, lnB, lnP), (g1, g2, f1, f2, bound),
+                                           total, threshold_tol, output_rule)
+            best_errors = record_best(errors, best_errors, w, bias, best_w, best_bias)
+            if errors == 0 and stop_at_zero:
+                break
+        flip_changes(eff, norms, y, c, lnA, lnB, lnP, up, down)
+        flip_gains_ternary(X, w, up, down, starts, ends, offsets, acc_a, acc_b, gain)
         p = int(np.argmax(gain))
         if not gain[p] > min_gain:  # also False for NaN
             break
         k, j = weight_position(p, starts, ends, offsets)
         flip_weight(pre, XT, w, k, j, p, -w[p])
         moves += 1
-        errors = count_errors(pre, y, output_rule)
-        if errors < best_errors:
-            best_errors = errors
-            best_w[:] = w
-    total = pattern_tables(pre, norms, y, c, lnA, lnB, lnP, output_rule)
+        errors = network_errors(pre, bias, y, output_rule)
+        best_errors = record_best(errors, best_errors, w, bias, best_w, best_bias)
+    if fit_intercept:
+        effective_preactivations(pre, shift, eff)
+    total = pattern_tables(eff, norms, y, c, lnA, lnB, lnP, output_rule)
     return moves, errors, best_errors, total

@@ -1,14 +1,23 @@
-"""solver="entropy-greedy": single flips that climb a local-entropy estimate (SPEC 3.3)."""
+"""solver="entropy-greedy": weight flips that climb a local-entropy estimate."""
 
 import math
 import time
 
 import numpy as np
+from sklearn.utils.parallel import Parallel, delayed
 
 from .._bp import DEFAULT_MAX_MEMORY, BeliefPropagation, check_bp_memory
 from .._kernels.greedy import greedy_round
+from .._kernels.greedy_dense import dense_round
 from . import register
-from ._base import BestSoFar, Solver, SolverResult, report
+from ._base import (
+    MAX_ITER_REASON,
+    BestSoFar,
+    Solver,
+    SolverResult,
+    report,
+    sign_weights,
+)
 
 
 def binary_entropy(d):
@@ -43,6 +52,26 @@ def block_norms(X, layout):
     )
 
 
+def annealed_inputs(X, layout, fit_intercept):
+    """The arrays the annealed search runs on: ``(Xs, XT, X32, norms, scale)``.
+
+    Without intercept each pattern is divided by its largest |entry| (:func:`scale_rows`);
+    with one, a threshold would not follow such a rescaling, so X is divided by its
+    largest |entry|, ``scale`` (the search's thresholds are in units of 1/scale). ``X32``
+    is the float32 copy of Xs that ranks the flips on real-valued inputs, None when
+    every entry of Xs is −1, 0 or +1 (exact gains, :func:`greedy_round`).
+    """
+    if fit_intercept:
+        scale = float(np.max(np.abs(X))) or 1.0
+        Xs = np.ascontiguousarray(X / scale)
+    else:
+        scale = 1.0
+        Xs = scale_rows(X)
+    ternary = bool(np.all((Xs == 0.0) | (np.abs(Xs) == 1.0)))
+    X32 = None if ternary else np.ascontiguousarray(Xs, dtype=np.float32)
+    return Xs, np.ascontiguousarray(Xs.T), X32, block_norms(Xs, layout), scale
+
+
 def distance_schedule(d_start, d_end, n_anneal):
     """Geometric sequence of ``n_anneal`` distances from ``d_start`` down to ``d_end``."""
     if n_anneal == 1 or d_start <= d_end:
@@ -52,44 +81,56 @@ def distance_schedule(d_start, d_end, n_anneal):
 
 @register
 class EntropyGreedy(Solver):
-    """Greedy single-flip search whose objective is the local entropy (SPEC 3.3).
+    """Greedy single-flip search whose objective is the local entropy (user guide,
+    :ref:`entropy_greedy`).
 
-    **entropy="annealed"** (variant B, default). Flipping every weight of the reference
-    w̃ independently with probability d makes the pre-activation ``a_k = w_k·ξ_(k)`` of
-    hidden unit k a Gaussian of mean (1 − 2d) a_k and variance 4 d (1 − d) s_k²,
-    ``s_k² = Σ_j ξ_j²`` over the unit's inputs; different units own different weights, so
-    they are independent. The proxy is the annealed local entropy
+    **entropy="annealed"** (default). Flipping every weight of the reference w̃
+    independently with probability d makes the pre-activation ``a_k + b_k`` of hidden
+    unit k (``a_k = w_k·ξ_(k)``, b_k its threshold, which is not flipped) a Gaussian of
+    mean (1 − 2d) a_k + b_k and variance 4 d (1 − d) s_k², ``s_k² = Σ_j ξ_j²`` over the
+    unit's inputs; different units own different weights, so they are independent. The
+    proxy is the annealed local entropy
 
         S_ann(w̃, d) = H₂(d) + (1/P) Σ_μ ln P_μ,
-        P_μ = Prob(#{k : τ_k = σ^μ} ≥ t),   Prob(τ_k = σ^μ) = q_k = Φ_G(σ^μ c a_k / s_k),
+        P_μ = Prob(#{k : τ_k = σ^μ} ≥ t),   q_k = Φ_G(σ^μ c (a_k + b_k / (1 − 2d)) / s_k),
 
     with c = (1 − 2d) / (2√(d(1 − d))), P the number of weights and t the votes the
     label needs (⌊K/2⌋ + 1 for σ = +1, ⌈K/2⌉ for σ = −1: an even vote goes to −1). P_μ
     is the exact Poisson-binomial tail of K independent units (a log-space convolution).
-    For the perceptron (K = 1) P_μ = Φ_G((1 − 2d) Δ^μ / (2√(d(1 − d)))) with
-    Δ^μ = σ^μ w̃·ξ^μ / √N for ±1 inputs, SPEC's formula. Since
-    P_μ = q_k A_k + (1 − q_k) B_k, where A_k, B_k are the chances of a right vote when
-    unit k agrees or disagrees, a flip inside unit k only moves q_k; the gain of every
-    flip comes from two tables per (pattern, unit) and, for inputs in {−1, 0, +1} (after
-    each pattern is divided by its largest |entry|, which changes no output), from two
-    matrix–vector products: O(M·P) per move (real inputs: one Gaussian log-CDF per
-    pattern and weight).
+    For the perceptron without threshold P_μ = Φ_G((1 − 2d) Δ^μ / (2√(d(1 − d)))) with
+    Δ^μ = σ^μ w̃·ξ^μ / √N for ±1 inputs (Baldassi, Pittorino & Zecchina, PNAS 2020).
+    Since P_μ = q_k A_k + (1 − q_k) B_k, where A_k, B_k are the chances of a right vote
+    when unit k agrees or disagrees, a flip inside unit k only moves q_k. For inputs in
+    {−1, 0, +1} (without intercept each pattern is first divided by its largest |entry|,
+    which changes no output; with one, X by its largest |entry|) the exact gain of every
+    flip costs two matrix–vector products and a move takes the best flip
+    (:func:`~skwfm._kernels.greedy.greedy_round`). On other real inputs the flips are
+    ranked by the second-order expansion of Σ_μ ln P_μ, a move takes the ranked flips
+    whose gain stays positive given the flips taken before them, and is kept only if
+    the exact proxy grows (:mod:`skwfm._kernels.greedy_dense`): O(M·P) per move in both
+    cases. With ``fit_intercept`` the thresholds are brought to the maximum of the
+    proxy before every move (Newton steps; Σ_μ ln P_μ is concave in b for the
+    perceptron).
 
-    A round takes best-improving flips at a fixed d until none improves the proxy (or
-    the training error is zero). d starts at (1 − tanh γ)/2 (γ = ``gamma``, 0.5:
-    d ≈ 0.27, the relation between coupling and distance without patterns) and
-    decreases geometrically to ``D_END`` = 0.002 over ``N_ANNEAL`` = 40 rounds. Greedy
-    ascent is deterministic, so when the cold end is reached unsolved, ``KICK`` = 10% of
-    the weights of the best configuration are flipped at random and the last ``REHEAT``
-    = 30 distances are annealed again, until zero errors or ``max_iter`` rounds
-    (default 600). The first solution is usually found at a d well above the end of the
-    schedule, at the border of its dense region; the remaining distances of the
+    A round takes moves at a fixed d until none improves the proxy (or the training
+    error is zero). d starts at (1 − tanh γ)/2 (γ = ``gamma``, 0.5: d ≈ 0.27, the
+    relation between coupling and distance without patterns) and decreases
+    geometrically to ``D_END`` = 0.002 over ``N_ANNEAL`` = 40 rounds. Greedy ascent is
+    deterministic, so when the cold end is reached unsolved, ``KICK`` = 10% of the
+    weights of the best configuration are flipped at random and the last ``REHEAT`` = 30
+    distances are annealed again. The fit stops at zero training errors, after
+    ``n_iter_no_change`` rounds without improvement of the training error (validation
+    error with ``early_stopping``) by ``tol`` — by default ``ceil(PATIENCE_LOAD / α)``
+    rounds, α = M / P the load, at least ``MIN_PATIENCE`` — or after ``max_iter``
+    rounds (default 600). The first solution is usually found at a d well above the end
+    of the schedule, at the border of its dense region; the remaining distances of the
     schedule (at most ``DEEPEN_ANNEALED`` = 40 rounds) are still climbed, without
-    stopping at zero errors, and the last zero-error configuration visited is returned.
-    At N = 1001, α = 0.4 this lowers the local energy δE(0.005) from 0.005 to below
-    0.0001 for about 10% more time.
+    stopping at zero errors, and the last zero-error configuration visited is returned
+    (with ``early_stopping``, the best on the validation set). At N = 1001, α = 0.4 this
+    lowers the local energy δE(0.005) from 0.005 to below 0.0001 for about 10% more time.
     ``history`` rows: ``round``, ``d``, ``moves``, ``train_error``, ``entropy``
-    (S_ann at the end of the round), ``best_train_error``, ``time``.
+    (S_ann at the end of the round), ``best_train_error``, ``time``, ``flips``,
+    ``no_improvement`` and, with early stopping, ``validation_error``.
 
     **entropy="bp"** (variant A, zero-temperature EdMC). The objective is the Bethe
     free entropy φ(w̃, γ) of the solutions coupled to w̃ by a field γ w̃ (the BP engine
@@ -155,16 +196,47 @@ class EntropyGreedy(Solver):
     MAX_MOVES = 20
     DEEPEN_ANNEALED = 40
     MIN_GAIN = 1e-9
+    #: entropy="annealed" with thresholds: smallest predicted gain of Σ_μ ln P_μ for
+    #: which a threshold step is taken; real-valued inputs: flips whose exact gain is
+    #: tried when the best-ranked flip alone does not improve the proxy
+    THRESHOLD_TOL = 1e-3
+    N_CHECK = 8
+    #: entropy="annealed": default patience ceil(PATIENCE_LOAD / α) rounds, α = M / P.
+    #: Near the capacity of random patterns a kick and re-anneal can bring a new best
+    #: after many fruitless ones (perceptron N = 1001, α = 0.7: up to 233 rounds between
+    #: two improvements on seeds 0-9), and the difficulty of this storage problem
+    #: depends on α, not on M; a data set far beyond the capacity (M ≫ P: most real
+    #: data) has its fewest errors within the first anneal
+    PATIENCE_LOAD = 280
+    MIN_PATIENCE = 20
 
     def fit_binary(self, task, params):
         p = self.resolve(params)
+        if p["entropy"] != "bp":
+            return self._fit_annealed(task, p)
         args = (task.X, task.y, task.layout, p, task.seed, task.init_weights, task.verbose,
                 task.label)
-        if p["entropy"] == "bp":
-            if params.get("max_iter") is None:
-                p["max_iter"] = self.BP_MAX_ITER  # BP rounds cost far more than greedy ones
-            return self._fit_bp(*args)
-        return self._fit_annealed(*args)
+        if params.get("max_iter") is None:
+            p["max_iter"] = self.BP_MAX_ITER  # BP rounds cost far more than greedy ones
+        return self._fit_bp(*args)
+
+    def fit_tasks(self, tasks, params, n_jobs=None):
+        """entropy="annealed": the one-vs-rest networks share one copy of the scaled
+        inputs (:func:`annealed_inputs`); each network's search is its own."""
+        shared = all(t.X is tasks[0].X and t.fit_intercept == tasks[0].fit_intercept
+                     for t in tasks)
+        if self.resolve(params)["entropy"] == "bp" or len(tasks) == 1 or not shared:
+            return super().fit_tasks(tasks, params, n_jobs)
+        inputs = annealed_inputs(tasks[0].X, tasks[0].layout, tasks[0].fit_intercept)
+        return Parallel(n_jobs=n_jobs, prefer="threads")(
+            delayed(self._fit_annealed)(task, self.resolve(params), inputs)
+            for task in tasks
+        )
+
+    def annealed_patience(self, load):
+        """Default ``n_iter_no_change`` of entropy="annealed" at load α = M / n_weights:
+        ``ceil(PATIENCE_LOAD / α)`` rounds, at least ``MIN_PATIENCE``."""
+        return max(self.MIN_PATIENCE, math.ceil(self.PATIENCE_LOAD / max(load, 1e-12)))
 
     def check(self, params, layout, n_samples):
         if params["entropy"] != "bp":
@@ -293,82 +365,131 @@ class EntropyGreedy(Solver):
         phi = bp.free_entropy() / P
         return phi if np.isfinite(phi) else -np.inf
 
-    def _fit_annealed(self, X, y, layout, p, seed, init_weights, verbose, label):
-        """Greedy ascent of the annealed proxy with d decreasing (SPEC 3.3 variant B)."""
-        rng = np.random.default_rng(seed)
+    @staticmethod
+    def _report_round(task, row, stop):
+        """Progress line of one round of entropy="annealed"."""
+        val = row.get("validation_error")
+        report(task.verbose, task.label,
+               f"round {row['round']}: d {row['d']:.4g}, {row['flips']} flips, train "
+               f"error {row['train_error']:.4f}, S_ann {row['entropy']:.4f}"
+               + ("" if val is None else f", validation error {val:.4f}")
+               + ("" if stop is None else f" (stop: {stop})"))
+
+    def _fit_annealed(self, task, p, inputs=None):
+        """Greedy ascent of the annealed proxy with d decreasing (the user guide's
+        "annealed proxy"); ``inputs``: :func:`annealed_inputs` of the task, if known."""
+        y, layout = task.y, task.layout
+        rng = np.random.default_rng(task.seed)
         P = layout.n_weights
-        M = X.shape[0]
-        Xs = scale_rows(X)
-        XT = np.ascontiguousarray(Xs.T)
-        ternary = bool(np.all((Xs == 0.0) | (np.abs(Xs) == 1.0)))
-        norms = block_norms(Xs, layout)
+        M = task.n_samples
+        fit_intercept = bool(task.fit_intercept)
+        if inputs is None:
+            inputs = annealed_inputs(task.X, layout, fit_intercept)
+        Xs, XT, X32, norms, scale = inputs
         yf = y.astype(np.float64)
         starts, ends, offsets = layout.kernel_args()
-        if init_weights is None:
+        if task.init_weights is None:
             w = rng.choice(np.array([-1.0, 1.0]), size=P)
         else:
-            w = np.where(np.asarray(init_weights) >= 0, 1.0, -1.0)
+            w = np.where(np.asarray(task.init_weights) >= 0, 1.0, -1.0)
+        bias = task.start_intercept() / scale  # thresholds in the units of Xs
         pre = layout.preactivations(Xs, w)
 
-        best = BestSoFar()
-        best.update(w, layout.n_errors(pre, y))
+        early = task.early_stopping
+        best = BestSoFar(early)
+        errors = layout.n_errors(pre + bias, y)
+        best.update(w, errors, intercept=bias * scale,
+                    val_errors=task.validation_errors(w, bias * scale) if early else None)
+        if p.get("n_iter_no_change") is None:
+            p["n_iter_no_change"] = self.annealed_patience(layout.load(M))
+        rule = self.stopping_rule(p, task)
         best_w = w.copy()
+        best_b = bias.copy()
         schedule = distance_schedule(0.5 * (1.0 - math.tanh(p["gamma"])), self.D_END,
                                      self.N_ANNEAL)
         reheat_from = max(0, len(schedule) - self.REHEAT)
         n_kick = max(1, int(round(self.KICK * P)))
         history = []
         t0 = time.perf_counter()
-        every = max(1, p["max_iter"] // 20) if verbose == 1 else 1
+        every = max(1, p["max_iter"] // 20) if task.verbose == 1 else 1
         step = 0
         rnd = 0
         solved_at = None  # round of the first solution
         last_solution = None
-        while rnd < p["max_iter"]:
+        stop = None
+        while rnd < p["max_iter"] and stop is None:
             if solved_at is not None and (rnd - solved_at >= self.DEEPEN_ANNEALED
                                           or step == len(schedule)):
                 break
             d = float(schedule[step])
             c = (1.0 - 2.0 * d) / (2.0 * math.sqrt(d * (1.0 - d)))
-            moves, errors, best_errors, total = greedy_round(
-                Xs, XT, yf, w, pre, norms, c, starts, ends, offsets, ternary,
-                self.MAX_MOVES * P, self.MIN_GAIN, best_w, best.n_errors,
-                solved_at is None, layout.output_rule)
+            keep = 1.0 - 2.0 * d
+            shift = bias / keep
+            common = (yf, w, pre, shift, keep, norms, c, starts, ends, offsets,
+                      fit_intercept, self.MAX_MOVES * P, self.MIN_GAIN, self.THRESHOLD_TOL)
+            if X32 is None:
+                moves, errors, best_errors, total = greedy_round(
+                    Xs, XT, *common, best_w, best_b, best.n_errors, solved_at is None,
+                    layout.output_rule)
+                flips = moves
+            else:
+                moves, flips, errors, best_errors, total = dense_round(
+                    X32, XT, *common, self.N_CHECK, best_w, best_b, best.n_errors,
+                    solved_at is None, layout.output_rule)
+            bias = shift * keep
             rnd += 1
-            if best_errors < best.n_errors:
-                best.update(best_w, best_errors)
-            if not ternary:
-                # wash out the rounding of incremental updates
-                pre = layout.preactivations(Xs, w)
-            entropy = binary_entropy(d) + total / P
-            history.append({
+            val = None
+            if early:
+                val = task.validation_errors(w, bias * scale)
+                best.update(w, errors, intercept=bias * scale, val_errors=val)
+            elif best_errors < best.n_errors:
+                best.update(best_w, best_errors, intercept=best_b * scale)
+            if solved_at is None:
+                stop = rule.update(errors, val)
+                if stop == "solved":
+                    stop = None  # the search goes deeper first (see the class docstring)
+            row = {
                 "round": rnd,
                 "d": d,
                 "moves": moves,
                 "train_error": errors / M,
-                "entropy": entropy,
+                "entropy": binary_entropy(d) + total / P,
                 "best_train_error": best.n_errors / M,
                 "time": time.perf_counter() - t0,
-            })
-            if rnd % every == 0 or errors == 0:
-                report(verbose, label,
-                       f"round {rnd}: d {d:.4g}, {moves} moves, train error "
-                       f"{errors / M:.4f}, S_ann {entropy:.4f}")
+                "flips": flips,
+                "no_improvement": rule.no_improvement,
+            }
+            if early:
+                row["validation_error"] = val / task.X_val.shape[0]
+            history.append(row)
+            if rnd % every == 0 or errors == 0 or stop is not None:
+                self._report_round(task, row, stop)
             step += 1
             if errors == 0:
-                last_solution = w.copy()
+                last_solution = (w.copy(), bias.copy())
                 if solved_at is None:
                     solved_at = rnd
                 continue
-            if step == len(schedule) and solved_at is None:
+            if step == len(schedule) and solved_at is None and stop is None:
                 # unsolved at the cold end: greedy is deterministic, so perturb the best
                 # configuration and anneal the last REHEAT distances again
                 step = reheat_from
                 w[:] = best.weights
+                bias = best.intercept / scale
                 w[rng.choice(P, size=min(n_kick, P), replace=False)] *= -1.0
                 pre = layout.preactivations(Xs, w)
-        weights = best.weights if last_solution is None else \
-            np.where(last_solution >= 0, 1, -1).astype(np.int8)
-        return SolverResult(weights, np.zeros(layout.n_hidden), rnd, best.n_errors == 0,
-                            best.n_errors, history,
-                            "solved" if best.n_errors == 0 else "max_iter")
+        return self._annealed_result(best, last_solution, early, scale, solved_at, stop,
+                                     rnd, history)
+
+    @staticmethod
+    def _annealed_result(best, last_solution, early, scale, solved_at, stop, n_iter,
+                         history):
+        """The SolverResult of entropy="annealed": the last solution visited (the best
+        on validation with early stopping), else the best configuration seen."""
+        if last_solution is not None and not early:
+            weights, intercept = sign_weights(last_solution[0]), last_solution[1] * scale
+        else:
+            weights, intercept = best.weights, best.intercept
+        reason = "solved" if solved_at is not None else (stop or MAX_ITER_REASON)
+        return SolverResult(weights, intercept, n_iter, reason != MAX_ITER_REASON,
+                            best.n_errors, history, reason)
