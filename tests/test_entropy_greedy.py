@@ -561,13 +561,6 @@ def test_unsolvable_returns_best_so_far():
     assert h["best_train_error"].min() == pytest.approx(1 / 9)
 
 
-def test_default_patience_follows_the_load():
-    solver = get_solver("entropy-greedy")
-    assert solver.annealed_patience(0.7) == 400  # random patterns near the capacity
-    assert solver.annealed_patience(6000 / 784) == 37  # Fashion-MNIST 6000, perceptron
-    assert solver.annealed_patience(1e4) == solver.MIN_PATIENCE
-
-
 def test_thresholds_fit_an_imbalanced_teacher():
     """A teacher with a large threshold answers −1 to most inputs: without intercept a
     binary perceptron cannot, with one it learns the teacher."""
@@ -579,7 +572,7 @@ def test_thresholds_fit_an_imbalanced_teacher():
     with_b = BinaryPerceptronClassifier(solver="entropy-greedy", random_state=0).fit(X, y)
     without = BinaryPerceptronClassifier(solver="entropy-greedy", fit_intercept=False,
                                          random_state=0).fit(X, y)
-    assert with_b.score(X, y) > 0.97 > without.score(X, y) + 0.1  # measured 0.9925, 0.80
+    assert with_b.score(X, y) > 0.97 > without.score(X, y) + 0.05  # measured 0.99, 0.88
     assert with_b.intercept_[0] < -3.0  # measured -8
     assert with_b.converged_ and with_b.n_iter_ < 600
 
@@ -594,7 +587,9 @@ def test_real_data_stops_by_its_rule_with_the_best_network():
     X, y = digits_task()
     clf = BinaryPerceptronClassifier(solver="entropy-greedy", random_state=0).fit(X, y)
     h = clf.history_
-    patience = get_solver("entropy-greedy").annealed_patience(500 / 64)
+    # the default patience: max(20, ceil(5000 / fewest training errors of a round))
+    fewest = round(h["train_error"].min() * len(y))
+    patience = max(20, -(-5000 // max(1, fewest)))
     assert clf.converged_ and clf.n_iter_ == len(h) < 600
     assert h["no_improvement"].iloc[-1] == patience  # stopped by the rule
     assert np.all(h["flips"] >= h["moves"]) and h["flips"].iloc[0] > h["moves"].iloc[0]

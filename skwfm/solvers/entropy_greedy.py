@@ -120,9 +120,8 @@ class EntropyGreedy(Solver):
     weights of the best configuration are flipped at random and the last ``REHEAT`` = 30
     distances are annealed again. The fit stops at zero training errors, after
     ``n_iter_no_change`` rounds without improvement of the training error (validation
-    error with ``early_stopping``) by ``tol`` — by default ``ceil(PATIENCE_LOAD / α)``
-    rounds, α = M / P the load, at least ``MIN_PATIENCE`` — or after ``max_iter``
-    rounds (default 600). The first solution is usually found at a d well above the end
+    error with ``early_stopping``) by ``tol`` (by default the patience of the user
+    guide's page on real data), or after ``max_iter`` rounds (default 600). The first solution is usually found at a d well above the end
     of the schedule, at the border of its dense region; the remaining distances of the
     schedule (at most ``DEEPEN_ANNEALED`` = 40 rounds) are still climbed, without
     stopping at zero errors, and the last zero-error configuration visited is returned
@@ -201,14 +200,6 @@ class EntropyGreedy(Solver):
     #: tried when the best-ranked flip alone does not improve the proxy
     THRESHOLD_TOL = 1e-3
     N_CHECK = 8
-    #: entropy="annealed": default patience ceil(PATIENCE_LOAD / α) rounds, α = M / P.
-    #: Near the capacity of random patterns a kick and re-anneal can bring a new best
-    #: after many fruitless ones (perceptron N = 1001, α = 0.7: up to 233 rounds between
-    #: two improvements on seeds 0-9), and the difficulty of this storage problem
-    #: depends on α, not on M; a data set far beyond the capacity (M ≫ P: most real
-    #: data) has its fewest errors within the first anneal
-    PATIENCE_LOAD = 280
-    MIN_PATIENCE = 20
 
     def fit_binary(self, task, params):
         p = self.resolve(params)
@@ -232,11 +223,6 @@ class EntropyGreedy(Solver):
             delayed(self._fit_annealed)(task, self.resolve(params), inputs)
             for task in tasks
         )
-
-    def annealed_patience(self, load):
-        """Default ``n_iter_no_change`` of entropy="annealed" at load α = M / n_weights:
-        ``ceil(PATIENCE_LOAD / α)`` rounds, at least ``MIN_PATIENCE``."""
-        return max(self.MIN_PATIENCE, math.ceil(self.PATIENCE_LOAD / max(load, 1e-12)))
 
     def check(self, params, layout, n_samples):
         if params["entropy"] != "bp":
@@ -400,8 +386,6 @@ class EntropyGreedy(Solver):
         errors = layout.n_errors(pre + bias, y)
         best.update(w, errors, intercept=bias * scale,
                     val_errors=task.validation_errors(w, bias * scale) if early else None)
-        if p.get("n_iter_no_change") is None:
-            p["n_iter_no_change"] = self.annealed_patience(layout.load(M))
         rule = self.stopping_rule(p, task)
         best_w = w.copy()
         best_b = bias.copy()
