@@ -1,5 +1,6 @@
 """What both estimators share: parameters, validation, labels, one-vs-rest and prediction."""
 
+import inspect
 import warnings
 from numbers import Integral, Real
 
@@ -13,49 +14,71 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from .solvers import SOLVERS, get_solver
-from .solvers._base import MAX_ITER_REASON, Task
+from .solvers import SOLVERS, Solver, get_solver
+from .solvers._fit import MAX_ITER_REASON, Task
 
-PROTOCOLS = {"standard-reinforcement", "scoping", "pseudo-reinforcement"}
 
-#: parameters handed to the solvers (everything but the bookkeeping ones)
-SOLVER_PARAMETER_NAMES = (
-    "max_iter", "tol", "n_iter_no_change", "bp_tol", "learning_rate", "batch_size",
-    "gamma", "gamma_growth", "gamma_step", "init_scale", "protocol", "n_steps",
-    "sweeps_per_step", "damping", "n_replicas", "coupling", "update_rule", "entropy",
-    "max_memory", "center", "n_jobs", "polish_steps",
+#: the parameters every estimator has, with their defaults, in the order of the signature
+SHARED_PARAMETERS = (
+    ("solver", "sgd-annealed"),
+    ("fit_intercept", True),
+    ("tol", 1e-3),
+    ("n_iter_no_change", None),
+    ("early_stopping", False),
+    ("validation_fraction", 0.1),
+    ("max_memory", 4.0),
+    ("random_state", None),
+    ("verbose", 0),
+    ("warm_start", False),
+    ("n_jobs", None),
 )
+
+
+def estimator_parameters(positional=(), keyword=()):
+    """Class decorator: an ``__init__`` that stores its arguments, with the signature
+    ``(self, <positional>, *, <keyword>, <shared>)``.
+
+    ``positional`` and ``keyword`` are ``(name, default)`` pairs of the estimator's own
+    parameters; the shared ones come from :data:`SHARED_PARAMETERS` (a shared parameter
+    named in ``positional`` moves there). Every parameter is declared once, and
+    scikit-learn reads them from the signature as usual (``get_params``, ``clone``).
+    """
+    own = {name for name, _ in positional}
+    par = inspect.Parameter
+    signature = inspect.Signature(
+        [par("self", par.POSITIONAL_OR_KEYWORD)]
+        + [par(name, par.POSITIONAL_OR_KEYWORD, default=d) for name, d in positional]
+        + [par(name, par.KEYWORD_ONLY, default=d)
+           for name, d in (*keyword, *SHARED_PARAMETERS) if name not in own]
+    )
+
+    def __init__(self, *args, **kwargs):
+        bound = signature.bind(self, *args, **kwargs)
+        bound.apply_defaults()
+        for name, value in list(bound.arguments.items())[1:]:
+            setattr(self, name, value)
+
+    __init__.__signature__ = signature
+
+    def decorate(cls):
+        __init__.__qualname__ = f"{cls.__name__}.__init__"
+        cls.__init__ = __init__
+        return cls
+
+    return decorate
 
 
 class BaseBinaryNetwork(ClassifierMixin, BaseEstimator):
     """Base class of the binary-weight classifiers; not meant to be used directly."""
 
     _parameter_constraints = {
-        "solver": [StrOptions(set(SOLVERS))],
+        "solver": [StrOptions(set(SOLVERS)), Solver],
         "fit_intercept": ["boolean"],
-        "max_iter": [Interval(Integral, 1, None, closed="left"), None],
         "tol": [Interval(Real, 0, None, closed="left")],
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left"), None],
         "early_stopping": ["boolean"],
         "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
-        "bp_tol": [Interval(Real, 0, None, closed="neither"), None],
-        "learning_rate": [Interval(Real, 0, None, closed="neither"), None],
-        "batch_size": [Interval(Integral, 1, None, closed="left"), None],
-        "gamma": [Interval(Real, 0, None, closed="neither"), None],
-        "gamma_growth": [Interval(Real, 1, None, closed="left"), None],
-        "gamma_step": [Interval(Real, 0, None, closed="left"), None],
-        "init_scale": [Interval(Real, 0, None, closed="neither"), None],
-        "protocol": [StrOptions(PROTOCOLS), "array-like"],
-        "n_steps": [Interval(Integral, 1, None, closed="left")],
-        "sweeps_per_step": [Interval(Integral, 1, None, closed="left"), None],
-        "damping": [Interval(Real, 0, 1, closed="left")],
-        "n_replicas": [Interval(Integral, 1, None, closed="left"), None],
-        "coupling": [Interval(Real, 0, None, closed="left"), None],
-        "update_rule": [StrOptions({"least-action", "cross-entropy"})],
-        "entropy": [StrOptions({"annealed", "bp"})],
         "max_memory": [Interval(Real, 0, None, closed="neither")],
-        "center": [StrOptions({"traced", "explicit"})],
-        "polish_steps": [Interval(Integral, 0, None, closed="left"), None],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
         "warm_start": ["boolean"],
@@ -69,9 +92,6 @@ class BaseBinaryNetwork(ClassifierMixin, BaseEstimator):
         raise NotImplementedError
 
     # -- fit ---------------------------------------------------------------------------
-
-    def _solver_params(self):
-        return {name: getattr(self, name) for name in SOLVER_PARAMETER_NAMES}
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y):
@@ -100,9 +120,6 @@ class BaseBinaryNetwork(ClassifierMixin, BaseEstimator):
                 "samples of at least two classes."
             )
         layout = self._make_layout(X.shape[1])
-        solver = get_solver(self.solver)
-        params = self._solver_params()
-        solver.check(solver.resolve(params), layout, X.shape[0])
 
         init = self._warm_start_state(classes, layout)
         n_out = 1 if classes.shape[0] == 2 else classes.shape[0]
@@ -119,6 +136,8 @@ class BaseBinaryNetwork(ClassifierMixin, BaseEstimator):
             labels = [f"class {c!r}" for c in classes]
         X_train = X if val is None else np.ascontiguousarray(X[train])
         X_val = None if val is None else np.ascontiguousarray(X[val])
+        solver = get_solver(self.solver).resolve(layout, X_train.shape[0])
+        solver.check(layout, X_train.shape[0], self.max_memory)
         tasks = [
             Task(
                 X=X_train,
@@ -131,14 +150,19 @@ class BaseBinaryNetwork(ClassifierMixin, BaseEstimator):
                 y_val=None if val is None else targets[c][val],
                 init_weights=None if init is None else init[0][c],
                 init_intercept=None if init is None else init[1][c],
+                tol=self.tol,
+                n_iter_no_change=self.n_iter_no_change,
+                max_memory=self.max_memory,
+                n_jobs=self.n_jobs,
                 label=labels[c],
                 verbose=self.verbose,
             )
             for c in range(n_out)
         ]
-        results = solver.fit_tasks(tasks, params, self.n_jobs)
+        results = solver.fit_tasks(tasks, self.n_jobs)
 
         self.classes_ = classes
+        self.solver_ = solver
         self._layout = layout
         self.coef_ = np.stack(
             [r.weights.astype(np.int8).reshape(layout.coef_shape) for r in results]
@@ -151,10 +175,11 @@ class BaseBinaryNetwork(ClassifierMixin, BaseEstimator):
         if not self.converged_:
             worst = max(r.n_errors for r in results)
             warnings.warn(
-                f"Solver {self.solver!r} reached max_iter ({self.n_iter_} iterations) "
-                f"before its stopping rule; the best configuration seen is kept (at most "
-                f"{worst} of {X_train.shape[0]} training patterns misclassified). "
-                "Increase max_iter, use a slower schedule or a lower load.",
+                f"Solver {solver!r} reached its max_iter ({self.n_iter_} "
+                f"{solver.iteration}s) before its stopping rule; the best configuration "
+                f"seen is kept (at most {worst} of {X_train.shape[0]} training patterns "
+                "misclassified). Increase the solver's max_iter, use a slower schedule "
+                "or a lower load.",
                 ConvergenceWarning,
             )
         return self
