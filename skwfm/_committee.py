@@ -46,9 +46,7 @@ class CommitteeClassifier(BaseBinaryNetwork):
     architecture : {{"fully-connected", "tree", "parity"}}, default="fully-connected"
         How the hidden units are connected to the inputs and combined.
 
-    {solver_parameters}
-
-    {common_parameters}
+    {shared_parameters}
 
     Attributes
     ----------

@@ -19,9 +19,7 @@ class BinaryPerceptronClassifier(BaseBinaryNetwork):
 
     Parameters
     ----------
-    {solver_parameters}
-
-    {common_parameters}
+    {shared_parameters}
 
     Attributes
     ----------
