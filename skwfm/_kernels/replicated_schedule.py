@@ -24,9 +24,9 @@ step 4 is done by one thread; the threads meet at barriers in between
 results do not depend on the number of threads, nor on which networks share a stack.
 
 Two kinds of inputs. *Exact*: ±1 inputs without thresholds (the paper's storage
-problem), float64 dot products one pattern at a time. *Fast* (real-valued inputs or
-thresholds): float32 inputs and weights, the dot products of :data:`BLOCK` patterns with
-one unit's weights computed together.
+problem), float64 dot products (exact integers). *Fast* (real-valued inputs or
+thresholds): float32 inputs and weights. Either way the dot products of :data:`BLOCK`
+patterns with one unit's weights are computed together.
 """
 
 from collections import namedtuple
@@ -119,18 +119,20 @@ def dot4(w, x0, x1, x2, x3, n):
 
 
 @njit(cache=True, nogil=True)
-def block_preactivations(X, rows, n_rows, w, b, s, fast, out):
+def block_preactivations(X, rows, n_rows, w, b, s, out):
     """``out[i, k] = w_k·ξ^{rows[i]}_(k) + b_k`` for the first ``n_rows`` (≤ BLOCK) rows.
 
-    Fast path: :func:`dot4` for a full block, :func:`~skwfm._kernels.sgd_dense.dot32`
-    for the rows of a partial one; exact path: float64 dot products. The thresholds are
-    added only with ``s.fit_intercept``.
+    :func:`dot4` for a full block; for the rows of a partial one
+    :func:`~skwfm._kernels.sgd_dense.dot32` (fast path) or a float64 dot product (exact
+    path: ±1 entries make every partial sum an integer, so the order of the additions
+    does not matter there). The thresholds are added only with ``s.fit_intercept``.
     """
+    fast = s.fast
     for k in range(s.starts.shape[0]):
         lo, hi, o = s.starts[k], s.ends[k], s.offsets[k]
         n = hi - lo
         wk = w[o:o + n]
-        if fast and n_rows == BLOCK:
+        if n_rows == BLOCK:
             h0, h1, h2, h3 = dot4(wk, X[rows[0], lo:hi], X[rows[1], lo:hi],
                                   X[rows[2], lo:hi], X[rows[3], lo:hi], n)
             out[0, k] = h0
@@ -177,7 +179,7 @@ def round_charges(data, stack, sh, s, orders, first, stop, lo, hi):
                 continue
             pre = sh.pre[c, a, t0:t0 + n_rows]
             block_preactivations(data.X, rows, n_rows, stack.nets[c, a], stack.bias[c, a],
-                                 s, s.fast, pre)
+                                 s, pre)
             for i in range(n_rows):
                 sigma = data.Y[c, rows[i]]
                 coefs = sh.coefs[c, a, t0 + i]
@@ -332,7 +334,7 @@ def count_share(X, Y, stack, active, s, lo, hi, out):
                 continue
             for r in range(stack.nets.shape[1]):
                 block_preactivations(X, rows, n_rows, stack.nets[c, r], stack.bias[c, r],
-                                     s, s.fast, pre)
+                                     s, pre)
                 for i in range(n_rows):
                     if network_output(pre[i], s.output_rule) != Y[c, m0 + i]:
                         out[c, r] += 1
