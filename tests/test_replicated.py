@@ -36,7 +36,7 @@ def sign0(v):
 
 
 def least_action_reference(X, y, w, layout, patterns, eta):
-    """SPEC 3.2.2 least-action rule, one pattern at a time, with sorting."""
+    """The least-action rule (user guide, "replicated"), pattern by pattern, by sorting."""
     delta = np.zeros(layout.n_weights)
     for mu in patterns:
         sigma = y[mu]
@@ -892,8 +892,8 @@ def test_dask_cluster_gives_the_local_coef():
 
 @pytest.mark.slow
 def test_reference_committee_instance():
-    # SPEC 3.2.2: K=5, N=321, α = M/(N·K) = 0.5 (M=802), y=7, batch 80, λ=0.75,
-    # γ=0.05, γ_step=0.001. Seeds 7-9 are solved in 320-360 epochs (9/10 of seeds 0-9
+    # the reference configuration: K=5, N=321, α = M/(N·K) = 0.5 (M=802), y=7, batch 80,
+    # λ=0.75, γ=0.05, γ_step=0.001. Seeds 7-9 are solved in 320-360 epochs (9/10 of seeds 0-9
     # within 2000, benchmarks/bench_replicated.py); one replica stays near 9 % error.
     for seed in (7, 8, 9):
         X, y = make_random_patterns(802, 321, random_state=seed)

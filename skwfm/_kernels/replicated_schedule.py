@@ -51,7 +51,7 @@ from .sgd_dense import dot32
 from .spin import barrier
 from .stopping import STOP_NONE, stopping_step
 
-#: patterns whose pre-activations the fast path computes in one pass over a unit's weights
+#: patterns whose pre-activations are computed in one pass over a unit's weights
 BLOCK = 4
 
 #: stop code of a network that ran out of ``max_iter`` epochs (after those of

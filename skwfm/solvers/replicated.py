@@ -80,7 +80,14 @@ from .._kernels.replicated_schedule import (
 from .._kernels.spin import barrier as spin_barrier
 from .._kernels.stopping import STOP_NO_IMPROVEMENT, STOP_SOLVED, new_stopping_state
 from . import register
-from ._base import MAX_ITER_REASON, STOP_REASONS, Solver, SolverResult, epoch_patience, report
+from ._base import (
+    MAX_ITER_REASON,
+    STOP_REASONS,
+    Solver,
+    SolverResult,
+    epoch_patience,
+    report,
+)
 from .sgd_annealed import is_pm1
 
 #: ℓ_γ parameter of the cross-entropy update rule (``gamma`` is the coupling's γ here)
@@ -173,15 +180,13 @@ class _Fit:
 
     def __init__(self, solver, tasks, p, n_threads, X=None, X_val=None):
         task0 = tasks[0]
-        layout = task0.layout
-        self.tasks, self.layout = tasks, layout
+        self.tasks, self.layout = tasks, task0.layout
         self.exact = is_exact(task0)
         dtype = np.float64 if self.exact else np.float32
         X = task0.X if X is None else X
         X_val = task0.X_val if X_val is None else X_val
         if X_val is None:
             X_val = np.zeros((0, X.shape[1]), dtype=X.dtype)
-        C, P, K = len(tasks), layout.n_weights, layout.n_hidden
         self.M = M = X.shape[0]
         self.n_val = X_val.shape[0]
         self.n_rep = n_rep = int(p["n_replicas"])
@@ -195,80 +200,31 @@ class _Fit:
         self.explicit = p.get("center", "traced") == "explicit"
         self.n_threads = n_threads
         self.every = [max(1, self.max_iter // 20) if t.verbose == 1 else 1 for t in tasks]
-        fit_intercept = bool(task0.fit_intercept)
 
-        hidden = np.empty((C, n_rep, P))
-        starts = np.empty((C, P))
-        order_seeds = None
-        for c, task in enumerate(tasks):
-            rng = np.random.default_rng(task.seed)
-            if task.init_weights is None:
-                starts[c] = rng.choice(np.array([-1.0, 1.0]), size=P)
-            else:
-                starts[c] = np.where(np.asarray(task.init_weights) >= 0, 1.0, -1.0)
-            if self.exact:
-                # a network on its own draws its replicas' generators after its start
-                order_seeds = rng.integers(0, 2**63 - 1, size=n_rep)
-        if not self.exact:
-            # one pattern order per replica and epoch for the whole stack, from the seed
-            # that every network of the problem shares: a network's orders do not depend
-            # on which networks it is grouped with
-            order_seeds = np.random.default_rng(task0.shared_seed).integers(
-                0, 2**63 - 1, size=n_rep)
-        if self.rule == RULE_CROSS_ENTROPY:
-            starts = 0.5 * starts  # inside the clipped range of the hidden values
-        # all replicas start equal (init_equal of the reference code) and differ through
-        # their pattern orders
-        hidden[:] = starts[:, None, :]
-        nets = np.empty((C, n_rep + 1, P), dtype=dtype)
-        nets[:, :n_rep] = np.where(hidden >= 0, 1.0, -1.0)
-        bias = np.empty((C, n_rep + 1, K))
-        bias[:] = np.stack([t.start_intercept() for t in tasks])[:, None, :]
-        self.stack = Stack(
-            hidden=hidden, nets=nets, bias=bias, center=np.empty((C, P)),
-            # an explicit centre has hidden values of its own, starting where the replicas do
-            center_hidden=starts.copy(),
-            pushes=np.zeros((C, n_rep, P if self.explicit else 0)))
+        starts, order_seeds = self._starts()
+        self.stack = self._stack(starts, dtype)
         self.rngs = [np.random.default_rng(s) for s in order_seeds]
         self.identity = np.arange(M)
         # pattern orders of a chunk of epochs: [epoch of the chunk, replica, position]
         self.chunk = int(max(1, min(CHUNK_EPOCHS, self.max_iter,
                                     CHUNK_ORDERS // max(1, n_rep * M))))
         self.orders = np.empty((self.chunk, n_rep, M), dtype=np.int64)
-
         self.data = Data(
             X=np.ascontiguousarray(X, dtype=dtype),
             Y=np.stack([t.y.astype(np.float64) for t in tasks]),
             X_val=np.ascontiguousarray(X_val, dtype=dtype),
             Y_val=np.stack([np.zeros(0) if t.y_val is None else t.y_val.astype(np.float64)
                             for t in tasks]))
-        patience = solver.patience(p, M)
         self.settings = Settings(
-            *layout.kernel_args(), int(layout.output_rule), int(self.rule),
+            *self.layout.kernel_args(), int(self.layout.output_rule), int(self.rule),
             self.batch_size, self.learning_rate, CROSS_ENTROPY_GAMMA, self.coupling,
             # the proximal step of the elastic coupling λ/2 (b − b̄)²: a contraction
             # for any λ
-            self.coupling / (1.0 + self.coupling),
-            threshold_scale(self.rule, layout), self.explicit,
-            fit_intercept, not self.exact, self.max_iter, float(p.get("tol", 1e-3)),
-            int(patience))
-        state = np.zeros((C, 4), dtype=np.int64)
-        state[:, STATE_BEST] = M + 1
-        state[:, STATE_KEY] = (self.n_val if self.n_val else M) + 1
-        self.shared = Shared(
-            pre=np.zeros((C, n_rep, self.batch_size, K)),
-            coefs=np.zeros((C, n_rep, self.batch_size, K)),
-            pull=np.empty(P), delta=np.empty(P),
-            parts=np.zeros((n_threads, C, n_rep + 1), dtype=np.int64),
-            val_parts=np.zeros((n_threads, C, n_rep + 1), dtype=np.int64),
-            active=np.ones(C, dtype=np.bool_),
-            log=np.zeros((C, self.max_iter, N_LOG)),
-            best_w=np.empty((C, P)), best_b=np.zeros((C, K)), state=state,
-            rule_state=np.stack([new_stopping_state() for _ in tasks]),
-            schedule=np.tile([float(p["gamma"]), float(p["gamma_growth"]),
-                              float(p["gamma_step"])], (C, 1)),
-            clock=np.zeros(1, dtype=np.int64))
-        for c in range(C):
+            self.coupling / (1.0 + self.coupling), threshold_scale(self.rule, self.layout),
+            self.explicit, bool(task0.fit_intercept), not self.exact, self.max_iter,
+            float(p.get("tol", 1e-3)), int(solver.patience(p, M)))
+        self.shared = self._shared(p)
+        for c in range(len(tasks)):
             self._update_center(c)
 
         # the barrier counter of the in-kernel schedule
@@ -285,6 +241,71 @@ class _Fit:
         self.reported = 0
         self.round = 0
         self.t0 = time.perf_counter()
+
+    def _starts(self):
+        """Every network's starting hidden values (a random ±1 vector from its own seed,
+        or the warm start's weights), and the seeds of the replicas' pattern orders."""
+        P = self.layout.n_weights
+        starts = np.empty((len(self.tasks), P))
+        order_seeds = None
+        for c, task in enumerate(self.tasks):
+            rng = np.random.default_rng(task.seed)
+            if task.init_weights is None:
+                starts[c] = rng.choice(np.array([-1.0, 1.0]), size=P)
+            else:
+                starts[c] = np.where(np.asarray(task.init_weights) >= 0, 1.0, -1.0)
+            if self.exact:
+                # a network on its own draws its replicas' generators after its start
+                order_seeds = rng.integers(0, 2**63 - 1, size=self.n_rep)
+        if not self.exact:
+            # one pattern order per replica and epoch for the whole stack, from the seed
+            # that every network of the problem shares: a network's orders do not depend
+            # on which networks it is grouped with
+            order_seeds = np.random.default_rng(self.tasks[0].shared_seed).integers(
+                0, 2**63 - 1, size=self.n_rep)
+        if self.rule == RULE_CROSS_ENTROPY:
+            starts = 0.5 * starts  # inside the clipped range of the hidden values
+        return starts, order_seeds
+
+    def _stack(self, starts, dtype):
+        """The replicas (all equal to their network's start, as init_equal of the
+        reference code: they differ through their pattern orders), thresholds and
+        centres."""
+        C, P = starts.shape
+        n_rep, K = self.n_rep, self.layout.n_hidden
+        hidden = np.repeat(starts[:, None, :], n_rep, axis=1)
+        nets = np.empty((C, n_rep + 1, P), dtype=dtype)
+        nets[:, :n_rep] = np.where(hidden >= 0, 1.0, -1.0)
+        bias = np.empty((C, n_rep + 1, K))
+        bias[:] = np.stack([t.start_intercept() for t in self.tasks])[:, None, :]
+        return Stack(
+            hidden=hidden, nets=nets, bias=bias, center=np.empty((C, P)),
+            # an explicit centre has hidden values of its own, starting where the
+            # replicas do
+            center_hidden=starts.copy(),
+            pushes=np.zeros((C, n_rep, P if self.explicit else 0)))
+
+    def _shared(self, p):
+        """Scratch and bookkeeping arrays of the kernel (see
+        :data:`~skwfm._kernels.replicated_schedule.Shared`)."""
+        C, n_rep, T = len(self.tasks), self.n_rep, self.n_threads
+        P, K = self.layout.n_weights, self.layout.n_hidden
+        state = np.zeros((C, 4), dtype=np.int64)
+        state[:, STATE_BEST] = self.M + 1
+        state[:, STATE_KEY] = (self.n_val or self.M) + 1
+        return Shared(
+            pre=np.zeros((C, n_rep, self.batch_size, K)),
+            coefs=np.zeros((C, n_rep, self.batch_size, K)),
+            pull=np.empty(P), delta=np.empty(P),
+            parts=np.zeros((T, C, n_rep + 1), dtype=np.int64),
+            val_parts=np.zeros((T, C, n_rep + 1), dtype=np.int64),
+            active=np.ones(C, dtype=np.bool_),
+            log=np.zeros((C, self.max_iter, N_LOG)),
+            best_w=np.empty((C, P)), best_b=np.zeros((C, K)), state=state,
+            rule_state=np.stack([new_stopping_state() for _ in range(C)]),
+            schedule=np.tile([float(p["gamma"]), float(p["gamma_growth"]),
+                              float(p["gamma_step"])], (C, 1)),
+            clock=np.zeros(1, dtype=np.int64))
 
     @property
     def epoch(self):
