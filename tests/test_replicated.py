@@ -22,7 +22,8 @@ from skwfm._layout import NetworkLayout
 from skwfm.datasets import make_random_patterns
 from skwfm.solvers import get_solver
 from skwfm.solvers import replicated as replicated_solver
-from skwfm.solvers._base import Task, epoch_patience
+from skwfm._kernels.stopping import ADAPTIVE
+from skwfm.solvers._base import Task
 
 LAYOUTS = [
     NetworkLayout("perceptron", 15),
@@ -533,11 +534,11 @@ def epoch_end(errors, val_errors=None, tol=0.0, patience=3, max_iter=10, state=N
     if state is None:
         state = np.array([M + 1, (n_val or M) + 1, epoch, 0], dtype=np.int64)
     if rule_state is None:
-        rule_state = np.array([np.inf, 0.0])
+        rule_state = np.array([np.inf, 0.0, np.inf])
     schedule = np.array([0.5, 1.0, 0.1])
     settings = replicated_solver.Settings(*LAYOUTS[0].kernel_args(), 0, 0, 8, 2.0, 2.0,
                                           0.75, 0.4, np.ones(1), False, True, True,
-                                          max_iter, tol, patience)
+                                          max_iter, tol, patience, 5000.0, 20)
     ks.end_epoch(nets, bias, np.array(errors), np.array(val_errors or [0] * 4), M, n_val,
                  log, best_w, best_b, state, rule_state, schedule, settings)
     assert schedule[0] == pytest.approx(0.6)
@@ -864,7 +865,8 @@ def test_defaults_on_real_data():
     # 13 rounds of 80 patterns per epoch
     assert solver.resolve_task(params, real)["gamma_step"] == pytest.approx(13e-4)
     assert solver.resolve_task({**params, "gamma_step": 0.5}, real)["gamma_step"] == 0.5
-    assert solver.default_patience(1000) == epoch_patience(1000)
+    assert solver.patience_code({"n_iter_no_change": None}) == ADAPTIVE
+    assert solver.patience_code({"n_iter_no_change": 7}) == 7
 
 
 # -- dask ---------------------------------------------------------------------------------

@@ -49,7 +49,7 @@ from .replicated import (
 from .sgd import add_unit_push, charge_pattern, network_output
 from .sgd_dense import dot32
 from .spin import barrier
-from .stopping import STOP_NONE, stopping_step
+from .stopping import NO_IMPROVEMENT, STOP_NONE, stopping_step
 
 #: patterns whose pre-activations are computed in one pass over a unit's weights
 BLOCK = 4
@@ -82,7 +82,8 @@ Data = namedtuple("Data", ["X", "Y", "X_val", "Y_val"])
 Settings = namedtuple("Settings", [
     "starts", "ends", "offsets", "output_rule", "rule", "batch_size", "learning_rate",
     "gamma_loss", "coupling", "threshold_pull", "threshold_scale", "explicit",
-    "fit_intercept", "fast", "max_iter", "tol", "patience",
+    "fit_intercept", "fast", "max_iter", "tol", "patience", "patience_scale",
+    "patience_floor",
 ])
 
 #: what the threads share besides the stack: ``pre`` and ``coefs`` (C, y, batch, K)
@@ -90,7 +91,7 @@ Settings = namedtuple("Settings", [
 #: each thread uses on its own weights; ``parts`` and ``val_parts`` (threads, C, y + 1)
 #: error counts; ``active`` (C,) networks still training; ``log`` (C, max_iter, N_LOG);
 #: ``best_w`` (C, P), ``best_b`` (C, K) the configurations kept; ``state`` (C, 4);
-#: ``rule_state`` (C, 2) of the stopping rule; ``schedule`` (C, 3) ``[γ, growth,
+#: ``rule_state`` (C, 3) of the stopping rule; ``schedule`` (C, 3) ``[γ, growth,
 #: step]``; ``clock`` [epochs run by the stack]
 Shared = namedtuple("Shared", [
     "pre", "coefs", "pull", "delta", "parts", "val_parts", "active", "log", "best_w",
@@ -361,7 +362,8 @@ def end_epoch(nets, bias, errors, val_errors, n_train, n_val, log, best_w, best_
     for the stopping rule (:func:`~skwfm._kernels.stopping.stopping_step`) is the
     smallest key of the epoch as a fraction; the fit stops when a network of the epoch
     has no training error, after ``s.patience`` epochs without improvement by
-    ``s.tol``, or after ``s.max_iter`` epochs (``state[STATE_STOP]``). The epoch's row
+    ``s.tol`` (``ADAPTIVE``: the default patience, from ``s.patience_scale`` and
+    ``s.patience_floor``), or after ``s.max_iter`` epochs (``state[STATE_STOP]``). The epoch's row
     of ``log`` is filled, then γ follows its schedule ``γ ← γ·growth + step``
     (``schedule`` is ``[γ, growth, step]``).
     """
@@ -384,7 +386,8 @@ def end_epoch(nets, bias, errors, val_errors, n_train, n_val, log, best_w, best_
     least_key = min(key[n_rep], key[first])
     least_errors = min(errors[n_rep], errors[best_replica])
     objective = least_key / (n_val if n_val > 0 else n_train)
-    code = stopping_step(rule_state, objective, least_errors, s.tol, s.patience)
+    code = stopping_step(rule_state, objective, least_errors, s.tol, s.patience,
+                         s.patience_scale, s.patience_floor)
     if code == STOP_NONE and e + 1 >= s.max_iter:
         code = STOP_MAX_ITER
     differ = 0
@@ -397,7 +400,7 @@ def end_epoch(nets, bias, errors, val_errors, n_train, n_val, log, best_w, best_
     log[e, LOG_DISTANCE] = differ / (n_rep * P)
     log[e, LOG_GAMMA] = schedule[0]
     log[e, LOG_BEST] = state[STATE_BEST]
-    log[e, LOG_NO_IMPROVEMENT] = rule_state[1]
+    log[e, LOG_NO_IMPROVEMENT] = rule_state[NO_IMPROVEMENT]
     log[e, LOG_VALIDATION] = least_key if n_val > 0 else 0
     state[STATE_EPOCHS] = e + 1
     state[STATE_STOP] = code

@@ -78,14 +78,18 @@ from .._kernels.replicated_schedule import (
     replicated_epochs,
 )
 from .._kernels.spin import barrier as spin_barrier
-from .._kernels.stopping import STOP_NO_IMPROVEMENT, STOP_SOLVED, new_stopping_state
+from .._kernels.stopping import (
+    ADAPTIVE,
+    STOP_NO_IMPROVEMENT,
+    STOP_SOLVED,
+    new_stopping_state,
+)
 from . import register
 from ._base import (
     MAX_ITER_REASON,
     STOP_REASONS,
     Solver,
     SolverResult,
-    epoch_patience,
     report,
 )
 from .sgd_annealed import is_pm1
@@ -222,7 +226,8 @@ class _Fit:
             # for any λ
             self.coupling / (1.0 + self.coupling), threshold_scale(self.rule, self.layout),
             self.explicit, bool(task0.fit_intercept), not self.exact, self.max_iter,
-            float(p.get("tol", 1e-3)), int(solver.patience(p, M)))
+            float(p.get("tol", 1e-3)), solver.patience_code(p),
+            float(solver.patience_scale), int(solver.patience_floor))
         self.shared = self._shared(p)
         for c in range(len(tasks)):
             self._update_center(c)
@@ -516,8 +521,12 @@ class Replicated(Solver):
         "gamma_growth": 1.0,
     }
 
-    def default_patience(self, n_samples):
-        return epoch_patience(n_samples)
+    @staticmethod
+    def patience_code(params):
+        """``n_iter_no_change`` as the kernel's stopping rule takes it (``ADAPTIVE``:
+        the default patience)."""
+        value = params.get("n_iter_no_change")
+        return ADAPTIVE if value is None else int(value)
 
     def resolve(self, params):
         p = super().resolve(params)
