@@ -11,13 +11,33 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._kernels.bp import bethe_free_entropy, bp_sweep, recompute_totals, sign_errors
+from ._kernels.bp import (
+    bethe_free_entropy,
+    bp_sweep,
+    label_log_probabilities,
+    recompute_totals,
+    sign_errors,
+    theta_moments,
+    threshold_fewest_errors,
+    threshold_maximize,
+    threshold_objective,
+)
 
 #: default memory limit (GiB) of :func:`local_free_entropy`
 DEFAULT_MAX_MEMORY = 4.0
 #: the totals H are updated incrementally by the kernels and recomputed from the
 #: messages every this many sweeps (washes out rounding; costs about one sweep's reads)
 REFRESH_EVERY = 10
+#: :meth:`BeliefPropagation.fit_thresholds`: Newton steps per call, and the step (as a
+#: fraction of the largest step) below which they stop
+THRESHOLD_NEWTON_STEPS = 20
+THRESHOLD_TOL = 1e-6
+#: below this change of the free entropy for a full step, a threshold's objective is
+#: flat and only its error count is left
+FLAT_GAIN = 1e-9
+#: :meth:`BeliefPropagation.fit_label_noise`: largest label noise, bisection steps
+MAX_LABEL_NOISE = 0.25
+NOISE_BISECTIONS = 40
 
 
 def bp_memory_bytes(n_samples, layout):
@@ -27,7 +47,7 @@ def bp_memory_bytes(n_samples, layout):
     M·N for the perceptron and the tree committee, M·K·N for the fully connected one.
     """
     M, P, K = int(n_samples), layout.n_weights, layout.n_hidden
-    return 8 * (M * P + 2 * M * K + 4 * P + 2 * layout.n_features)
+    return 8 * (M * P + 4 * M * K + 4 * P + 2 * layout.n_features)
 
 
 def check_bp_memory(n_samples, layout, max_memory):
@@ -75,10 +95,28 @@ class BeliefPropagation:
         Warm start (copied).
     max_memory : float
         Limit in GiB (see :func:`check_bp_memory`).
+    thresholds : array-like of shape (K,), optional
+        Thresholds b_k of the hidden units (default zeros): unit k sees the
+        pre-activation w_k·ξ_(k) + b_k. Held in :attr:`thresholds`; fixed unless
+        :meth:`fit_thresholds` moves them.
+    label_noise : float, default=0.0
+        Probability that a label is flipped (0: every pattern is a hard constraint).
+    fast : bool, default=False
+        Numerical shortcuts of the theta-node update for real-valued data (see
+        :func:`skwfm._kernels.bp.theta_update`); fields change by ~1e-16 or less.
+
+    Attributes
+    ----------
+    thresholds : ndarray of shape (K,)
+    label_noise : float
+    moments : ndarray of shape (M, K, 2)
+        Mean μ (threshold excluded) and variance s² of every theta node's
+        pre-activation as the last sweep saw them.
     """
 
     def __init__(self, X, y, layout, *, init_scale, rng, messages=None,
-                 max_memory=DEFAULT_MAX_MEMORY):
+                 max_memory=DEFAULT_MAX_MEMORY, thresholds=None, label_noise=0.0,
+                 fast=False):
         X = np.ascontiguousarray(X, dtype=np.float64)
         y = np.ascontiguousarray(y, dtype=np.int8)
         if X.ndim != 2 or X.shape[1] != layout.n_features:
@@ -117,6 +155,14 @@ class BeliefPropagation:
             self.foc = np.zeros(P)
         self.ext = np.zeros(P)
         self.H = np.empty(P)
+        self.thresholds = np.zeros(K)
+        if thresholds is not None:
+            self.thresholds[:] = np.asarray(thresholds, dtype=np.float64).reshape(K)
+        if not 0.0 <= label_noise < 0.5:
+            raise ValueError(f"label_noise must be in [0, 0.5), got {label_noise}.")
+        self.label_noise = float(label_noise)
+        self.fast = bool(fast)
+        self.moments = np.zeros((M, K, 2))
         nmax = int(layout.block_sizes.max())
         self._work = np.empty((7, max(nmax, 64)))
         self._fbuf = np.empty(K)
@@ -178,28 +224,114 @@ class BeliefPropagation:
         return np.where(self.H >= 0, 1, -1).astype(np.int8)
 
     def n_errors(self):
-        """Training errors of the readout."""
+        """Training errors of the readout (with the current thresholds)."""
         return int(sign_errors(self.X, self.y, self.H, self.starts, self.ends, self.offsets,
-                               self.output_rule))
+                               self.output_rule, self.thresholds))
 
     # -- sweeps ----------------------------------------------------------------------------
 
-    def sweep(self, damping=0.0, p=0.0, r=0.0):
+    def sweep(self, damping=0.0, p=0.0, r=0.0, patterns=None):
         """One sweep in a fresh random order; return the largest magnetization change.
 
         ``p = tanh γ`` and ``r = y − 1`` parametrize the focusing messages; with
         ``p == 0`` or ``r == 0`` the focusing nodes are skipped (and must be zero).
+        ``patterns`` (indices) restricts the sweep to those pattern blocks (a
+        mini-batch; the focusing nodes are all updated); None sweeps all.
         """
         M, P = self.u.shape
         self._n_sweeps += 1
         if self._n_sweeps % REFRESH_EVERY == 0:
             self.refresh()
-        n_items = M + P if (p > 0.0 and r > 0.0) else M
-        order = self.rng.permutation(n_items).astype(np.int64)
+        focusing = p > 0.0 and r > 0.0
+        if patterns is None:
+            order = self.rng.permutation(M + P if focusing else M).astype(np.int64)
+        else:
+            items = np.asarray(patterns, dtype=np.int64)
+            if focusing:
+                items = np.concatenate([items, M + np.arange(P, dtype=np.int64)])
+            order = self.rng.permutation(items)
         return float(bp_sweep(order, self.X, self.y, self.u, self.H, self.ext, self.foc,
                               self.U, self.V, self.starts, self.ends, self.offsets,
                               float(p), float(r), float(damping), self._work, self._fbuf,
-                              self._obuf, self._L, self._R, self.output_rule))
+                              self._obuf, self._L, self._R, self.output_rule,
+                              self.thresholds, self.label_noise, self.moments, self.fast))
+
+    def update_moments(self):
+        """Recompute :attr:`moments` from the current messages (no message changes)."""
+        theta_moments(self.X, self.u, self.H, self.starts, self.ends, self.offsets,
+                      self._work, self.moments)
+
+    def fit_thresholds(self, max_step, n_iter=THRESHOLD_NEWTON_STEPS):
+        """Move every threshold uphill on the free entropy of its theta nodes.
+
+        At a BP fixed point the derivative of the Bethe free entropy in b_k is that of
+        Σ_μ ln Z_μk(b_k), the theta-node terms, with the moments the nodes see
+        (:func:`skwfm._kernels.bp.threshold_objective`; the other terms do not depend
+        on b_k). Each threshold is moved by Newton steps of at most ``max_step`` on that
+        sum, with the moments of the last sweep: a type-II maximum-likelihood estimate
+        of the thresholds, interleaved with the sweeps. Where that sum is flat in b_k
+        (every pre-activation certain, s → 0: a full step would change it by less than
+        ``FLAT_GAIN``) it only counts errors, and b_k goes to the threshold with the
+        fewest errors of the network of mean pre-activations
+        (:func:`skwfm._kernels.bp.threshold_fewest_errors`). Returns the largest change.
+        """
+        if self.u.shape[0] == 0:
+            return 0.0
+        hard = self.layout.n_hidden == 1
+        largest = 0.0
+        for k in range(self.layout.n_hidden):
+            old = self.thresholds[k]
+            _, slope, _ = threshold_objective(self.moments, self.y, self.V, k, hard,
+                                              self.label_noise, old)
+            if abs(slope) * max_step < FLAT_GAIN:
+                new = threshold_fewest_errors(self.moments, self.y, self.thresholds, k,
+                                              self.output_rule, float(max_step))
+            else:
+                tol = THRESHOLD_TOL * max_step
+                new = threshold_maximize(self.moments, self.y, self.V, k, hard,
+                                         self.label_noise, old, float(max_step),
+                                         int(n_iter), tol)
+            self.thresholds[k] = new
+            largest = max(largest, abs(new - old))
+        return largest
+
+    def fit_label_noise(self, max_noise=MAX_LABEL_NOISE):
+        """Set the label noise ε to its maximum-likelihood value given the last sweep.
+
+        ε enters the free entropy only through the output factors, Σ_μ ln(ε + (1 − 2ε)
+        P_μ) with P_μ the probability of the right output
+        (:func:`skwfm._kernels.bp.label_log_probabilities`): a concave function of ε,
+        maximized by bisection on its derivative over [0, ``max_noise``]. Returns ε.
+        """
+        M = self.u.shape[0]
+        if M == 0:
+            return self.label_noise
+        K = self.layout.n_hidden
+        logp = np.empty(M)
+        label_log_probabilities(self.moments, self.y, self.U, self.thresholds,
+                                self.output_rule, self._L, self._R, self._fbuf, logp)
+        P = np.exp(logp)
+        slope = 1.0 - 2.0 * P
+
+        def derivative(eps):
+            return float(np.sum(slope / (P + eps * slope)))
+
+        with np.errstate(divide="ignore", invalid="ignore"):
+            if derivative(0.0) <= 0.0:
+                self.label_noise = 0.0
+                return 0.0
+        lo, hi = 0.0, float(max_noise)
+        if derivative(hi) >= 0.0:
+            self.label_noise = hi
+            return hi
+        for _ in range(NOISE_BISECTIONS):
+            mid = 0.5 * (lo + hi)
+            if derivative(mid) > 0.0:
+                lo = mid
+            else:
+                hi = mid
+        self.label_noise = 0.5 * (lo + hi)
+        return self.label_noise
 
     def run(self, *, tol, max_sweeps, damping=0.0, p=0.0, r=0.0, stop=None):
         """Sweep until the largest change is below ``tol`` or ``max_sweeps`` sweeps.
@@ -224,7 +356,8 @@ class BeliefPropagation:
         return float(bethe_free_entropy(self.X, self.y, self.u, self.H, self.ext, self.U,
                                         self.V, self.starts, self.ends, self.offsets,
                                         self._work, self._fbuf, self._L, self._R,
-                                        self.output_rule))
+                                        self.output_rule, self.thresholds,
+                                        self.label_noise))
 
 
 @dataclass
