@@ -26,12 +26,22 @@ class BinaryNetwork:
         Targets in {−1, +1} (+1 = the positive class of this network).
     label : object
         Class of a one-vs-rest network, None for a binary problem.
+    intercept : ndarray of float64 of shape (layout.n_hidden,)
+        Thresholds of the hidden units (zeros for a network without intercept). The
+        flatness measures perturb the ±1 weights only: the thresholds stay fixed.
     """
 
     layout: NetworkLayout
     weights: np.ndarray
     y: np.ndarray
     label: object = None
+    intercept: np.ndarray = None
+
+    def __post_init__(self):
+        if self.intercept is None:
+            self.intercept = np.zeros(self.layout.n_hidden)
+        self.intercept = np.asarray(self.intercept, dtype=np.float64).reshape(
+            self.layout.n_hidden)
 
 
 def _check_pm1(w, what):
@@ -131,6 +141,8 @@ def _from_estimator(est, y, class_index):
     if unknown.size:
         raise ValueError(f"y contains labels {unknown.tolist()} unseen during fit.")
     coef = est.coef_
+    intercept = np.asarray(getattr(est, "intercept_", np.zeros(coef.shape[0])),
+                           dtype=np.float64).reshape(coef.shape[0], layout.n_hidden)
     if coef.shape[0] == 1:
         if class_index not in (None, 0, 1):
             raise ValueError(
@@ -138,7 +150,7 @@ def _from_estimator(est, y, class_index):
                 "network, positive class classes_[1])."
             )
         return [BinaryNetwork(layout, coef[0].reshape(-1).astype(np.float64),
-                              _binary_targets(y, classes[1]))]
+                              _binary_targets(y, classes[1]), intercept=intercept[0])]
     indices = range(coef.shape[0]) if class_index is None else [class_index]
     networks = []
     for c in indices:
@@ -147,7 +159,8 @@ def _from_estimator(est, y, class_index):
                 f"class_index={c} is out of range for {coef.shape[0]} classes."
             )
         networks.append(BinaryNetwork(layout, coef[c].reshape(-1).astype(np.float64),
-                                      _binary_targets(y, classes[c]), classes[c]))
+                                      _binary_targets(y, classes[c]), classes[c],
+                                      intercept[c]))
     return networks
 
 
@@ -184,7 +197,7 @@ def _from_weights(weights, y, architecture, n_hidden, n_features):
     return BinaryNetwork(layout, w.reshape(-1), _targets_from_labels(y))
 
 
-def preactivations(layout, X, w, chunk=2048):
+def preactivations(layout, X, w, intercept=None, chunk=2048):
     """``layout.preactivations`` computed over row chunks.
 
     Avoids the float64 copy of a whole large integer pattern matrix (10⁴ × 2·10⁴ int8
@@ -192,7 +205,7 @@ def preactivations(layout, X, w, chunk=2048):
     """
     pre = np.empty((X.shape[0], layout.n_hidden))
     for r in range(0, X.shape[0], chunk):
-        pre[r : r + chunk] = layout.preactivations(X[r : r + chunk], w)
+        pre[r : r + chunk] = layout.preactivations(X[r : r + chunk], w, intercept)
     return pre
 
 
