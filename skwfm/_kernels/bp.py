@@ -1122,30 +1122,6 @@ def threshold_maximize(moments, y, V, k, hard, flip, b, max_step, n_iter, tol):
 
 
 @njit(cache=True, nogil=True)
-def label_log_probabilities(moments, y, U, bias, output_rule, L, R, fbuf, out):
-    """ln P_μ, the probability that the network outputs the label σ^μ, into ``out``.
-
-    Perceptron: P_μ = Φ(σ^μ (μ_μ + b)/s_μ) with the moments of the last sweep; committee:
-    P_μ = P(sign Σ_k τ_k = σ^μ) (parity: P(Π_k τ_k = σ^μ)) for independent τ_k of
-    fields U[μ, k], the messages of the theta nodes. With label noise ε the output
-    factor of pattern μ is ε + (1 − 2ε) P_μ.
-    """
-    M = moments.shape[0]
-    K = moments.shape[1]
-    for mu in range(M):
-        sigma = float(y[mu])
-        if K == 1:
-            out[mu] = log_ndtr(sigma * _z(moments[mu, 0, 0] + bias[0], moments[mu, 0, 1]))
-            continue
-        for k in range(K):
-            fbuf[k] = U[mu, k]
-        if output_rule == 1:
-            out[mu] = log_parity_probability(fbuf, sigma)
-        else:
-            out[mu] = log_output_probability(fbuf, sigma, L, R)
-
-
-@njit(cache=True, nogil=True)
 def theta_moments(X, u, H, starts, ends, offsets, work, moments):
     """Moments (μ, s²) of every theta node's pre-activation, threshold excluded, from the
     current messages (what a sweep would record, without updating anything)."""

@@ -11,14 +11,18 @@ import math
 import time
 
 import numpy as np
-from scipy.special import ndtri
-from scipy.stats import binom
 
-from .._bp import BeliefPropagation, check_bp_memory
+from .._bp import DEFAULT_LABEL_NOISE, BeliefPropagation, check_bp_memory
 from .._kernels.polish import polish_perceptron
-from .._layout import OUTPUT_MAJORITY
 from . import register
-from ._base import MAX_ITER_REASON, BestSoFar, Solver, SolverResult, report
+from ._base import (
+    MAX_ITER_REASON,
+    BestSoFar,
+    Solver,
+    SolverResult,
+    StoppingRule,
+    report,
+)
 
 #: y larger than this is treated as y = ∞ (r·h saturates the clamp for any |h| > 3e-5)
 Y_INFINITE = 1e6
@@ -32,19 +36,16 @@ POLISH_TABU = 10
 POLISH_FREE = 0.06
 POLISH_MIN_FREE = 20
 POLISH_MAX_ERRORS = 0.03
-#: with fit_intercept: probability that a label is flipped in the likelihood of a
-#: pattern (every pattern is a hard constraint without intercept)
-LABEL_NOISE = 0.01
+#: with fit_intercept: probability that a unit's output (the label of a pattern, a
+#: hidden unit of a committee) is flipped in the likelihood (without intercept every
+#: pattern is a hard constraint)
+LABEL_NOISE = DEFAULT_LABEL_NOISE
 #: with fit_intercept: patterns per weight swept at each step (a mini-batch at load 2;
 #: the storage problems of the paper, at loads below 2, are swept whole)
 BATCH_LOAD = 2.0
 #: with fit_intercept: default n_iter_no_change, in steps and in passes over the data
 REAL_PATIENCE = 20
 REAL_PATIENCE_EPOCHS = 2.0
-#: Newton steps of the thresholds after each sweep, and for their starting point
-THRESHOLD_STEPS = 1
-PRIOR_NEWTON_STEPS = 50
-PRIOR_BISECTIONS = 50
 STOP_SOLVED = "solved"
 
 
@@ -294,17 +295,17 @@ class FocusingBP(Solver):
         (6000 images, one-vs-rest) the best readout then stops improving by ``tol``
         within 30-70 steps, at the test accuracy of the whole protocol.
         """
-        rule = super().stopping_rule(params, task)
-        if params.get("n_iter_no_change") is None:
+        value = params.get("n_iter_no_change")
+        if value is None:
             p = self.resolve(params)
             if task.fit_intercept:
                 n_batches = _Batches(task.n_samples, self._batch_size(
                     p, task.layout, task.n_samples, True), None).n_batches
-                rule.patience = max(REAL_PATIENCE,
-                                    math.ceil(REAL_PATIENCE_EPOCHS * n_batches))
+                value = max(REAL_PATIENCE, math.ceil(REAL_PATIENCE_EPOCHS * n_batches))
             else:
-                rule.patience = int(focusing_protocol(p["protocol"], p["n_steps"]).shape[0])
-        return rule
+                value = focusing_protocol(p["protocol"], p["n_steps"]).shape[0]
+        n_val = 0 if task.X_val is None else task.X_val.shape[0]
+        return StoppingRule(params.get("tol", 1e-3), int(value), task.n_samples, n_val)
 
     def _schedule(self, p, layout):
         sweeps = p.get("sweeps_per_step")
@@ -353,7 +354,7 @@ class FocusingBP(Solver):
         best = BestSoFar(task.early_stopping)
         readouts = _Readouts(task, best)
         rule = self.stopping_rule(p, task)
-        learn = _learn_thresholds if real else None
+        learn = BeliefPropagation.learn_thresholds if real else None
         history = []
         t0 = time.perf_counter()
         n_run = 0
@@ -453,7 +454,7 @@ class FocusingBP(Solver):
     def _initial_state(task, p, scale, rng, first):
         """Fresh BP state: random messages, or biased towards the warm start's weights
         (first pass only); with intercept, thresholds from the warm start or from
-        :func:`_prior_thresholds`."""
+        :meth:`~skwfm._bp.BeliefPropagation.start_thresholds`."""
         X, layout = task.X, task.layout
         init = None
         if first and task.init_weights is not None:
@@ -472,67 +473,5 @@ class FocusingBP(Solver):
             if first and task.init_intercept is not None:
                 bp.thresholds[:] = task.start_intercept()
             else:
-                _prior_thresholds(bp)
+                bp.start_thresholds()
         return bp
-
-
-def _typical_sd(bp):
-    """Scale of a threshold step: the median standard deviation of a pre-activation
-    plus the spread of their means over the patterns (1 when there is neither)."""
-    sd = np.sqrt(bp.moments[:, :, 1])
-    sd = sd[sd > 0]
-    scale = (float(np.median(sd)) if sd.size else 0.0) + float(np.std(bp.moments[:, :, 0])) if __import__("os").environ.get("SPREAD") else (float(np.median(sd)) if sd.size else 0.0)
-    return scale if scale > 0.0 else 1.0
-
-
-def _learn_thresholds(bp):
-    """After a sweep: one Newton step of the thresholds uphill on the free entropy, of
-    at most one typical sd (the messages then adapt before the next step)."""
-    bp.fit_thresholds(_typical_sd(bp), THRESHOLD_STEPS)
-
-
-def _prior_thresholds(bp):
-    """Thresholds suited to the class balance, before any weight is known.
-
-    With all weights unpolarized the pre-activation of unit k on pattern μ is a Gaussian
-    of mean b_k and variance s²_μk = Σ_j ξ_j² over its inputs. A perceptron starts from
-    the b that maximizes the free entropy of its patterns in that state (it depends on
-    the class balance only); starting from 0, the first sweeps commit the weights to a
-    threshold that ignores the balance (a one-vs-rest perceptron on Fashion-MNIST was
-    seen to settle on the constant "rest" network). A majority committee starts every
-    unit at b = s Φ⁻¹(q), s the median of s_μk, with q the probability of a unit being
-    +1 that makes the majority +1 as often as the labels are (a parity machine stays
-    at 0).
-    """
-    M = bp.u.shape[0]
-    if M == 0:
-        return
-    layout = bp.layout
-    starts, ends, _ = layout.kernel_args()
-    sq = bp.X * bp.X
-    sd = np.stack([np.sqrt(sq[:, a:b].sum(axis=1)) for a, b in zip(starts, ends)], axis=1)
-    K = layout.n_hidden
-    if K == 1:
-        bp.moments[:, 0, 0] = 0.0
-        bp.moments[:, 0, 1] = sd[:, 0] ** 2
-        bp.fit_thresholds(_typical_sd(bp), PRIOR_NEWTON_STEPS)
-        return
-    if layout.output_rule != OUTPUT_MAJORITY:
-        return
-    positive = float(np.mean(bp.y > 0))
-    q = _unit_probability(positive, K)
-    bp.thresholds[:] = np.median(sd, axis=0) * ndtri(q)
-
-
-def _unit_probability(positive, K):
-    """q such that the majority of K independent units, each +1 with probability q,
-    is +1 with probability ``positive`` (bisection; clipped to (1e-3, 1 − 1e-3))."""
-    target = min(max(positive, 1e-3), 1.0 - 1e-3)
-    lo, hi = 0.0, 1.0
-    for _ in range(PRIOR_BISECTIONS):
-        q = 0.5 * (lo + hi)
-        if binom.sf(K // 2, K, q) < target:
-            lo = q
-        else:
-            hi = q
-    return 0.5 * (lo + hi)
