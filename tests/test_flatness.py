@@ -127,7 +127,7 @@ def test_fixed_flip_mode_close_to_independent():
 def test_local_energy_of_estimator_and_weights_agree():
     X, y = make_random_patterns(n_samples=60, n_features=51, random_state=0)
     labels = np.where(y > 0, "yes", "no")
-    clf = BinaryPerceptronClassifier(max_iter=50, random_state=0).fit(X, labels)
+    clf = BinaryPerceptronClassifier(fit_intercept=False, max_iter=50, random_state=0).fit(X, labels)
     from_est = local_energy(clf, X, labels, [0.02], n_samples=20, random_state=0)
     # classes_ = ["no", "yes"]: "yes" is +1, like y
     from_w = local_energy(clf.coef_[0], X, y, [0.02], n_samples=20, random_state=0)
@@ -222,7 +222,7 @@ def test_teacher_local_energy_follows_arccos():
 def test_local_energy_multiclass_and_class_index():
     X, y = make_random_patterns(n_samples=90, n_features=31, random_state=0)
     labels = np.arange(90) % 3
-    clf = CommitteeClassifier(n_hidden=3, max_iter=20, random_state=0).fit(X, labels)
+    clf = CommitteeClassifier(fit_intercept=False, n_hidden=3, max_iter=20, random_state=0).fit(X, labels)
     all_ = local_energy(clf, X, labels, [0.1], n_samples=10, random_state=0)
     assert all_["class"].tolist() == [0, 1, 2]
     one = local_energy(clf, X, labels, [0.1], n_samples=10, class_index=2, random_state=0)
@@ -325,7 +325,7 @@ def test_teacher_is_isolated_n1001():
 def test_sgd_solution_flatter_than_teacher():
     """A solution found by slow-schedule SGD sits in a flat region, the teacher does not."""
     X, y, teacher = make_teacher_student(n_samples=181, n_features=301, random_state=0)
-    clf = BinaryPerceptronClassifier(random_state=0).fit(X, y)
+    clf = BinaryPerceptronClassifier(fit_intercept=False, random_state=0).fit(X, y)
     assert clf.score(X, y) == 1.0
     entropy = FlatnessScorer(gammas=[3.0, 2.0], random_state=0)
     energy = FlatnessScorer("local_energy", flip_fraction=0.01, random_state=0)
@@ -336,7 +336,7 @@ def test_sgd_solution_flatter_than_teacher():
 def teacher_model(teacher):
     """A fitted estimator carrying the teacher's weights (scorers take estimators)."""
     X0 = np.vstack([teacher, -teacher]).astype(np.float64)
-    clf = BinaryPerceptronClassifier(max_iter=1, random_state=0).fit(X0, [1, -1])
+    clf = BinaryPerceptronClassifier(fit_intercept=False, max_iter=1, random_state=0).fit(X0, [1, -1])
     clf.coef_ = teacher.reshape(1, -1).astype(np.int8)
     return clf
 
@@ -346,7 +346,7 @@ def teacher_model(teacher):
 
 def test_scorer_values_match_profiles():
     X, y = make_random_patterns(n_samples=40, n_features=101, random_state=0)
-    clf = BinaryPerceptronClassifier(random_state=0).fit(X, y)
+    clf = BinaryPerceptronClassifier(fit_intercept=False, random_state=0).fit(X, y)
     entropy = FlatnessScorer(gammas=[2.0, 1.0], random_state=0)
     curve = entropy.profile(clf, X, y)
     assert entropy(clf, X, y) == pytest.approx(curve["ratio"].mean())
@@ -360,7 +360,7 @@ def test_scorer_values_match_profiles():
 def test_scorer_multiclass_averages_networks():
     X, _ = make_random_patterns(n_samples=45, n_features=51, random_state=0)
     labels = np.arange(45) % 3
-    clf = BinaryPerceptronClassifier(max_iter=30, random_state=0).fit(X, labels)
+    clf = BinaryPerceptronClassifier(fit_intercept=False, max_iter=30, random_state=0).fit(X, labels)
     scorer = FlatnessScorer("local_energy", flip_fraction=0.1, random_state=0)
     curve = scorer.profile(clf, X, labels)
     assert scorer(clf, X, labels) == pytest.approx(-curve["error_increase"].mean())
@@ -378,7 +378,7 @@ def test_scorer_in_grid_search_multimetric():
     }
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        search = GridSearchCV(BinaryPerceptronClassifier(random_state=0),
+        search = GridSearchCV(BinaryPerceptronClassifier(fit_intercept=False, random_state=0),
                               {"gamma_growth": [1.005, 1.5]}, cv=2, scoring=scoring,
                               refit="accuracy", return_train_score=True).fit(X, y)
     results = pd.DataFrame(search.cv_results_)
@@ -398,10 +398,10 @@ def test_scorer_with_metadata_routing():
                               random_state=0)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            result = cross_validate(BinaryPerceptronClassifier(max_iter=50, random_state=0),
+            result = cross_validate(BinaryPerceptronClassifier(fit_intercept=False, max_iter=50, random_state=0),
                                     X, y, cv=2, scoring={"acc": accuracy, "flat": flat},
                                     params={"sample_weight": weights})
-            search = GridSearchCV(BinaryPerceptronClassifier(max_iter=50, random_state=0),
+            search = GridSearchCV(BinaryPerceptronClassifier(fit_intercept=False, max_iter=50, random_state=0),
                                   {"gamma": [0.5, 1.0]}, cv=2,
                                   scoring={"acc": accuracy, "flat": flat},
                                   refit="acc").fit(X, y, sample_weight=weights)
@@ -415,7 +415,7 @@ def test_scorer_errors():
     with pytest.raises(ValueError, match="measure"):
         FlatnessScorer("hessian")
     X, y = make_random_patterns(n_samples=10, n_features=11, random_state=0)
-    clf = BinaryPerceptronClassifier(max_iter=5, random_state=0).fit(X, y)
+    clf = BinaryPerceptronClassifier(fit_intercept=False, max_iter=5, random_state=0).fit(X, y)
     with pytest.raises(TypeError, match="metadata"):
         FlatnessScorer("local_energy")(clf, X, y, sample_weight=np.ones(10))
 
@@ -426,7 +426,7 @@ def test_pipeline_is_measured_on_transformed_inputs():
 
     X, y = make_random_patterns(n_samples=40, n_features=31, random_state=0)
     flip = FunctionTransformer(lambda Z: -Z)
-    pipe = make_pipeline(flip, BinaryPerceptronClassifier(max_iter=30, random_state=0))
+    pipe = make_pipeline(flip, BinaryPerceptronClassifier(fit_intercept=False, max_iter=30, random_state=0))
     pipe.fit(X, y)
     scorer = FlatnessScorer("local_energy", flip_fraction=0.05, n_samples=10, random_state=0)
     a = scorer.profile(pipe, X, y)
@@ -443,7 +443,7 @@ def test_local_entropy_of_committee_solutions():
     """
     for architecture, N in [("tree", 201), ("fully-connected", 67)]:
         X, y = make_random_patterns(n_samples=60, n_features=N, random_state=0)
-        clf = CommitteeClassifier(n_hidden=3, architecture=architecture,
+        clf = CommitteeClassifier(fit_intercept=False, n_hidden=3, architecture=architecture,
                                   random_state=0).fit(X, y)
         assert clf.score(X, y) == 1.0
         curve = local_entropy(clf, X, y, [2.0, 1.5, 1.0], random_state=0)
@@ -467,7 +467,7 @@ def test_focusing_bp_flatter_than_perceptron_rule():
                              "rule": dict(gamma=1e3, gamma_growth=1.0, max_iter=3000)}.items():
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                clf = BinaryPerceptronClassifier(random_state=seed, **params).fit(X, y)
+                clf = BinaryPerceptronClassifier(fit_intercept=False, random_state=seed, **params).fit(X, y)
             assert clf.score(X, y) == 1.0
             entropy = local_entropy(clf, X, y, [1.5], random_state=0)
             energy = local_energy(clf, X, y, [0.005], n_samples=200, n_jobs=2,
@@ -480,7 +480,7 @@ def test_focusing_bp_flatter_than_perceptron_rule():
 def test_local_entropy_multiclass_rows_and_scorer_average():
     X, _ = make_random_patterns(n_samples=30, n_features=101, random_state=0)
     labels = np.arange(30) % 3
-    clf = BinaryPerceptronClassifier(random_state=0).fit(X, labels)
+    clf = BinaryPerceptronClassifier(fit_intercept=False, random_state=0).fit(X, labels)
     curve = local_entropy(clf, X, labels, [2.0, 1.0], random_state=0)
     assert curve["class"].tolist() == [0, 0, 1, 1, 2, 2]
     scorer = FlatnessScorer(gammas=[2.0, 1.0], random_state=0)
