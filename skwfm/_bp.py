@@ -415,7 +415,8 @@ class BPEstimate:
 
 
 def local_free_entropy(X, y, layout, reference, gamma, *, tol=1e-5, max_sweeps=500,
-                       damping=0.0, init_scale=0.01, seed=0, messages=None):
+                       damping=0.0, init_scale=0.01, seed=0, messages=None,
+                       thresholds=None):
     """Bethe free entropy of the solutions of a training set around a reference.
 
     Runs BP on the factor graph of the training set (perceptron: SPEC 3.1.2; committee:
@@ -466,6 +467,9 @@ def local_free_entropy(X, y, layout, reference, gamma, *, tol=1e-5, max_sweeps=5
     messages : BPMessages, optional
         ``messages`` of a previous estimate on the same training set and layout to
         warm-start from (reference and gamma may differ).
+    thresholds : array-like of shape (layout.n_hidden,), optional
+        Thresholds b_k of the hidden units, fixed (default zeros): unit k outputs
+        sign(w_k·ξ_(k) + b_k) for every configuration w counted.
 
     Returns
     -------
@@ -496,7 +500,8 @@ def local_free_entropy(X, y, layout, reference, gamma, *, tol=1e-5, max_sweeps=5
     if not np.isfinite(gamma) or gamma < 0:
         raise ValueError(f"gamma must be a finite number >= 0, got {gamma}.")
     rng = np.random.default_rng(seed)
-    bp = BeliefPropagation(X, y, layout, init_scale=init_scale, rng=rng, messages=messages)
+    bp = BeliefPropagation(X, y, layout, init_scale=init_scale, rng=rng, messages=messages,
+                           thresholds=thresholds)
     bp.foc[:] = 0.0
     bp.set_external_field(gamma * reference)
     if bp.u.shape[0] == 0:

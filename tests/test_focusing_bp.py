@@ -242,3 +242,114 @@ def test_fc_committee_k5_n321_alpha06_slower_protocol():
                                       random_state=seed).fit(X, y)
         solved += clf.converged_
     assert solved >= 1
+
+
+# -- real data: thresholds, label noise, mini-batches, stopping ---------------------------
+
+def cancer_split():
+    from sklearn.datasets import load_breast_cancer
+    from sklearn.model_selection import train_test_split
+    from sklearn.preprocessing import StandardScaler
+
+    X, y = load_breast_cancer(return_X_y=True)
+    Xtr, Xte, ytr, yte = train_test_split(X, y, random_state=0, stratify=y)
+    scaler = StandardScaler().fit(Xtr)
+    return scaler.transform(Xtr), scaler.transform(Xte), ytr, yte
+
+
+def test_real_data_defaults_stop_by_their_rule():
+    """Non-separable real data: thresholds learned, label noise in the likelihood, the fit
+    stops for lack of improvement well before the end of the protocol (no warning)."""
+    Xtr, Xte, ytr, yte = cancer_split()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        clf = BinaryPerceptronClassifier(solver="focusing-bp", random_state=0).fit(Xtr, ytr)
+    assert clf.converged_ and clf.n_iter_ < 101
+    assert clf.score(Xte, yte) >= 0.92
+    h = clf.history_
+    assert {"label_noise", "intercept", "no_improvement"} <= set(h.columns)
+    assert h.no_improvement.iloc[-1] == 20  # the default patience with intercept
+    assert clf.intercept_.shape == (1,) and clf.intercept_[0] != 0.0
+    # the returned network is the best readout, with the threshold it was read with
+    assert 1 - clf.score(Xtr, ytr) == pytest.approx(h.best_train_error.min())
+
+
+def test_threshold_needed_for_an_imbalanced_teacher():
+    rng = np.random.default_rng(0)
+    teacher = rng.choice([-1.0, 1.0], 51)
+    X = rng.standard_normal((400, 51))
+    y = np.where(X @ teacher + 6.0 > 0, 1, -1)  # about 80 % positive
+    fit = BinaryPerceptronClassifier(solver="focusing-bp", random_state=0).fit(X, y)
+    assert fit.score(X, y) >= 0.97
+    assert fit.intercept_[0] > 2.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        plain = BinaryPerceptronClassifier(solver="focusing-bp", fit_intercept=False,
+                                           random_state=0).fit(X, y)
+    assert plain.score(X, y) < fit.score(X, y) - 0.02
+    assert plain.intercept_[0] == 0.0
+    assert "label_noise" not in plain.history_ and "intercept" not in plain.history_
+
+
+def test_early_stopping_keeps_the_best_network_on_validation():
+    from sklearn.model_selection import StratifiedShuffleSplit
+    from sklearn.utils import check_random_state
+
+    Xtr, _, ytr, _ = cancer_split()
+    clf = BinaryPerceptronClassifier(solver="focusing-bp", early_stopping=True,
+                                     validation_fraction=0.2, random_state=3).fit(Xtr, ytr)
+    h = clf.history_
+    assert "validation_error" in h and clf.converged_
+    # the held-out split of the estimator (same seeds as BaseBinaryNetwork.fit)
+    rng = check_random_state(3)
+    rng.randint(np.iinfo(np.int32).max, size=1)
+    _, split_seed = rng.randint(np.iinfo(np.int32).max, size=2)
+    _, val = next(StratifiedShuffleSplit(test_size=0.2, random_state=int(split_seed))
+                  .split(np.zeros((len(ytr), 1)), ytr))
+    assert 1 - clf.score(Xtr[val], ytr[val]) == pytest.approx(h.validation_error.min())
+
+
+def test_mini_batches_cycle_through_the_training_set():
+    from skwfm.solvers.focusing_bp import _Batches
+
+    batches = _Batches(23, 5, np.random.default_rng(0))
+    assert batches.n_batches == 5
+    epoch = [batches.next() for _ in range(5)]
+    assert sorted(np.concatenate(epoch).tolist()) == list(range(23))
+    assert max(len(b) for b in epoch) - min(len(b) for b in epoch) <= 1
+    assert _Batches(23, 23, None).next() is None
+
+
+def test_mini_batch_fits_are_reproducible_and_use_batch_size():
+    rng = np.random.default_rng(1)
+    X = rng.standard_normal((300, 11))
+    y = np.where(X @ rng.choice([-1.0, 1.0], 11) + rng.normal(0, 1, 300) > 0, 1, -1)
+    a = BinaryPerceptronClassifier(solver="focusing-bp", random_state=2).fit(X, y)
+    b = BinaryPerceptronClassifier(solver="focusing-bp", random_state=2).fit(X, y)
+    np.testing.assert_array_equal(a.coef_, b.coef_)
+    np.testing.assert_array_equal(a.intercept_, b.intercept_)
+    full = BinaryPerceptronClassifier(solver="focusing-bp", batch_size=300,
+                                      random_state=2).fit(X, y)
+    assert not a.history_.train_error.equals(full.history_.train_error)
+    assert min(a.score(X, y), full.score(X, y)) >= 0.8
+
+
+def test_warm_start_keeps_the_thresholds():
+    Xtr, _, ytr, _ = cancer_split()
+    clf = BinaryPerceptronClassifier(solver="focusing-bp", random_state=0).fit(Xtr, ytr)
+    first = clf.score(Xtr, ytr)
+    clf.set_params(warm_start=True, n_steps=5)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf.fit(Xtr, ytr)
+    h = clf.history_
+    # the first readout of the new fit is the warm start's network with its threshold
+    assert h.best_train_error.iloc[0] <= 1 - first + 1e-12
+
+
+def test_committee_thresholds_on_real_data():
+    Xtr, Xte, ytr, yte = cancer_split()
+    clf = CommitteeClassifier(n_hidden=3, architecture="tree", solver="focusing-bp",
+                              random_state=0).fit(Xtr, ytr)
+    assert clf.intercept_.shape == (1, 3)
+    assert clf.score(Xte, yte) >= 0.9
