@@ -1,9 +1,11 @@
-"""solver="focusing-bp": focusing belief propagation (SPEC 3.1).
+"""solver="focusing-bp": focusing belief propagation (Baldassi et al., PNAS 2016).
 
 BP on the training set with an extra "focusing" message on every weight, the message a
 weight receives from y − 1 replicas coupled to it with strength γ. A protocol raises
-(γ, y) step by step; after each step the readout ``sign(m)`` is checked on the training
-set, and the fit stops at zero errors. The messages live in
+(γ, y) step by step; the readout ``sign(m)`` is checked on the training set after every
+sweep, the fit stops at zero errors or by the stopping rule. On data with thresholds
+(``fit_intercept``) the likelihood tolerates errors, the thresholds are learned and the
+sweeps visit mini-batches (user guide: focusing-bp, "Real data"). The messages live in
 :class:`skwfm._bp.BeliefPropagation`; the update rules in :mod:`skwfm._kernels.bp`.
 """
 
@@ -207,8 +209,8 @@ def _run_step(bp, readouts, batches, learn, *, tol, max_sweeps, damping, p, r):
     The step ends when the largest message change falls below ``tol``, after
     ``max_sweeps`` sweeps, or as soon as the readout ``sign(m)`` has no training error
     (a solution met while BP is still moving is kept: later sweeps of the same step may
-    leave it). After each sweep ``learn(bp)`` (if given) updates the thresholds and the
-    label noise. Returns ``(converged, n_sweeps, last_change)``.
+    leave it). After each sweep ``learn(bp)`` (if given) updates the thresholds.
+    Returns ``(converged, n_sweeps, last_change)``.
     """
     readouts.start_step()
     if bp.u.shape[0] == 0:  # no pattern: nothing to sweep
