@@ -778,8 +778,9 @@ def pattern_update(X, y, u, H, U, V, mu, starts, ends, offsets, damping, work,
     (majority, or parity with ``output_rule`` 1).
 
     ``bias`` (K,) holds the thresholds of the units, ``flip`` the probability that a
-    unit's output (hidden units and the output of a committee) is flipped; the moments (μ, s²) each theta node saw are written to
-    ``moments[μ, k]`` (see :func:`theta_update`).
+    unit's output (hidden units and the output of a committee) is flipped; the moments
+    (μ, s²) each theta node saw are written to ``moments[μ, k]`` (see
+    :func:`theta_update`).
     """
     K = starts.shape[0]
     sigma = float(y[mu])
