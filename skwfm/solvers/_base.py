@@ -1,5 +1,6 @@
 """What every solver shares: its task and result, best-so-far bookkeeping, the stopping rule."""
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -29,6 +30,17 @@ MAX_ITER_REASON = "max_iter"
 #: scale of 5000 stops none of them early; real data sets settle with hundreds of errors
 PATIENCE_SCALE = 5000
 PATIENCE_FLOOR = 20
+#: beyond this many patterns per weight the default patience is the floor alone: no
+#: binary network stores random labels at such a load (the perceptron's capacity is
+#: 0.83 patterns per weight), so a training set that large is fitted through its
+#: structure or not at all, and an error count that stalls there is the data's, not a
+#: search a few flips away from a solution
+STORAGE_LOAD = 2.0
+#: the floor of the default patience is at least this many pattern presentations (in
+#: epochs of the training set): on digits (1437 training images, 64 features) a
+#: patience of 20 epochs gave a 5-fold accuracy of 0.79-0.80 for a tree committee of
+#: three units, 70 epochs 0.82-0.84
+FLOOR_PRESENTATIONS = 100_000
 
 
 @dataclass
@@ -247,12 +259,26 @@ class Solver:
     patience_scale = PATIENCE_SCALE
     patience_floor = PATIENCE_FLOOR
 
+    def patience_floor_for(self, params, task):
+        """The floor of the default patience for this fit: :attr:`patience_floor`
+        iterations, and at least ``FLOOR_PRESENTATIONS`` pattern presentations (one per
+        pattern and epoch): an epoch of a small training set is short and noisy."""
+        epochs = math.ceil(FLOOR_PRESENTATIONS / max(1, task.n_samples))
+        return max(self.patience_floor, epochs)
+
+    def patience_scale_for(self, task):
+        """The scale of the default patience for this fit: :attr:`patience_scale` up to
+        ``STORAGE_LOAD`` patterns per weight, 0 (the floor alone) beyond."""
+        if task.n_samples > STORAGE_LOAD * task.layout.n_weights:
+            return 0.0
+        return self.patience_scale
+
     def stopping_rule(self, params, task):
         """The :class:`StoppingRule` of one fit."""
         n_val = 0 if task.X_val is None else task.X_val.shape[0]
         return StoppingRule(params.get("tol", 1e-3), params.get("n_iter_no_change"),
-                            task.n_samples, n_val, self.patience_scale,
-                            self.patience_floor)
+                            task.n_samples, n_val, self.patience_scale_for(task),
+                            self.patience_floor_for(params, task))
 
     def check(self, params, layout, n_samples):
         """Raise ValueError for a parameter combination or size the solver cannot run."""

@@ -227,7 +227,8 @@ class _Fit:
             self.coupling / (1.0 + self.coupling), threshold_scale(self.rule, self.layout),
             self.explicit, bool(task0.fit_intercept), not self.exact, self.max_iter,
             float(p.get("tol", 1e-3)), solver.patience_code(p),
-            float(solver.patience_scale), int(solver.patience_floor))
+            float(solver.patience_scale_for(task0)),
+            int(solver.patience_floor_for(p, task0)))
         self.shared = self._shared(p)
         for c in range(len(tasks)):
             self._update_center(c)
