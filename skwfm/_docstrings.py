@@ -46,8 +46,11 @@ solver : {solvers}, default="sgd-annealed"
 
     n_iter_no_change : int, default=None
         Number of iterations without improvement (by ``tol``) after which a fit stops.
-        None takes the solver's default (see the user guide: it is long enough not to
-        stop the paper's random-pattern problems before they are solved).
+        None: at least 20 iterations and 10⁵ pattern presentations and, while the
+        training set holds at most two patterns per weight (the paper's storage
+        problem), ``⌈5000 / e⌉`` iterations with e the fewest training errors so far:
+        long enough not to stop a random-pattern fit a few errors from its solution
+        (see the user guide on real data).
 
     early_stopping : bool, default=False
         Set aside ``validation_fraction`` of the training data (stratified) and let the
@@ -70,8 +73,9 @@ solver : {solvers}, default="sgd-annealed"
         the cross-entropy rule.
 
     batch_size : int, default=None
-        Minibatch size of the SGD solvers. None: 10 for ``"sgd-annealed"``, 80 for
-        ``"replicated"``.
+        Minibatch size of the SGD solvers (None: 10 for ``"sgd-annealed"``, 80 for
+        ``"replicated"``), or the patterns per sweep of ``"focusing-bp"`` (None: all of
+        them without intercept, at most two per weight with intercept).
 
     gamma : float, default=None
         Initial γ: the cross-entropy parameter for ``"sgd-annealed"`` (0.5), the γ of
@@ -83,7 +87,9 @@ solver : {solvers}, default="sgd-annealed"
         ``"sgd-annealed"`` (a slow schedule; 1.2 is a fast one), 1 for ``"replicated"``.
 
     gamma_step : float, default=None
-        Amount added to the coupling γ after every epoch (``"replicated"``; None: 0.001).
+        Amount added to the coupling γ after every epoch (``"replicated"``). None: 0.001
+        on ±1 inputs without intercept (the storage problem), otherwise 0.0001 per
+        minibatch round (an epoch of M patterns adds 0.0001·⌈M / batch_size⌉).
 
     init_scale : float, default=None
         Scale of the random initial state: standard deviation of the hidden weights of
@@ -186,7 +192,10 @@ classes_ : ndarray of shape (n_classes,)
         One row per iteration of each network (column ``class`` with the class of the
         one-vs-rest network when there are more than two classes); the columns depend on
         the solver (``"sgd-annealed"``: ``epoch``, ``train_error``, ``loss``, ``gamma``,
-        ``n_flips``, ``best_train_error``, ``time``; ``"replicated"``: ``epoch``,
+        ``n_flips``, ``best_train_error``, ``time``; ``"focusing-bp"``: ``step``,
+        ``gamma``, ``y``, ``sweeps``, ``max_change``, ``bp_converged``, ``train_error``,
+        ``label_noise``, ``intercept``, ...; ``"entropy-greedy"``: ``round``, ``d``,
+        ``moves``, ``flips``, ``train_error``, ``entropy``, ...; ``"replicated"``: ``epoch``,
         ``center_train_error``, ``replica_train_error``, ``mean_distance``, ``gamma``,
         ``coupling``, ``learning_rate``, ``best_train_error``, ``time``). Every solver
         adds ``no_improvement`` (iterations in a row without improvement by ``tol``:
