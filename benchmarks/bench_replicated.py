@@ -46,8 +46,10 @@ from _common import save  # noqa: E402
 from skwfm import CommitteeClassifier  # noqa: E402
 from skwfm.datasets import make_random_patterns  # noqa: E402
 
+# the storage problem of the paper: no thresholds
 REFERENCE = dict(n_hidden=5, solver="replicated", batch_size=80, coupling=0.75, gamma=0.05,
-                 gamma_step=0.001, learning_rate=2.0, update_rule="least-action")
+                 gamma_step=0.001, learning_rate=2.0, update_rule="least-action",
+                 fit_intercept=False)
 
 
 def fit(X, y, seed, n_replicas, n_jobs, max_iter):

@@ -31,8 +31,10 @@ solver : {solvers} or Solver, default="sgd-annealed"
 
     n_iter_no_change : int, default=None
         Number of iterations without improvement (by ``tol``) after which a fit stops.
-        None: ``max(20, ⌈5000 / e⌉)`` with e the fewest training errors so far, long
-        enough not to stop the paper's random-pattern problems before they are solved
+        None: at least 20 iterations and 10⁵ pattern presentations and, while the
+        training set holds at most two patterns per weight (the paper's storage
+        problem), ``⌈5000 / e⌉`` iterations with e the fewest training errors so far:
+        long enough not to stop a random-pattern fit a few errors from its solution
         (see the user guide on real data).
 
     early_stopping : bool, default=False

@@ -1,4 +1,4 @@
-"""solver="focusing-bp": protocols, bookkeeping and success on small fixed instances."""
+"""**STORAGE: protocols, bookkeeping and success on small fixed instances."""
 
 import math
 import warnings
@@ -15,6 +15,10 @@ from skwfm.solvers.focusing_bp import (
     max_hidden_overlap,
 )
 from skwfm._layout import NetworkLayout
+
+
+#: random patterns are the storage problem: no thresholds
+STORAGE = dict(solver="focusing-bp", fit_intercept=False)
 
 
 def patterns(alpha, n_features, n_weights, seed):
@@ -73,7 +77,7 @@ def test_max_hidden_overlap():
 @pytest.mark.parametrize("protocol", ["pseudo-reinforcement", "standard-reinforcement"])
 def test_perceptron_solves_alpha_half(seed, protocol):
     X, y = patterns(0.5, 201, 201, seed)
-    clf = BinaryPerceptronClassifier(solver="focusing-bp", protocol=protocol,
+    clf = BinaryPerceptronClassifier(**STORAGE, protocol=protocol,
                                      random_state=seed).fit(X, y)
     assert clf.converged_
     assert clf.score(X, y) == 1.0
@@ -88,7 +92,7 @@ def test_perceptron_solves_alpha_half(seed, protocol):
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_fc_committee_solves(seed):
     X, y = patterns(0.3, 51, 3 * 51, seed)
-    clf = CommitteeClassifier(n_hidden=3, solver="focusing-bp", random_state=seed).fit(X, y)
+    clf = CommitteeClassifier(n_hidden=3, **STORAGE, random_state=seed).fit(X, y)
     assert clf.converged_ and clf.score(X, y) == 1.0
     h = clf.history_
     assert "max_hidden_overlap" in h and h.max_hidden_overlap.between(-1, 1).all()
@@ -98,7 +102,7 @@ def test_fc_committee_solves(seed):
 @pytest.mark.parametrize("seed", [0, 1])
 def test_tree_committee_solves(seed):
     X, y = patterns(0.4, 99, 99, seed)
-    clf = CommitteeClassifier(n_hidden=3, architecture="tree", solver="focusing-bp",
+    clf = CommitteeClassifier(n_hidden=3, architecture="tree", **STORAGE,
                               random_state=seed).fit(X, y)
     assert clf.converged_ and clf.score(X, y) == 1.0
 
@@ -108,16 +112,16 @@ def test_real_valued_teacher_student():
     teacher = rng.choice([-1.0, 1.0], 101)
     X = rng.standard_normal((60, 101))
     y = np.where(X @ teacher > 0, 1, -1)
-    clf = BinaryPerceptronClassifier(solver="focusing-bp", random_state=0).fit(X, y)
+    clf = BinaryPerceptronClassifier(**STORAGE, random_state=0).fit(X, y)
     assert clf.converged_
 
 
 def test_explicit_protocol_and_reproducible():
     X, y = patterns(0.4, 101, 101, 3)
     pairs = [(g, 1 + 10 * g) for g in np.linspace(0.0, 3.0, 60)]
-    a = BinaryPerceptronClassifier(solver="focusing-bp", protocol=pairs,
+    a = BinaryPerceptronClassifier(**STORAGE, protocol=pairs,
                                    random_state=5).fit(X, y)
-    b = BinaryPerceptronClassifier(solver="focusing-bp", protocol=pairs,
+    b = BinaryPerceptronClassifier(**STORAGE, protocol=pairs,
                                    random_state=5).fit(X, y)
     np.testing.assert_array_equal(a.coef_, b.coef_)
     assert a.converged_
@@ -127,7 +131,7 @@ def test_explicit_protocol_and_reproducible():
 def test_solution_checked_after_every_sweep():
     """BP that never meets tol still stops at the sweep whose readout solves the set."""
     X, y = patterns(0.55, 101, 101, 0)
-    clf = BinaryPerceptronClassifier(solver="focusing-bp", sweeps_per_step=30, tol=1e-12,
+    clf = BinaryPerceptronClassifier(**STORAGE, sweeps_per_step=30, bp_tol=1e-12,
                                      random_state=0).fit(X, y)
     h = clf.history_
     assert clf.converged_ and clf.score(X, y) == 1.0
@@ -139,10 +143,11 @@ def test_solution_checked_after_every_sweep():
 def test_passes_restart_from_fresh_messages():
     """max_iter passes: a failed pass is followed by a fresh one; the first is unchanged."""
     X, y = patterns(0.6, 101, 101, 1)
-    one = BinaryPerceptronClassifier(solver="focusing-bp", n_steps=20, random_state=0)
+    one = BinaryPerceptronClassifier(**STORAGE, n_steps=20, random_state=0)
     with pytest.warns(ConvergenceWarning):
         one.fit(X, y)
-    two = BinaryPerceptronClassifier(solver="focusing-bp", n_steps=20, max_iter=5,
+    two = BinaryPerceptronClassifier(**STORAGE, n_steps=20,
+                                     max_iter=5, n_iter_no_change=100,
                                      random_state=0).fit(X, y)
     h1, h2 = one.history_, two.history_
     assert not one.converged_ and one.n_iter_ == 20 and (h1["pass"] == 1).all()
@@ -156,7 +161,7 @@ def test_passes_restart_from_fresh_messages():
 def test_unsolvable_keeps_best_so_far():
     """Above capacity: no abort, the fewest-errors configuration is returned."""
     X, y = patterns(1.3, 101, 101, 0)
-    clf = BinaryPerceptronClassifier(solver="focusing-bp", n_steps=30, random_state=0)
+    clf = BinaryPerceptronClassifier(**STORAGE, n_steps=30, random_state=0)
     with pytest.warns(ConvergenceWarning):
         clf.fit(X, y)
     h = clf.history_
@@ -169,7 +174,7 @@ def test_unsolvable_keeps_best_so_far():
 
 def test_warm_start_starts_close():
     X, y, teacher = make_teacher_student(80, 101, random_state=1)
-    clf = BinaryPerceptronClassifier(solver="focusing-bp", random_state=0).fit(X, y)
+    clf = BinaryPerceptronClassifier(**STORAGE, random_state=0).fit(X, y)
     first = clf.n_iter_
     clf.set_params(warm_start=True)
     with warnings.catch_warnings():
@@ -180,7 +185,7 @@ def test_warm_start_starts_close():
 
 def test_memory_limit():
     X, y = patterns(0.3, 51, 153, 0)
-    clf = CommitteeClassifier(n_hidden=3, solver="focusing-bp", max_memory=1e-6)
+    clf = CommitteeClassifier(n_hidden=3, **STORAGE, max_memory=1e-6)
     with pytest.raises(ValueError, match=r"needs .* GiB .* max_memory"):
         clf.fit(X, y)
 
@@ -189,7 +194,7 @@ def test_multiclass():
     rng = np.random.default_rng(0)
     X = rng.choice([-1.0, 1.0], (45, 61))
     y = np.repeat(["a", "b", "c"], 15)
-    clf = BinaryPerceptronClassifier(solver="focusing-bp", random_state=0).fit(X, y)
+    clf = BinaryPerceptronClassifier(**STORAGE, random_state=0).fit(X, y)
     assert clf.coef_.shape == (3, 61)
     assert set(clf.history_["class"]) == {"a", "b", "c"}
 
@@ -200,7 +205,7 @@ def test_multiclass():
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_perceptron_n1001_alpha06(seed):
     X, y = patterns(0.6, 1001, 1001, seed)
-    clf = BinaryPerceptronClassifier(solver="focusing-bp", random_state=seed).fit(X, y)
+    clf = BinaryPerceptronClassifier(**STORAGE, random_state=seed).fit(X, y)
     assert clf.converged_
 
 
@@ -208,7 +213,7 @@ def test_perceptron_n1001_alpha06(seed):
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_fc_committee_k5_n321_alpha03(seed):
     X, y = patterns(0.3, 321, 5 * 321, seed)
-    clf = CommitteeClassifier(n_hidden=5, solver="focusing-bp", random_state=seed).fit(X, y)
+    clf = CommitteeClassifier(n_hidden=5, **STORAGE, random_state=seed).fit(X, y)
     assert clf.converged_
     assert clf.history_.max_hidden_overlap.iloc[-1] < 0.9  # no collapse
 
@@ -221,7 +226,7 @@ def test_perceptron_n1001_alpha075_slower_protocol():
         X, y = patterns(0.75, 1001, 1001, seed)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
-            clf = BinaryPerceptronClassifier(solver="focusing-bp", n_steps=201,
+            clf = BinaryPerceptronClassifier(**STORAGE, n_steps=201,
                                              sweeps_per_step=2, init_scale=0.5,
                                              random_state=seed).fit(X, y)
         solved += clf.converged_
@@ -236,8 +241,119 @@ def test_fc_committee_k5_n321_alpha06_slower_protocol():
         X, y = patterns(0.6, 321, 5 * 321, seed)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
-            clf = CommitteeClassifier(n_hidden=5, solver="focusing-bp", n_steps=401,
+            clf = CommitteeClassifier(n_hidden=5, **STORAGE, n_steps=401,
                                       sweeps_per_step=4, init_scale=0.5,
                                       random_state=seed).fit(X, y)
         solved += clf.converged_
     assert solved >= 1
+
+
+# -- real data: thresholds, label noise, mini-batches, stopping ---------------------------
+
+def cancer_split():
+    from sklearn.datasets import load_breast_cancer
+    from sklearn.model_selection import train_test_split
+    from sklearn.preprocessing import StandardScaler
+
+    X, y = load_breast_cancer(return_X_y=True)
+    Xtr, Xte, ytr, yte = train_test_split(X, y, random_state=0, stratify=y)
+    scaler = StandardScaler().fit(Xtr)
+    return scaler.transform(Xtr), scaler.transform(Xte), ytr, yte
+
+
+def test_real_data_defaults_stop_by_their_rule():
+    """Non-separable real data: thresholds learned, label noise in the likelihood, the fit
+    stops for lack of improvement well before the end of the protocol (no warning)."""
+    Xtr, Xte, ytr, yte = cancer_split()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        clf = BinaryPerceptronClassifier(solver="focusing-bp", random_state=0).fit(Xtr, ytr)
+    assert clf.converged_ and clf.n_iter_ < 101
+    assert clf.score(Xte, yte) >= 0.92
+    h = clf.history_
+    assert {"label_noise", "intercept", "no_improvement"} <= set(h.columns)
+    assert h.no_improvement.iloc[-1] == 20  # the default patience with intercept
+    assert clf.intercept_.shape == (1,) and clf.intercept_[0] != 0.0
+    # the returned network is the best readout, with the threshold it was read with
+    assert 1 - clf.score(Xtr, ytr) == pytest.approx(h.best_train_error.min())
+
+
+def test_threshold_needed_for_an_imbalanced_teacher():
+    rng = np.random.default_rng(0)
+    teacher = rng.choice([-1.0, 1.0], 51)
+    X = rng.standard_normal((400, 51))
+    y = np.where(X @ teacher + 6.0 > 0, 1, -1)  # about 80 % positive
+    fit = BinaryPerceptronClassifier(solver="focusing-bp", random_state=0).fit(X, y)
+    assert fit.score(X, y) >= 0.97
+    assert fit.intercept_[0] > 2.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        plain = BinaryPerceptronClassifier(**STORAGE,
+                                           random_state=0).fit(X, y)
+    assert plain.score(X, y) < fit.score(X, y) - 0.02
+    assert plain.intercept_[0] == 0.0
+    assert "label_noise" not in plain.history_ and "intercept" not in plain.history_
+
+
+def test_early_stopping_keeps_the_best_network_on_validation():
+    from sklearn.model_selection import StratifiedShuffleSplit
+    from sklearn.utils import check_random_state
+
+    Xtr, _, ytr, _ = cancer_split()
+    clf = BinaryPerceptronClassifier(solver="focusing-bp", early_stopping=True,
+                                     validation_fraction=0.2, random_state=3).fit(Xtr, ytr)
+    h = clf.history_
+    assert "validation_error" in h and clf.converged_
+    # the held-out split of the estimator (same seeds as BaseBinaryNetwork.fit)
+    rng = check_random_state(3)
+    rng.randint(np.iinfo(np.int32).max, size=1)
+    _, split_seed = rng.randint(np.iinfo(np.int32).max, size=2)
+    _, val = next(StratifiedShuffleSplit(test_size=0.2, random_state=int(split_seed))
+                  .split(np.zeros((len(ytr), 1)), ytr))
+    assert 1 - clf.score(Xtr[val], ytr[val]) == pytest.approx(h.validation_error.min())
+
+
+def test_mini_batches_cycle_through_the_training_set():
+    from skwfm.solvers.focusing_bp import _Batches
+
+    batches = _Batches(23, 5, np.random.default_rng(0))
+    assert batches.n_batches == 5
+    epoch = [batches.next() for _ in range(5)]
+    assert sorted(np.concatenate(epoch).tolist()) == list(range(23))
+    assert max(len(b) for b in epoch) - min(len(b) for b in epoch) <= 1
+    assert _Batches(23, 23, None).next() is None
+
+
+def test_mini_batch_fits_are_reproducible_and_use_batch_size():
+    rng = np.random.default_rng(1)
+    X = rng.standard_normal((300, 11))
+    y = np.where(X @ rng.choice([-1.0, 1.0], 11) + rng.normal(0, 1, 300) > 0, 1, -1)
+    a = BinaryPerceptronClassifier(solver="focusing-bp", random_state=2).fit(X, y)
+    b = BinaryPerceptronClassifier(solver="focusing-bp", random_state=2).fit(X, y)
+    np.testing.assert_array_equal(a.coef_, b.coef_)
+    np.testing.assert_array_equal(a.intercept_, b.intercept_)
+    full = BinaryPerceptronClassifier(solver="focusing-bp", batch_size=300,
+                                      random_state=2).fit(X, y)
+    assert not a.history_.train_error.equals(full.history_.train_error)
+    assert min(a.score(X, y), full.score(X, y)) >= 0.8
+
+
+def test_warm_start_keeps_the_thresholds():
+    Xtr, _, ytr, _ = cancer_split()
+    clf = BinaryPerceptronClassifier(solver="focusing-bp", random_state=0).fit(Xtr, ytr)
+    first = clf.score(Xtr, ytr)
+    clf.set_params(warm_start=True, n_steps=5)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf.fit(Xtr, ytr)
+    h = clf.history_
+    # the first readout of the new fit is the warm start's network with its threshold
+    assert h.best_train_error.iloc[0] <= 1 - first + 1e-12
+
+
+def test_committee_thresholds_on_real_data():
+    Xtr, Xte, ytr, yte = cancer_split()
+    clf = CommitteeClassifier(n_hidden=3, architecture="tree", solver="focusing-bp",
+                              random_state=0).fit(Xtr, ytr)
+    assert clf.intercept_.shape == (1, 3)
+    assert clf.score(Xte, yte) >= 0.9

@@ -60,6 +60,33 @@ def test_kernel_repairs_a_perturbed_solution():
     assert 0 < n_flips < 10_000
 
 
+@pytest.mark.parametrize("seed", [0, 1])
+def test_kernel_with_threshold_matches_python(seed):
+    X, y = instance(41, 21, seed, real=True)
+    rng = np.random.default_rng(seed)
+    w0 = rng.choice(np.array([-1, 1], dtype=np.int8), 21)
+    priority = rng.uniform(size=21)
+    bias = 1.7
+    w_fast, w_slow = w0.copy(), w0.copy()
+    fast = polish_perceptron(X, y, w_fast, priority, 1.0, 300, 0.2, 3, seed, bias)
+    slow = polish_perceptron.py_func(X, y, w_slow, priority, 1.0, 300, 0.2, 3, seed, bias)
+    assert fast == slow
+    np.testing.assert_array_equal(w_fast, w_slow)
+    # the errors it reports are those of sign(w·ξ + b)
+    assert fast[0] == int(np.sum((X @ w_fast + bias > 0) != (y > 0)))
+
+
+def test_threshold_decides_which_patterns_are_errors():
+    # a threshold that makes every output +1: only the −1 labels are errors, and no
+    # flip of a weight can help (the search keeps the start)
+    X, y = instance(30, 11, 2)
+    w = np.ones(11, dtype=np.int8)
+    n_errors, _ = polish_perceptron(X, y, w, np.zeros(11), 1.0, 50, 0.1, 3, 0, 100.0)
+    assert n_errors == int(np.sum(y < 0))
+    w, n_errors, _ = Polisher(X, y, 50, seed=0)(np.ones(11), np.ones(11), bias=100.0)
+    assert n_errors == int(np.sum(y < 0))
+
+
 def test_kernel_stops_at_once_on_a_solution():
     X, y = instance(11, 21, 3)
     w = np.ones(21, dtype=np.int8)
@@ -84,8 +111,8 @@ def test_polisher_frees_the_least_certain_weights():
 
 
 def fit(X, y, **params):
-    clf = BinaryPerceptronClassifier(solver="focusing-bp", n_steps=31, random_state=0,
-                                     **params)
+    clf = BinaryPerceptronClassifier(solver="focusing-bp", fit_intercept=False, n_steps=31,
+                                     random_state=0, **params)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         return clf.fit(X, y)
@@ -116,8 +143,8 @@ def test_polishing_off_by_default_and_validated():
     with pytest.raises(ValueError, match="polish_steps"):
         BinaryPerceptronClassifier(solver="focusing-bp", polish_steps=-1).fit(X, y)
     # committees ignore it
-    clf = CommitteeClassifier(n_hidden=3, solver="focusing-bp", polish_steps=100,
-                              n_steps=11, random_state=0)
+    clf = CommitteeClassifier(n_hidden=3, solver="focusing-bp", fit_intercept=False,
+                              polish_steps=100, n_steps=11, random_state=0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         clf.fit(*make_random_patterns(31, 21, random_state=0))
@@ -129,8 +156,8 @@ def test_perceptron_n1001_alpha075_recipe_with_polishing():
     """User guide: with polishing, seed 7 (left one error short by BP) is solved, and
     seed 4 ends about 70 steps earlier than BP's own solution (step 180)."""
     X, y = make_random_patterns(751, 1001, random_state=7)
-    recipe = dict(solver="focusing-bp", n_steps=201, sweeps_per_step=2, init_scale=0.5,
-                  random_state=7)
+    recipe = dict(solver="focusing-bp", fit_intercept=False, n_steps=201, sweeps_per_step=2,
+                  init_scale=0.5, random_state=7)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         plain = BinaryPerceptronClassifier(**recipe).fit(X, y)

@@ -8,15 +8,22 @@ import warnings
 import numpy as np
 import pytest
 from joblib import parallel_config
+from sklearn.datasets import load_digits
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.preprocessing import StandardScaler
 
 from skwfm import BinaryPerceptronClassifier, CommitteeClassifier
 from skwfm._kernels import replicated as kr
+from skwfm._kernels import replicated_schedule as ks
+from skwfm._kernels.sgd import apply_step, charge_pattern, cross_entropy_gradient
 from skwfm._kernels.spin import barrier
-from skwfm._kernels.sgd import apply_step, cross_entropy_gradient
+from skwfm._kernels.stopping import STOP_NO_IMPROVEMENT, STOP_NONE, STOP_SOLVED
 from skwfm._layout import NetworkLayout
 from skwfm.datasets import make_random_patterns
 from skwfm.solvers import get_solver
 from skwfm.solvers import replicated as replicated_solver
+from skwfm._kernels.stopping import ADAPTIVE
+from skwfm.solvers._base import Task
 
 LAYOUTS = [
     NetworkLayout("perceptron", 15),
@@ -30,7 +37,7 @@ def sign0(v):
 
 
 def least_action_reference(X, y, w, layout, patterns, eta):
-    """SPEC 3.2.2 least-action rule, one pattern at a time, with sorting."""
+    """The least-action rule (user guide, "replicated"), pattern by pattern, by sorting."""
     delta = np.zeros(layout.n_weights)
     for mu in patterns:
         sigma = y[mu]
@@ -300,11 +307,300 @@ def test_spin_barrier_separates_phases_of_threads():
     assert counter[0] == 2 * n_threads * n_phases
 
 
+# -- the schedule of a stack of networks (replicated_schedule) ---------------------------
+
+def la_charge_reference(sigma, h, parity=False):
+    """The least-action charges of one pattern, by sorting (user guide, "replicated")."""
+    tau = np.where(h > 0, 1, -1)
+    out = np.prod(tau) if parity else tau.sum()
+    coefs = np.zeros(len(h))
+    if sigma * out > 0:
+        return coefs
+    if parity:
+        k = int(np.argmin(np.abs(h)))
+        coefs[k] = -tau[k]
+        return coefs
+    n_fix = (1 - int(sigma) * out) // 2
+    wrong = sorted((abs(h[k]), k) for k in range(len(h)) if tau[k] != sigma)
+    for _, k in wrong[:n_fix]:
+        coefs[k] = sigma
+    return coefs
+
+
+def make_fit(layout, M=30, C=2, n_rep=3, rule="least-action", center="traced",
+             fit_intercept=True, real=True, early_stopping=False, n_threads=1, seed=0,
+             **params):
+    """A fit of a stack of C networks on random data, moved to a random state (hidden
+    values, thresholds, explicit centre)."""
+    rng = np.random.default_rng(seed)
+    N = layout.n_features
+    X = rng.standard_normal((M, N)) if real else rng.choice([-1.0, 1.0], (M, N))
+    X_val = rng.standard_normal((9, N)) if early_stopping else None
+    tasks = [Task(X=X, y=rng.choice([-1, 1], M).astype(np.int8), layout=layout, seed=c,
+                  shared_seed=99, fit_intercept=fit_intercept, X_val=X_val,
+                  y_val=None if X_val is None else rng.choice([-1, 1], 9).astype(np.int8))
+             for c in range(C)]
+    solver = get_solver("replicated")
+    p = solver.resolve({"n_replicas": n_rep, "batch_size": 8, "update_rule": rule,
+                        "center": center, "max_iter": 5, "gamma": 0.4, **params})
+    fit = replicated_solver._Fit(solver, tasks, p, n_threads)
+    st = fit.stack
+    st.hidden[:] = rng.uniform(-1.5, 1.5, st.hidden.shape)
+    if rule == "cross-entropy":
+        st.hidden[:] = np.clip(st.hidden, -1, 1)
+    st.nets[:, :n_rep] = sign0(st.hidden)
+    if fit_intercept:
+        st.bias[:] = rng.normal(0.0, 2.0, st.bias.shape)
+    st.center_hidden[:] = rng.uniform(-1, 1, st.center_hidden.shape)
+    for c in range(C):
+        fit._update_center(c)
+        if center == "traced":
+            st.bias[c, -1] = st.bias[c, :-1].mean(axis=0)
+    fit.draw_orders(0, 1)
+    return fit
+
+
+def round_reference(fit, first, stop):
+    """One round of every network of the stack, in plain numpy (user guide, "replicated",
+    and the threshold rules of :func:`skwfm.solvers.replicated.threshold_scale`)."""
+    st, s, layout = fit.stack, fit.settings, fit.layout
+    X = fit.data.X.astype(np.float64)
+    hidden, nets, bias = st.hidden.copy(), st.nets.astype(np.float64), st.bias.copy()
+    center, center_hidden = st.center.copy(), st.center_hidden.copy()
+    C, n_rep, P = hidden.shape
+    ce = s.rule == kr.RULE_CROSS_ENTROPY
+    parity = s.output_rule == 1
+    kappa = s.coupling / (1 + s.coupling)
+    gamma_y = fit.shared.schedule[0, 0] * n_rep
+    for c in range(C):
+        b_center = bias[c, n_rep].copy()
+        pull = np.array([0.0 if v == 0 else math.tanh(gamma_y * v) for v in center[c]])
+        pushes = np.zeros((n_rep, P))
+        for a in range(n_rep):
+            batch = fit.orders[0, a, first:stop]
+            pre = layout.preactivations(X[batch], nets[c, a],
+                                        bias[c, a] if s.fit_intercept else None)
+            coefs = np.zeros((len(batch), layout.n_hidden))
+            for t, mu in enumerate(batch):
+                sigma = fit.data.Y[c, mu]
+                if ce:
+                    charge_pattern(sigma, pre[t], s.starts, s.ends, s.gamma_loss, coefs[t],
+                                   None, s.output_rule)
+                else:
+                    coefs[t] = la_charge_reference(sigma, pre[t], parity)
+            g = np.zeros(P)
+            for k in range(layout.n_hidden):
+                layout.unit_weights(g, k)[:] = coefs[:, k] @ X[batch,
+                                                               s.starts[k]:s.ends[k]]
+            h = hidden[c, a] + s.learning_rate * g
+            if ce:
+                h = np.clip(h, -1, 1)
+            w = sign0(h)
+            if s.explicit:
+                pushes[a] = (center[c] - w) / 2
+                h = h + s.coupling * pushes[a]
+            else:
+                h = h + s.coupling * (pull - w)
+            hidden[c, a] = np.clip(h, -1, 1) if ce else h
+            nets[c, a] = sign0(hidden[c, a])
+            if s.fit_intercept:
+                b = bias[c, a] + s.threshold_scale * coefs.sum(axis=0)
+                bias[c, a] = b + kappa * (b_center - b)
+        if s.explicit:
+            center_hidden[c] -= s.coupling * pushes.sum(axis=0)
+            if ce:
+                center_hidden[c] = np.clip(center_hidden[c], -1, 1)
+            center[c] = sign0(center_hidden[c])
+            if s.fit_intercept:
+                bias[c, n_rep] += kappa * (bias[c, :n_rep].mean(axis=0) - b_center)
+        else:
+            center[c] = nets[c, :n_rep].mean(axis=0)
+            if s.fit_intercept:
+                bias[c, n_rep] = bias[c, :n_rep].mean(axis=0)
+        nets[c, n_rep] = sign0(center[c])
+    return hidden, nets, bias, center, center_hidden
+
+
+def run_round(fit, first, stop, item_cuts, weight_cuts):
+    """Steps 1 and 2 of a round, with the work split at the given cuts (as threads
+    would split it)."""
+    n_items = fit.n_rep * ks.n_blocks(stop - first)
+    for lo, hi in zip([0, *item_cuts], [*item_cuts, n_items]):
+        ks.round_charges(fit.data, fit.stack, fit.shared, fit.settings, fit.orders[0],
+                         first, stop, lo, hi)
+    P = fit.layout.n_weights
+    for lo, hi in zip([0, *weight_cuts], [*weight_cuts, P]):
+        ks.round_steps(fit.data, fit.stack, fit.shared, fit.settings, fit.orders[0],
+                       first, stop, lo, hi)
+
+
+ROUND_CASES = [
+    # (layout, rule, center, fit_intercept, real inputs)
+    (LAYOUTS[0], "least-action", "traced", True, True),
+    (LAYOUTS[1], "least-action", "traced", True, False),
+    (LAYOUTS[2], "least-action", "explicit", True, True),
+    (LAYOUTS[0], "cross-entropy", "traced", True, True),
+    (LAYOUTS[1], "cross-entropy", "explicit", True, True),
+    (NetworkLayout("parity", 11, 3), "least-action", "traced", True, True),
+    (NetworkLayout("parity", 11, 3), "cross-entropy", "traced", False, True),
+    (LAYOUTS[1], "least-action", "traced", False, False),  # the exact path
+]
+
+
+@pytest.mark.parametrize("layout, rule, center, fit_intercept, real", ROUND_CASES,
+                         ids=lambda v: getattr(v, "architecture", v))
+def test_round_matches_reference(layout, rule, center, fit_intercept, real):
+    fit = make_fit(layout, rule=rule, center=center, fit_intercept=fit_intercept,
+                   real=real)
+    assert fit.settings.fast == (fit_intercept or real)
+    first, stop = 8, 16  # the second minibatch (8 patterns: two blocks)
+    expected = round_reference(fit, first, stop)
+    whole = make_fit(layout, rule=rule, center=center, fit_intercept=fit_intercept,
+                     real=real)
+    run_round(whole, first, stop, [], [])
+    # threads cut the work anywhere: between blocks of patterns, inside a hidden unit
+    P = layout.n_weights
+    run_round(fit, first, stop, [1, 4], [P // 3, P // 3 + 1, 2 * P // 3])
+    st = fit.stack
+    # float32 pre-activations move the cross-entropy charges in their 7th digit
+    for got, want in zip((st.hidden, st.nets, st.bias, st.center, st.center_hidden),
+                         expected):
+        np.testing.assert_allclose(got, want, atol=1e-6)
+    np.testing.assert_array_equal(st.nets, expected[1])
+    for got, want in zip(st, whole.stack):
+        np.testing.assert_array_equal(got, want)
+    assert np.any(st.hidden != make_fit(layout, rule=rule, center=center,
+                                        fit_intercept=fit_intercept,
+                                        real=real).stack.hidden)
+    if fit_intercept:
+        assert np.any(st.bias != make_fit(layout, rule=rule, center=center,
+                                          real=real).stack.bias)
+
+
+def test_round_skips_inactive_networks():
+    fit = make_fit(LAYOUTS[1])
+    before = [a.copy() for a in fit.stack]
+    fit.shared.active[0] = False
+    run_round(fit, 0, 8, [], [])
+    for got, old in zip(fit.stack, before):
+        np.testing.assert_array_equal(got[0], old[0])
+    assert np.any(fit.stack.hidden[1] != before[0][1])
+
+
+def test_dot4_sums_each_pattern_on_its_own():
+    rng = np.random.default_rng(5)
+    w = rng.choice(np.array([-1.0, 1.0], dtype=np.float32), 301)
+    rows = rng.standard_normal((6, 301)).astype(np.float32)
+    sums = ks.dot4(w, rows[0], rows[1], rows[2], rows[3], 301)
+    np.testing.assert_allclose(sums, rows[:4].astype(np.float64) @ w, rtol=1e-5)
+    # the first sum does not depend on the other three patterns
+    assert ks.dot4(w, rows[0], rows[4], rows[5], rows[1], 301)[0] == sums[0]
+
+
+@pytest.mark.parametrize("layout", LAYOUTS + [NetworkLayout("parity", 11, 3)],
+                         ids=lambda lay: lay.architecture)
+@pytest.mark.parametrize("real", [False, True])
+def test_count_share_matches_layout(layout, real):
+    fit = make_fit(layout, M=31, real=real, fit_intercept=real)
+    st, M = fit.stack, 31
+    X = fit.data.X.astype(np.float64)
+    expected = np.array([[layout.n_errors(layout.preactivations(
+        X, st.nets[c, r], st.bias[c, r] if real else None), fit.data.Y[c])
+        for r in range(fit.n_rep + 1)] for c in range(2)])
+    whole = np.zeros((2, fit.n_rep + 1), dtype=np.int64)
+    ks.count_share(fit.data.X, fit.data.Y, st, fit.shared.active, fit.settings, 0, M,
+                   whole)
+    np.testing.assert_array_equal(whole, expected)
+    parts = np.zeros((3, 2, fit.n_rep + 1), dtype=np.int64)
+    for t in range(3):
+        lo, hi = ks.pattern_share(M, t, 3)
+        assert lo % ks.BLOCK == 0
+        ks.count_share(fit.data.X, fit.data.Y, st, fit.shared.active, fit.settings, lo,
+                       hi, parts[t])
+    np.testing.assert_array_equal(parts.sum(axis=0), expected)
+    assert expected.max() > 0
+
+
+def epoch_end(errors, val_errors=None, tol=0.0, patience=3, max_iter=10, state=None,
+              rule_state=None, epoch=0):
+    """end_epoch of one network of three replicas (P = 4) on M = 20 patterns; returns
+    (state, rule state, log row, kept weights)."""
+    n_rep, P, M = 3, 4, 20
+    nets = np.array([[1.0, 1, 1, 1], [-1, 1, 1, 1], [1, -1, 1, 1], [1, 1, -1, 1]])
+    bias = np.arange(4.0).reshape(4, 1)
+    n_val = 0 if val_errors is None else 10
+    log = np.zeros((max_iter, ks.N_LOG))
+    best_w, best_b = np.zeros(P), np.zeros(1)
+    if state is None:
+        state = np.array([M + 1, (n_val or M) + 1, epoch, 0], dtype=np.int64)
+    if rule_state is None:
+        rule_state = np.array([np.inf, 0.0, np.inf])
+    schedule = np.array([0.5, 1.0, 0.1])
+    settings = replicated_solver.Settings(*LAYOUTS[0].kernel_args(), 0, 0, 8, 2.0, 2.0,
+                                          0.75, 0.4, np.ones(1), False, True, True,
+                                          max_iter, tol, patience, 5000.0, 20)
+    ks.end_epoch(nets, bias, np.array(errors), np.array(val_errors or [0] * 4), M, n_val,
+                 log, best_w, best_b, state, rule_state, schedule, settings)
+    assert schedule[0] == pytest.approx(0.6)
+    return state, rule_state, log[state[ks.STATE_EPOCHS] - 1], best_w, best_b
+
+
+def test_end_epoch_keeps_the_best_and_logs():
+    # replicas 0..2 then the centre (last): the best replica is the first with 3 errors
+    state, rule_state, row, best_w, best_b = epoch_end([5, 3, 3, 4])
+    assert list(state) == [3, 3, 1, STOP_NONE]
+    np.testing.assert_array_equal(best_w, [-1, 1, 1, 1])
+    assert best_b[0] == 1.0
+    assert row[ks.LOG_CENTER] == 4 and row[ks.LOG_REPLICA] == 3 and row[ks.LOG_BEST] == 3
+    assert row[ks.LOG_DISTANCE] == pytest.approx(5 / 12) and row[ks.LOG_GAMMA] == 0.5
+    # on a tie the centre wins
+    state, *_, best_w, best_b = epoch_end([5, 3, 3, 3])
+    np.testing.assert_array_equal(best_w, [1, 1, -1, 1])
+    assert best_b[0] == 3.0
+
+
+def test_end_epoch_stopping_rule():
+    # solved: a network of the epoch has no training error
+    state, *_ = epoch_end([5, 0, 3, 4])
+    assert state[ks.STATE_STOP] == STOP_SOLVED
+    # no improvement for `patience` epochs: the rule's counter reaches 3
+    state, rule_state = None, None
+    for epoch in range(4):
+        state, rule_state, row, *_ = epoch_end([5, 3, 3, 4], state=state,
+                                               rule_state=rule_state)
+        assert row[ks.LOG_NO_IMPROVEMENT] == epoch
+    assert state[ks.STATE_STOP] == STOP_NO_IMPROVEMENT and state[ks.STATE_EPOCHS] == 4
+    # max_iter
+    state, *_ = epoch_end([5, 3, 3, 4], max_iter=1)
+    assert state[ks.STATE_STOP] == ks.STOP_MAX_ITER
+
+
+def test_end_epoch_early_stopping_keys_on_validation_errors():
+    # replica 2 has the fewest validation errors, replica 0 the fewest training errors
+    state, rule_state, row, best_w, _ = epoch_end([1, 3, 4, 2], val_errors=[5, 6, 2, 4])
+    np.testing.assert_array_equal(best_w, [1, -1, 1, 1])
+    assert state[ks.STATE_BEST] == 4 and state[ks.STATE_KEY] == 2
+    assert row[ks.LOG_VALIDATION] == 2 and row[ks.LOG_REPLICA] == 1
+    assert rule_state[0] == pytest.approx(0.2)  # the objective is the validation fraction
+
+
+def test_close_epoch_adds_up_the_threads_and_retires_stopped_networks():
+    fit = make_fit(LAYOUTS[0], n_threads=2)
+    fit.shared.parts[0] = [[1, 2, 3, 4], [0, 1, 1, 1]]
+    fit.shared.parts[1] = [[1, 0, 3, 0], [0, 0, 2, 2]]
+    ks.close_epoch(fit.data, fit.stack, fit.shared, fit.settings)
+    assert not fit.shared.parts.any() and fit.shared.clock[0] == 1
+    assert list(fit.shared.state[:, ks.STATE_BEST]) == [2, 0]
+    assert list(fit.shared.active) == [True, False]
+    assert fit.shared.state[1, ks.STATE_STOP] == STOP_SOLVED
+
+
 # -- the solver ---------------------------------------------------------------------------
 
 def small_committee(**kwargs):
+    # the paper's storage problem: random ±1 patterns, no thresholds
     params = dict(n_hidden=3, solver="replicated", n_replicas=5, batch_size=20,
-                  max_iter=15, random_state=0)
+                  max_iter=15, random_state=0, fit_intercept=False)
     params.update(kwargs)
     return CommitteeClassifier(**params)
 
@@ -380,7 +676,8 @@ def test_replicas_beat_a_single_replica_on_a_tree_committee():
         for n_replicas in solved:
             clf = fit_quiet(CommitteeClassifier(
                 n_hidden=3, architecture="tree", solver="replicated",
-                n_replicas=n_replicas, batch_size=20, max_iter=300, random_state=seed),
+                n_replicas=n_replicas, batch_size=20, max_iter=300, random_state=seed,
+                fit_intercept=False),
                 X, y)
             solved[n_replicas] += clf.converged_ and clf.score(X, y) == 1.0
     assert solved == {1: 0, 7: 3}
@@ -395,7 +692,7 @@ def test_replicas_beat_a_single_replica_on_the_perceptron():
         for n_replicas in solved:
             clf = fit_quiet(BinaryPerceptronClassifier(
                 solver="replicated", n_replicas=n_replicas, batch_size=30, max_iter=200,
-                random_state=seed), X, y)
+                random_state=seed, fit_intercept=False), X, y)
             solved[n_replicas] += clf.converged_ and clf.score(X, y) == 1.0
     assert solved[7] == 3
     assert solved[1] <= 1
@@ -410,7 +707,7 @@ def test_cross_entropy_rule_with_replicas_solves_what_one_replica_does_not():
         for n_replicas in solved:
             clf = fit_quiet(BinaryPerceptronClassifier(
                 solver="replicated", update_rule="cross-entropy", n_replicas=n_replicas,
-                max_iter=250, random_state=seed), X, y)
+                max_iter=250, random_state=seed, fit_intercept=False), X, y)
             solved[n_replicas] += clf.converged_ and clf.score(X, y) == 1.0
     assert solved == {1: 0, 7: 3}
 
@@ -422,7 +719,7 @@ def test_explicit_center_solves_the_reference_test_instance():
         X, y = make_random_patterns(201, 321, random_state=seed)
         clf = fit_quiet(CommitteeClassifier(n_hidden=5, solver="replicated",
                                             center="explicit", max_iter=300,
-                                            random_state=seed), X, y)
+                                            random_state=seed, fit_intercept=False), X, y)
         assert clf.converged_ and clf.score(X, y) == 1.0
 
 
@@ -441,6 +738,135 @@ def test_memory_check_names_the_problem():
     clf = small_committee(n_replicas=100, max_memory=1e-6)
     with pytest.raises(ValueError, match="max_memory"):
         clf.fit(X, y)
+
+
+# -- real-valued data: thresholds, stopping rule, stacks of networks -----------------
+
+def digits(n_train=600):
+    """Standardized digits: the first n_train images for training, the rest for test."""
+    X, y = load_digits(return_X_y=True)
+    X = StandardScaler().fit(X[:n_train]).transform(X)
+    return X[:n_train], y[:n_train], X[n_train:], y[n_train:]
+
+
+def same_fit(a, b):
+    np.testing.assert_array_equal(a.coef_, b.coef_)
+    np.testing.assert_array_equal(a.intercept_, b.intercept_)
+    np.testing.assert_array_equal(a.history_.drop(columns="time").to_numpy(),
+                                  b.history_.drop(columns="time").to_numpy())
+
+
+@pytest.mark.parametrize("update_rule, center", [("least-action", "traced"),
+                                                 ("cross-entropy", "explicit")])
+def test_real_data_identical_for_any_n_jobs_and_grouping(update_rule, center,
+                                                         monkeypatch):
+    # 3 classes on 1 to 4 workers: one stack, stacks of 2 + 1 and 1 + 1 + 1 networks,
+    # one stack shared by 4 threads; a binary problem on 1 and 2 threads; processes
+    monkeypatch.setattr(replicated_solver, "cpu_count", lambda: 4)
+    X, y, _, _ = digits(300)
+    for labels in (y % 3, y % 2):
+        def make(n_jobs, labels=labels):
+            return fit_quiet(CommitteeClassifier(
+                n_hidden=3, solver="replicated", update_rule=update_rule, center=center,
+                n_replicas=3, max_iter=6, early_stopping=True, n_jobs=n_jobs,
+                random_state=0), X, labels)
+        first = make(1)
+        for n_jobs in (2, 3, 4):
+            same_fit(make(n_jobs), first)
+        with parallel_config(backend="loky"):
+            same_fit(make(2), first)
+    assert np.any(first.intercept_ != 0)
+
+
+@pytest.mark.parametrize("update_rule", ["least-action", "cross-entropy"])
+@pytest.mark.parametrize("center", ["traced", "explicit"])
+def test_learns_digits(update_rule, center):
+    # seeds 20-25 reach 0.84-0.86 test accuracy with these settings
+    Xtr, ytr, Xte, yte = digits()
+    clf = fit_quiet(BinaryPerceptronClassifier(
+        solver="replicated", update_rule=update_rule, center=center, max_iter=60,
+        random_state=0), Xtr, ytr)
+    assert clf.score(Xte, yte) > 0.80
+    assert clf.intercept_.shape == (10,) and np.all(np.isfinite(clf.intercept_))
+
+
+def test_thresholds_serve_an_imbalanced_problem():
+    # "3" against the nine other digits (10 % positives): with thresholds seeds 20-25
+    # reach 0.96 test accuracy, without them about 0.6 (below always answering "rest")
+    Xtr, ytr, Xte, yte = digits()
+    accuracy = {}
+    for fit_intercept in (True, False):
+        clf = fit_quiet(BinaryPerceptronClassifier(
+            solver="replicated", fit_intercept=fit_intercept, max_iter=200,
+            random_state=0), Xtr, ytr == 3)
+        accuracy[fit_intercept] = clf.score(Xte, yte == 3)
+        assert (clf.intercept_ != 0) == fit_intercept
+    assert accuracy[True] > 0.93 and accuracy[False] < 0.85
+
+
+def test_stopping_rule_ends_a_fit_that_cannot_be_solved():
+    Xtr, ytr, _, _ = digits(300)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        clf = BinaryPerceptronClassifier(solver="replicated", n_iter_no_change=4,
+                                         max_iter=500, random_state=0).fit(Xtr, ytr == 8)
+    h = clf.history_
+    assert clf.converged_ and clf.n_iter_ == len(h) < 500
+    assert h.no_improvement.iloc[-1] == 4
+    assert h.no_improvement.iloc[0] == 0
+    # the kept configuration is the best network of any epoch (centre or replica)
+    least = np.minimum(h.center_train_error, h.replica_train_error)
+    assert h.best_train_error.iloc[-1] == pytest.approx(least.min())
+    assert np.mean(clf.predict(Xtr) != (ytr == 8)) == pytest.approx(least.min(), abs=0.01)
+
+
+def test_early_stopping_keeps_the_best_network_on_held_out_data():
+    Xtr, ytr, _, _ = digits(400)
+    target = ytr == 5
+    clf = fit_quiet(BinaryPerceptronClassifier(
+        solver="replicated", early_stopping=True, validation_fraction=0.2, max_iter=40,
+        random_state=3), Xtr, target)
+    h = clf.history_
+    assert "validation_error" in h and h.validation_error.nunique() > 1
+    # the estimator's split: the seeds are drawn as in fit
+    rng = np.random.RandomState(3)
+    rng.randint(np.iinfo(np.int32).max, size=1)
+    _, split_seed = rng.randint(np.iinfo(np.int32).max, size=2)
+    _, val = clf._validation_split(target.astype(int), int(split_seed))
+    held_out = np.mean(clf.predict(Xtr[val]) != target[val])
+    assert held_out == pytest.approx(h.validation_error.min())
+
+
+def test_warm_start_keeps_weights_and_thresholds():
+    # a solved network, warm-started with a coupling strong enough that the kick leaves
+    # agreeing replicas alone (tanh(γ y C) = w): nothing moves, the first epoch solves
+    Xtr, ytr, _, _ = digits(300)
+    target = ytr == 0
+    clf = fit_quiet(BinaryPerceptronClassifier(solver="replicated", max_iter=30,
+                                               random_state=1), Xtr, target)
+    assert clf.score(Xtr, target) == 1.0 and clf.intercept_[0] != 0
+    coef, intercept = clf.coef_.copy(), clf.intercept_.copy()
+    clf.set_params(warm_start=True, gamma=100.0, max_iter=5).fit(Xtr, target)
+    assert clf.n_iter_ == 1 and clf.converged_
+    np.testing.assert_array_equal(clf.coef_, coef)
+    np.testing.assert_allclose(clf.intercept_, intercept, rtol=1e-12)  # the mean's rounding
+    # without its thresholds the same weights make errors
+    assert np.mean((Xtr @ coef[0] > 0) != target) > 0.05
+
+
+def test_defaults_on_real_data():
+    solver = get_solver("replicated")
+    params = {"gamma_step": None, "batch_size": None}
+    real = Task(X=np.full((1000, 3), 0.5), y=np.ones(1000, dtype=np.int8),
+                layout=NetworkLayout("perceptron", 3), seed=0, fit_intercept=False)
+    storage = Task(X=np.ones((1000, 3)), y=np.ones(1000, dtype=np.int8),
+                   layout=NetworkLayout("perceptron", 3), seed=0, fit_intercept=False)
+    assert solver.resolve_task(params, storage)["gamma_step"] == 0.001
+    # 13 rounds of 80 patterns per epoch
+    assert solver.resolve_task(params, real)["gamma_step"] == pytest.approx(13e-4)
+    assert solver.resolve_task({**params, "gamma_step": 0.5}, real)["gamma_step"] == 0.5
+    assert solver.patience_code({"n_iter_no_change": None}) == ADAPTIVE
+    assert solver.patience_code({"n_iter_no_change": 7}) == 7
 
 
 # -- dask ---------------------------------------------------------------------------------
@@ -468,17 +894,19 @@ def test_dask_cluster_gives_the_local_coef():
 
 @pytest.mark.slow
 def test_reference_committee_instance():
-    # SPEC 3.2.2: K=5, N=321, α = M/(N·K) = 0.5 (M=802), y=7, batch 80, λ=0.75,
-    # γ=0.05, γ_step=0.001. Seeds 7-9 are solved in 320-360 epochs (9/10 of seeds 0-9
+    # the reference configuration: K=5, N=321, α = M/(N·K) = 0.5 (M=802), y=7, batch 80,
+    # λ=0.75, γ=0.05, γ_step=0.001. Seeds 7-9 are solved in 320-360 epochs (9/10 of seeds 0-9
     # within 2000, benchmarks/bench_replicated.py); one replica stays near 9 % error.
     for seed in (7, 8, 9):
         X, y = make_random_patterns(802, 321, random_state=seed)
         clf = fit_quiet(CommitteeClassifier(n_hidden=5, solver="replicated", n_jobs=2,
-                                            max_iter=1000, random_state=seed), X, y)
+                                            max_iter=1000, random_state=seed,
+                                            fit_intercept=False), X, y)
         assert clf.converged_ and clf.score(X, y) == 1.0
         assert clf.n_iter_ < 600
     X, y = make_random_patterns(802, 321, random_state=7)
     single = fit_quiet(CommitteeClassifier(n_hidden=5, solver="replicated", n_replicas=1,
-                                           max_iter=1000, random_state=7), X, y)
+                                           max_iter=1000, random_state=7,
+                                           fit_intercept=False), X, y)
     assert not single.converged_
     assert single.history_.best_train_error.iloc[-1] > 0.03

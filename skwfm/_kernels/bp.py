@@ -65,6 +65,11 @@ _LN2 = math.log(2.0)
 _SQRT1_2 = 1.0 / math.sqrt(2.0)
 #: 1/q for q = 1 … SERIES_TERMS + 1 (index 0 unused)
 _INV_INT = np.array([0.0] + [1.0 / q for q in range(1, SERIES_TERMS + 2)])
+#: fast mode (:func:`theta_update`): a node whose arguments all exceed TAIL_Z has
+#: Φ(a±) = 1 − O(1e-16), and one whose t0 Φ(a±) are all below e^LOG_NEGLIGIBLE times
+#: its constant c0 has A± = c0 (1 + O(1e-16)): their fields are zero to that accuracy
+TAIL_Z = 8.3
+LOG_NEGLIGIBLE = math.log(1e-16)
 
 
 @njit(cache=True, nogil=True)
@@ -441,7 +446,36 @@ def _series_fields(order, n, lcoef, work):
 
 
 @njit(cache=True, nogil=True)
-def theta_update(X, u, H, mu, start, end, off, hard, sigma, t_field, damping, work, maxdiff):
+def _erfc_field(ap, am, c0, t0, log_c0, log_t0):
+    """½ ln(A₊/A₋), A± = c0 + t0 Φ(a±), with erfc (log space in the deep tails)."""
+    Ap = c0 + t0 * 0.5 * math.erfc(-ap * _SQRT1_2)
+    Am = c0 + t0 * 0.5 * math.erfc(-am * _SQRT1_2)
+    if Ap > TINY and Am > TINY:
+        return 0.5 * math.log(Ap / Am)
+    # deep tails: the same ratio in log space
+    lap = log_t0 + log_ndtr(ap)
+    lam = log_t0 + log_ndtr(am)
+    if c0 > 0.0:
+        lap = log_add_exp(log_c0, lap)
+        lam = log_add_exp(log_c0, lam)
+    return 0.5 * (lap - lam)
+
+
+@njit(cache=True, nogil=True)
+def _negligible_node(z0, widest, c0, t0):
+    """True when every field of a node is below ~1e-16: all arguments a± = z0 + ε lie
+    beyond TAIL_Z (Φ(a±) = 1 to that accuracy), or, with c0 > 0, t0 Φ(a±) is below
+    e^LOG_NEGLIGIBLE · c0 for all of them (the constant c0 dominates both A±)."""
+    if z0 - widest > TAIL_Z:
+        return True
+    if c0 > 0.0 and t0 > 0.0:
+        return math.log(t0) + log_ndtr(z0 + widest) < math.log(c0) + LOG_NEGLIGIBLE
+    return False
+
+
+@njit(cache=True, nogil=True)
+def theta_update(X, u, H, mu, start, end, off, hard, sigma, t_field, bias, flip, damping,
+                 work, maxdiff, fast=False):
     """Update the theta node (μ, k): all its messages to weights, and its message up.
 
     Parameters
@@ -449,22 +483,40 @@ def theta_update(X, u, H, mu, start, end, off, hard, sigma, t_field, damping, wo
     X : (M, N) inputs; u : (M, P) messages; H : (P,) total fields (updated in place).
     mu, start, end, off : pattern and block of the hidden unit.
     hard : bool
-        True for a perceptron: the output is clamped to ``sigma``.
+        True for a perceptron: the output is the label ``sigma``, flipped with
+        probability ``flip`` (label noise; 0: a hard constraint).
     t_field : float
         Otherwise, field on the hidden output from the rest of the graph (``V[μ, k]``).
+    bias : float
+        Threshold b_k of the unit: the pre-activation is w_k·ξ_(k) + b_k, a Gaussian of
+        mean μ + b_k.
+    flip : float
+        Probability that the unit's output is flipped: label noise of a perceptron
+        (``hard``), noise on the hidden unit of a committee (P(τ = ±1 | pre) =
+        flip + (1 − 2 flip) Θ(±pre)).
     work : scratch of shape (7, ≥ end − start); the per-node series needs ≥ SERIES_TERMS + 1
         columns (otherwise erfc is used for every edge).
+    fast : bool
+        Shortcuts for nodes the series does not cover (used on real-valued data, where
+        most nodes end up there): a node whose every field is below ~1e-16
+        (:func:`_negligible_node`) gets zero fields without any special function, and a
+        node with a few arguments beyond SERIES_RADIUS uses the series for the others
+        and erfc only for those. Both change fields by at most ~1e-16 (the first) or
+        the series' truncation error (the second).
 
     Returns
     -------
-    (U_new, maxdiff) : the undamped field up to τ (0 when ``hard``) and the running
-    largest magnetization change.
+    (U_new, maxdiff, mean, var) : the undamped field up to τ (0 when ``hard``), the running
+    largest magnetization change, and the moments μ = Σ_j ξ_j m_j (without b_k) and
+    s² = Σ_j ξ_j² (1 − m_j²) of the pre-activation from all cavity magnetizations, as
+    they were before the update.
 
     Notes
     -----
     The message to weight j is ½ ln(A₊/A₋) with A± = P(output ok | w_j = ±1)
-    = c0 + t0 Φ(a±), a± = s0 (μ̄_j ± ξ_j)/s̄_j (SPEC 3.1.2–3.1.3, written so that no
-    term cancels). All a± of a node lie within O(1/s) of z0 = s0 μ/s, so the field is
+    = c0 + t0 Φ(a±), a± = s0 (μ̄_j + b_k ± ξ_j)/s̄_j (written so that no term cancels;
+    a perceptron with label noise has c0 = flip, t0 = 1 − 2 flip). All a± of a node lie
+    within O(1/s) of z0 = s0 (μ + b_k)/s, so the field is
     ½[g(a₊ − z0) − g(a₋ − z0)] with one Taylor expansion g of ln(c0 + t0 Φ(z0 + ε)) per
     node when every |a± − z0| ≤ SERIES_RADIUS and the series converges there, to the
     shortest order that does (:func:`log_mix_series`): no special function per edge.
@@ -477,14 +529,15 @@ def theta_update(X, u, H, mu, start, end, off, hard, sigma, t_field, damping, wo
     u_row = u[mu, off:off + n]
     H_row = H[off:off + n]
     _cavity_magnetizations(u_row, H_row, n, work)
-    mean, var = _moments(x_row, n, work)
+    mean0, var = _moments(x_row, n, work)
+    mean = mean0 + bias
     z = _z(mean, var)
     U_new = 0.0
     # the output field enters through its sign s0, c0 = (1 − |tanh t|)/2, t0 = |tanh t|
     if hard:
         s0 = sigma
-        c0 = 0.0
-        t0 = 1.0
+        c0 = flip
+        t0 = 1.0 - 2.0 * flip
         ndtr_z0 = 0.0  # computed below if needed
     else:
         # one erfc per side serves both the message up and the series
@@ -499,6 +552,14 @@ def theta_update(X, u, H, mu, start, end, off, hard, sigma, t_field, damping, wo
         c0 = e / (1.0 + e)
         t0 = (1.0 - e) / (1.0 + e)
         ndtr_z0 = p_plus if s0 > 0.0 else p_minus
+        if flip > 0.0:
+            # the unit's output is flipped with probability flip: P(τ = ±1 | pre) =
+            # flip + (1 − 2 flip) Φ(±z)
+            keep = 1.0 - 2.0 * flip
+            U_new = clamp(0.5 * (math.log(flip + keep * p_plus)
+                                 - math.log(flip + keep * p_minus)))
+            c0 = flip + keep * c0
+            t0 = keep * t0
     z0 = s0 * z
     widest, floored = _arguments(x_row, n, mean, var, s0, z0, work)
     if floored > 0:
@@ -511,35 +572,35 @@ def theta_update(X, u, H, mu, start, end, off, hard, sigma, t_field, damping, wo
                 work[3, j] = s0 * _z(mbar - x, 0.0) - z0
         widest = math.inf
     order = 0
-    if (-SERIES_ZMAX <= z0 <= SERIES_ZMAX_HIGH and widest <= SERIES_RADIUS
+    log_c0 = math.log(c0) if c0 > 0.0 else -math.inf
+    log_t0 = math.log(t0) if t0 > 0.0 else -math.inf
+    # the series radius: the widest argument, or, in fast mode, at most SERIES_RADIUS
+    # with the edges beyond it computed with erfc afterwards
+    radius = min(widest, SERIES_RADIUS) if fast else widest
+    if fast and floored == 0 and _negligible_node(z0, widest, c0, t0):
+        work[4, :n] = 0.0
+        order = -1
+    elif (-SERIES_ZMAX <= z0 <= SERIES_ZMAX_HIGH and radius <= SERIES_RADIUS
             and work.shape[1] > SERIES_TERMS):
         # coefficient buffers: rows of work that are free at this point
         coef = work[5, :SERIES_TERMS + 1]
         lcoef = work[6, :SERIES_TERMS + 1]
         if hard:
             ndtr_z0 = ndtr(z0)
-        order = log_mix_series(z0, ndtr_z0, c0, t0, widest, coef, lcoef)
+        order = log_mix_series(z0, ndtr_z0, c0, t0, radius, coef, lcoef)
         if order > 0:
             lcoef[order + 1:] = 0.0
             _series_fields(order, n, lcoef, work)
+            if radius < widest:
+                for j in range(n):
+                    ep = work[2, j]
+                    em = work[3, j]
+                    if abs(ep) > radius or abs(em) > radius:
+                        work[4, j] = _erfc_field(ep + z0, em + z0, c0, t0, log_c0, log_t0)
     if order == 0:
-        log_c0 = math.log(c0) if c0 > 0.0 else -math.inf
-        log_t0 = math.log(t0) if t0 > 0.0 else -math.inf
         for j in range(n):
-            ap = work[2, j] + z0
-            am = work[3, j] + z0
-            Ap = c0 + t0 * 0.5 * math.erfc(-ap * _SQRT1_2)
-            Am = c0 + t0 * 0.5 * math.erfc(-am * _SQRT1_2)
-            if Ap > TINY and Am > TINY:
-                work[4, j] = 0.5 * math.log(Ap / Am)
-            else:
-                # deep tails: the same ratio in log space
-                lap = log_t0 + log_ndtr(ap)
-                lam = log_t0 + log_ndtr(am)
-                if not hard:
-                    lap = log_add_exp(log_c0, lap)
-                    lam = log_add_exp(log_c0, lam)
-                work[4, j] = 0.5 * (lap - lam)
+            work[4, j] = _erfc_field(work[2, j] + z0, work[3, j] + z0, c0, t0, log_c0,
+                                     log_t0)
     largest = _store_messages(u_row, H_row, n, damping, work)
     if largest > maxdiff:
         # |Δ tanh| ≤ |Δ field|: the tanh are needed only for edges that could set a record
@@ -550,7 +611,7 @@ def theta_update(X, u, H, mu, start, end, off, hard, sigma, t_field, damping, wo
                 d = abs(math.tanh(new) - math.tanh(old))
                 if d > maxdiff:
                     maxdiff = d
-    return U_new, maxdiff
+    return U_new, maxdiff, mean0, var
 
 
 @njit(cache=True, nogil=True)
@@ -580,12 +641,14 @@ def plus_count_distributions(fields, L, R):
 
 
 @njit(cache=True, nogil=True)
-def output_messages(fields, sigma, L, R, out):
+def output_messages(fields, sigma, L, R, out, flip=0.0):
     """Exact output-node messages to the K (odd) hidden units, as fields.
 
     With p₋, p₀, p₊ the probabilities that the other K−1 units sum to < 0, = 0, > 0:
     σ = +1 → field ½ ln((p₊ + p₀) / p₊); σ = −1 → field ½ ln(p₋ / (p₋ + p₀)).
-    (Equivalent to SPEC 3.1.3's ``exactmix`` with m± = p₊ ± p₀ − p₋.)
+    (Equivalent to SPEC 3.1.3's ``exactmix`` with m± = p₊ ± p₀ − p₋.) With label noise
+    (the label is the majority flipped with probability ``flip`` > 0) each probability
+    a of the majority being σ becomes flip + (1 − 2 flip) a.
     """
     K = fields.shape[0]
     plus_count_distributions(fields, L, R)
@@ -614,6 +677,9 @@ def output_messages(fields, sigma, L, R, out):
         else:
             num = pm
             den = pm + p0
+        if flip > 0.0:
+            num = flip + (1.0 - 2.0 * flip) * num
+            den = flip + (1.0 - 2.0 * flip) * den
         if num <= 0.0:
             out[k] = -FIELD_MAX
         elif den <= 0.0:
@@ -623,14 +689,17 @@ def output_messages(fields, sigma, L, R, out):
 
 
 @njit(cache=True, nogil=True)
-def log_output_probability(fields, sigma, L, R):
-    """ln P(sign Σ_k τ_k = σ) for independent τ_k with the given fields (K odd)."""
+def log_output_probability(fields, sigma, L, R, flip=0.0):
+    """ln P(label = σ) for independent τ_k with the given fields (K odd): the label is
+    sign Σ_k τ_k, flipped with probability ``flip``."""
     K = fields.shape[0]
     plus_count_distributions(fields, L, R)
     total = 0.0
     for c in range(K + 1):
         if (2 * c - K > 0) == (sigma > 0):
             total += L[K, c]
+    if flip > 0.0:
+        total = flip + (1.0 - 2.0 * flip) * total
     if total <= 0.0:
         return -2.0 * FIELD_MAX * K
     return math.log(total)
@@ -660,18 +729,19 @@ def atanh_exp(s):
 
 
 @njit(cache=True, nogil=True)
-def parity_output_messages(fields, sigma, out):
+def parity_output_messages(fields, sigma, out, flip=0.0):
     """Exact messages of the parity output node Π_k τ_k = σ to its K units, as fields.
 
     Unit k must equal σ Π_{l≠k} τ_l, whose magnetization is σ Π_{l≠k} tanh(U_l) for
     independent τ_l of fields U_l; the field is atanh of it, evaluated as
     sign · atanh(exp Σ_{l≠k} ln|tanh U_l|) so that saturated units lose nothing, then
-    clamped to ±FIELD_MAX.
+    clamped to ±FIELD_MAX. Label noise (the label is the parity flipped with probability
+    ``flip``) multiplies the magnetization by 1 − 2 flip.
     """
     K = fields.shape[0]
     for k in range(K):
         sign = sigma
-        s = 0.0
+        s = 0.0 if flip == 0.0 else math.log1p(-2.0 * flip)
         for l in range(K):
             if l == k:
                 continue
@@ -682,8 +752,9 @@ def parity_output_messages(fields, sigma, out):
 
 
 @njit(cache=True, nogil=True)
-def log_parity_probability(fields, sigma):
-    """ln P(Π_k τ_k = σ) for independent τ_k of the given fields.
+def log_parity_probability(fields, sigma, flip=0.0):
+    """ln P(label = σ) for independent τ_k of the given fields: the label is Π_k τ_k,
+    flipped with probability ``flip``.
 
     A two-state recursion on the parity of the first k units, in log space: every term
     is a product of probabilities, so nothing cancels even when P is tiny.
@@ -694,24 +765,39 @@ def log_parity_probability(fields, sigma):
         lp = log_sig2(fields[k])
         lm = log_sig2(-fields[k])
         even, odd = log_add_exp(even + lp, odd + lm), log_add_exp(even + lm, odd + lp)
-    return even if sigma > 0 else odd
+    ok, wrong = (even, odd) if sigma > 0 else (odd, even)
+    if flip > 0.0:
+        return log_add_exp(math.log(flip) + wrong, math.log1p(-flip) + ok)
+    return ok
 
 
 @njit(cache=True, nogil=True)
 def pattern_update(X, y, u, H, U, V, mu, starts, ends, offsets, damping, work,
-                   fbuf, obuf, L, R, maxdiff, output_rule=0):
+                   fbuf, obuf, L, R, maxdiff, output_rule, bias, flip, moments, fast):
     """Update the block of pattern μ: its K theta nodes, then (K > 1) its output node
-    (majority, or parity with ``output_rule`` 1)."""
+    (majority, or parity with ``output_rule`` 1).
+
+    ``bias`` (K,) holds the thresholds of the units, ``flip`` the probability that a
+    unit's output (hidden units and the output of a committee) is flipped; the moments
+    (μ, s²) each theta node saw are written to ``moments[μ, k]`` (see
+    :func:`theta_update`).
+    """
     K = starts.shape[0]
     sigma = float(y[mu])
     if K == 1:
-        U0, maxdiff = theta_update(X, u, H, mu, starts[0], ends[0], offsets[0], True,
-                                   sigma, 0.0, damping, work, maxdiff)
+        U0, maxdiff, mean, var = theta_update(X, u, H, mu, starts[0], ends[0], offsets[0],
+                                              True, sigma, 0.0, bias[0], flip, damping,
+                                              work, maxdiff, fast)
+        moments[mu, 0, 0] = mean
+        moments[mu, 0, 1] = var
         return maxdiff
     keep = 1.0 - damping
     for k in range(K):
-        Unew, maxdiff = theta_update(X, u, H, mu, starts[k], ends[k], offsets[k], False,
-                                     sigma, V[mu, k], damping, work, maxdiff)
+        Unew, maxdiff, mean, var = theta_update(X, u, H, mu, starts[k], ends[k],
+                                                offsets[k], False, sigma, V[mu, k],
+                                                bias[k], flip, damping, work, maxdiff, fast)
+        moments[mu, k, 0] = mean
+        moments[mu, k, 1] = var
         old = U[mu, k]
         Unew = keep * Unew + damping * old
         U[mu, k] = Unew
@@ -719,9 +805,9 @@ def pattern_update(X, y, u, H, U, V, mu, starts, ends, offsets, damping, work,
     for k in range(K):
         fbuf[k] = U[mu, k]
     if output_rule == 1:
-        parity_output_messages(fbuf, sigma, obuf)
+        parity_output_messages(fbuf, sigma, obuf, flip)
     else:
-        output_messages(fbuf, sigma, L, R, obuf)
+        output_messages(fbuf, sigma, L, R, obuf, flip)
     for k in range(K):
         old = V[mu, k]
         new = keep * obuf[k] + damping * old
@@ -769,15 +855,22 @@ def recompute_totals(u, ext, foc, H):
 
 @njit(cache=True, nogil=True)
 def bp_sweep(order, X, y, u, H, ext, foc, U, V, starts, ends, offsets, p, r, damping,
-             work, fbuf, obuf, L, R, output_rule=0):
+             work, fbuf, obuf, L, R, output_rule=0, bias=None, flip=0.0, moments=None,
+             fast=False):
     """One BP sweep in the given order; return the largest magnetization change.
 
     ``order`` holds pattern indices 0..M−1 and focusing items M + i (weight i), in the
     order they are updated (SPEC 3.1.3: one random interleaved order per sweep). ``H``
     must hold the totals on entry (:func:`recompute_totals`); it is kept up to date
-    incrementally.
+    incrementally. ``bias`` (K,): thresholds of the hidden units (None: zeros);
+    ``flip``: label-noise probability of the output (0: the label is a hard
+    constraint); ``moments`` (M, K, 2): receives the moments of every theta node
+    updated (None: not kept); ``fast``: the shortcuts of :func:`theta_update`.
     """
     M = u.shape[0]
+    K = starts.shape[0]
+    b = np.zeros(K) if bias is None else bias
+    mom = np.empty((M, K, 2)) if moments is None else moments
     maxdiff = 0.0
     for t in range(order.shape[0]):
         item = order[t]
@@ -791,7 +884,8 @@ def bp_sweep(order, X, y, u, H, ext, foc, U, V, starts, ends, offsets, p, r, dam
                 _prefetch_row(u[order[t_next]])
                 _prefetch_row(X[order[t_next]])
             maxdiff = pattern_update(X, y, u, H, U, V, item, starts, ends, offsets,
-                                     damping, work, fbuf, obuf, L, R, maxdiff, output_rule)
+                                     damping, work, fbuf, obuf, L, R, maxdiff, output_rule,
+                                     b, flip, mom, fast)
         else:
             maxdiff = focusing_update(H, foc, item - M, p, r, damping, maxdiff)
     return maxdiff
@@ -828,18 +922,21 @@ def _edge_log_cosh(u_row, H_row, n, work):
 
 @njit(cache=True, nogil=True)
 def bethe_free_entropy(X, y, u, H, ext, U, V, starts, ends, offsets, work, fbuf, L, R,
-                       output_rule=0):
+                       output_rule=0, bias=None, flip=0.0):
     """Bethe free entropy ln Z of the BP state without focusing messages (SPEC 2.3).
 
     ``H`` must equal ``ext + Σ_μ u[μ]``. Terms (fields: c = cavity of a weight w.r.t.
-    a theta node, μ_a, s²_a = mean and variance of its pre-activation from all cavities):
+    a theta node, μ_a, s²_a = mean and variance of its pre-activation from all cavities,
+    b_k the unit's threshold from ``bias``, None: 0):
 
-    * theta node (μ, k): perceptron ln Φ(σ μ_a/s_a); committee
-      ln[(1+tanh V)/2 · Φ(μ_a/s_a) + (1−tanh V)/2 · Φ(−μ_a/s_a)], V = V[μ, k];
+    * theta node (μ, k): perceptron ln Φ(σ (μ_a + b_k)/s_a); committee
+      ln[(1+tanh V)/2 · Φ(z) + (1−tanh V)/2 · Φ(−z)], z = (μ_a + b_k)/s_a, V = V[μ, k];
+      with noise ``flip`` every Φ(·) becomes flip + (1 − 2 flip) Φ(·);
     * weight–theta edge: −ln((1 + tanh c · tanh u)/2);
     * weight p: ln Σ_{w=±1} e^{ext_p w} Π_μ (1 + w tanh u[μ,p])/2;
     * committee only: output node μ: ln P(sign Σ_k τ_k = σ) with τ_k of field U[μ, k]
-      (parity machine, ``output_rule`` 1: ln P(Π_k τ_k = σ));
+      (parity machine, ``output_rule`` 1: ln P(Π_k τ_k = σ); with label noise the
+      probability p becomes flip + (1 − 2 flip) p);
       hidden variable τ_{μk} (two neighbours, two edges): −ln((1 + tanh U · tanh V)/2).
 
     The edge and weight terms are summed in closed form: since (1 + w tanh u)/2 =
@@ -852,6 +949,9 @@ def bethe_free_entropy(X, y, u, H, ext, U, V, starts, ends, offsets, work, fbuf,
     M = u.shape[0]
     P = u.shape[1]
     K = starts.shape[0]
+    b = np.zeros(K) if bias is None else bias
+    log_flip = math.log(flip) if flip > 0.0 else -math.inf
+    log_keep = math.log1p(-2.0 * flip)
     phi = 0.0
     for mu in range(M):
         sigma = float(y[mu])
@@ -863,42 +963,62 @@ def bethe_free_entropy(X, y, u, H, ext, U, V, starts, ends, offsets, work, fbuf,
             _cavity_magnetizations(u_row, H_row, n, work)
             phi += _edge_log_cosh(u_row, H_row, n, work)
             mean, var = _moments(X[mu, starts[k]:ends[k]], n, work)
-            z = _z(mean, var)
+            z = _z(mean + b[k], var)
             if K == 1:
-                phi += log_ndtr(sigma * z)
+                if flip > 0.0:
+                    phi += log_add_exp(log_flip, log_keep + log_ndtr(sigma * z))
+                else:
+                    phi += log_ndtr(sigma * z)
             else:
                 t = V[mu, k]
-                phi += log_add_exp(log_sig2(t) + log_ndtr(z), log_sig2(-t) + log_ndtr(-z))
+                lp = log_ndtr(z)
+                lm = log_ndtr(-z)
+                if flip > 0.0:
+                    lp = log_add_exp(log_flip, log_keep + lp)
+                    lm = log_add_exp(log_flip, log_keep + lm)
+                phi += log_add_exp(log_sig2(t) + lp, log_sig2(-t) + lm)
                 a = U[mu, k]
                 phi -= log_cosh(a + t) - log_cosh(a) - log_cosh(t) - _LN2
         if K > 1:
             for k in range(K):
                 fbuf[k] = U[mu, k]
             if output_rule == 1:
-                phi += log_parity_probability(fbuf, sigma)
+                phi += log_parity_probability(fbuf, sigma, flip)
             else:
-                phi += log_output_probability(fbuf, sigma, L, R)
+                phi += log_output_probability(fbuf, sigma, L, R, flip)
     for p in range(P):
         phi += _LN2 + (1 - M) * log_cosh(H[p])
     return phi
 
 
+@njit(fastmath={"contract", "reassoc"}, **_VEC)
+def _dot(a, b, n):
+    """Σ_j a_j b_j (vectorized: a different summation order than a plain loop)."""
+    total = 0.0
+    for j in range(n):
+        total += a[j] * b[j]
+    return total
+
+
 @njit(cache=True, nogil=True)
-def sign_errors(X, y, H, starts, ends, offsets, output_rule=0):
-    """Training errors of the sign configuration w = sign0(H) (0 → +1); the output is
-    the majority, or the product of the units with ``output_rule`` 1."""
+def sign_errors(X, y, H, starts, ends, offsets, output_rule=0, bias=None):
+    """Training errors of the sign configuration w = sign0(H) (0 → +1) with thresholds
+    ``bias`` (K,; None: zeros); the output is the majority, or the product of the units
+    with ``output_rule`` 1."""
     M = X.shape[0]
     K = starts.shape[0]
+    b = np.zeros(K) if bias is None else bias
+    w = np.empty(H.shape[0])
+    for p in range(H.shape[0]):
+        w[p] = 1.0 if H[p] >= 0.0 else -1.0
     errors = 0
     for mu in range(M):
         votes = 0
         prod = 1
         for k in range(K):
             off = offsets[k]
-            pre = 0.0
-            for j in range(ends[k] - starts[k]):
-                w = 1.0 if H[off + j] >= 0.0 else -1.0
-                pre += w * X[mu, starts[k] + j]
+            n = ends[k] - starts[k]
+            pre = b[k] + _dot(w[off:off + n], X[mu, starts[k]:ends[k]], n)
             votes += 1 if pre > 0.0 else -1
             prod *= 1 if pre > 0.0 else -1
         if output_rule == 1:
@@ -907,3 +1027,175 @@ def sign_errors(X, y, H, starts, ends, offsets, output_rule=0):
         if out != y[mu]:
             errors += 1
     return errors
+
+
+@njit(cache=True, nogil=True)
+def _log_phi(z):
+    """ln φ(z), φ the standard normal density."""
+    return -0.5 * z * z - _LOG_2PI_HALF
+
+
+@njit(cache=True, nogil=True)
+def threshold_objective(moments, y, V, k, hard, flip, b):
+    """Σ_μ ln Z_μk(b) of the theta nodes of unit k and its first two derivatives in b.
+
+    Z_μk(b) = c0 + t0 Φ(a), a = s0 (μ_μk + b)/s_μk, with (μ, s²) from ``moments[:, k]``
+    (as the last sweep saw them) and the output side as in :func:`theta_update`: a
+    perceptron (``hard``) has s0 = σ_μ, c0 = ``flip``, t0 = 1 − 2 flip; a committee
+    unit s0 = sign V_μk, c0 = (1 − |tanh V_μk|)/2, t0 = |tanh V_μk|, and with noise
+    c0 → flip + (1 − 2 flip) c0, t0 → (1 − 2 flip) t0. With
+    r = t0 φ(a)/Z: d ln Z/db = s0 r/s and d² ln Z/db² = −r (a + r)/s². Nodes whose
+    pre-activation is deterministic (s² ≤ VAR_FLOOR) do not depend smoothly on b and
+    are left out. Returns ``(value, first, second)``.
+    """
+    M = moments.shape[0]
+    value = 0.0
+    first = 0.0
+    second = 0.0
+    log_flip = math.log(flip) if flip > 0.0 else -math.inf
+    log_keep = math.log1p(-2.0 * flip)
+    for mu in range(M):
+        var = moments[mu, k, 1]
+        if var <= VAR_FLOOR:
+            continue
+        sd = math.sqrt(var)
+        if hard:
+            s0 = float(y[mu])
+            log_c0 = log_flip
+            log_t0 = log_keep
+        else:
+            t = V[mu, k]
+            s0 = 1.0 if t >= 0.0 else -1.0
+            log_c0 = log_sig2(-abs(t))
+            log_t0 = math.log(math.tanh(abs(t))) if t != 0.0 else -math.inf
+            if log_t0 == -math.inf:
+                continue  # the output does not care about this unit: Z is constant
+            if flip > 0.0:
+                log_c0 = log_add_exp(log_flip, log_keep + log_c0)
+                log_t0 = log_keep + log_t0
+        a = s0 * (moments[mu, k, 0] + b) / sd
+        log_z = log_t0 + log_ndtr(a)
+        if log_c0 > -math.inf:
+            log_z = log_add_exp(log_c0, log_z)
+        r = math.exp(log_t0 + _log_phi(a) - log_z)
+        value += log_z
+        first += s0 * r / sd
+        second -= r * (a + r) / var
+    return value, first, second
+
+
+@njit(cache=True, nogil=True)
+def threshold_maximize(moments, y, V, k, hard, flip, b, max_step, n_iter, tol):
+    """Move the threshold b of unit k uphill on Σ_μ ln Z_μk(b) (:func:`threshold_objective`).
+
+    Newton steps where the objective is concave, gradient-sign steps of ``max_step``
+    otherwise, every step clipped to ±``max_step`` and halved until the objective does
+    not decrease; at most ``n_iter`` steps, stopping when a step is below ``tol``.
+    Returns the new threshold.
+    """
+    value, first, second = threshold_objective(moments, y, V, k, hard, flip, b)
+    for _ in range(n_iter):
+        if first == 0.0:
+            break  # flat: no theta node depends on b
+        if second < 0.0:
+            step = -first / second
+        else:
+            step = max_step if first > 0.0 else -max_step
+        if step > max_step:
+            step = max_step
+        elif step < -max_step:
+            step = -max_step
+        accepted = False
+        for _ in range(40):
+            new_value, new_first, new_second = threshold_objective(moments, y, V, k, hard,
+                                                                   flip, b + step)
+            if new_value >= value:
+                accepted = True
+                break
+            step *= 0.5
+        if not accepted:
+            break
+        b += step
+        value, first, second = new_value, new_first, new_second
+        if abs(step) <= tol:
+            break
+    return b
+
+
+@njit(cache=True, nogil=True)
+def theta_moments(X, u, H, starts, ends, offsets, work, moments):
+    """Moments (μ, s²) of every theta node's pre-activation, threshold excluded, from the
+    current messages (what a sweep would record, without updating anything)."""
+    M = u.shape[0]
+    K = starts.shape[0]
+    for mu in range(M):
+        for k in range(K):
+            off = offsets[k]
+            n = ends[k] - starts[k]
+            _cavity_magnetizations(u[mu, off:off + n], H[off:off + n], n, work)
+            mean, var = _moments(X[mu, starts[k]:ends[k]], n, work)
+            moments[mu, k, 0] = mean
+            moments[mu, k, 1] = var
+
+
+@njit(cache=True, nogil=True)
+def threshold_fewest_errors(moments, y, bias, k, output_rule, spread):
+    """The threshold b_k with the fewest errors of the network of mean pre-activations.
+
+    Unit l outputs sign(μ_μl + b_l) (the mean of its pre-activation, ``moments[μ, l,
+    0]``); pattern μ is *decisive* for unit k when the output of the network (majority,
+    or parity with ``output_rule`` 1) changes with unit k's output, and it is then
+    right iff unit k outputs the value t_μ that gives the label. The errors as a
+    function of b_k are those of a perceptron on the decisive patterns (targets t_μ)
+    plus a constant; this scans the sorted cuts −μ_μk and returns the middle of the
+    best interval between two cuts (the first one on ties), ``spread`` beyond the
+    outermost cut when the best interval is unbounded. This is the limit of
+    :func:`threshold_objective` when every pre-activation is certain (s → 0), where
+    ln Z_μ only counts errors. Returns ``bias[k]`` when no pattern is decisive.
+    """
+    M = moments.shape[0]
+    K = moments.shape[1]
+    cuts = np.empty(M)
+    target = np.empty(M)
+    n = 0
+    for mu in range(M):
+        votes = 0
+        prod = 1
+        for l in range(K):
+            if l == k:
+                continue
+            t = 1 if moments[mu, l, 0] + bias[l] > 0.0 else -1
+            votes += t
+            prod *= t
+        if output_rule == 1:
+            out_plus = prod
+            out_minus = -prod
+        else:
+            out_plus = 1 if votes + 1 > 0 else -1
+            out_minus = 1 if votes - 1 > 0 else -1
+        if out_plus == out_minus:
+            continue
+        cuts[n] = -moments[mu, k, 0]
+        target[n] = 1.0 if out_plus == y[mu] else -1.0
+        n += 1
+    if n == 0:
+        return bias[k]
+    order = np.argsort(cuts[:n])
+    # b below every cut: every decisive pattern gets −1, the +1 targets are errors
+    errors = 0
+    for i in range(n):
+        if target[i] > 0.0:
+            errors += 1
+    best = errors
+    best_i = 0  # the interval below cut order[best_i] (best_i = n: above all cuts)
+    for i in range(n):
+        # b above cut i turns its pattern to +1
+        errors += -1 if target[order[i]] > 0.0 else 1
+        if errors < best:
+            best = errors
+            best_i = i + 1
+    if best_i == 0:
+        return cuts[order[0]] - spread
+    if best_i == n:
+        return cuts[order[n - 1]] + spread
+    return 0.5 * (cuts[order[best_i - 1]] + cuts[order[best_i]])

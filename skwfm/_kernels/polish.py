@@ -1,7 +1,8 @@
 """Polishing: a WalkSAT-like local search that fixes the last training errors of a
 binary perceptron (the finishing step of solver="focusing-bp").
 
-Symbols. Pattern μ has label σ_μ and pre-activation h_μ = Σ_i w_i ξ_μi; it is an error
+Symbols. Pattern μ has label σ_μ and pre-activation h_μ = Σ_i w_i ξ_μi + b (b the
+unit's threshold, fixed during the search); it is an error
 when (h_μ > 0) differs from (σ_μ > 0) (the unit outputs +1 iff h > 0). Flipping w_i
 changes every h_μ by −2 w_i ξ_μi, so it can only change the status of the patterns with
 |h_μ| ≤ 2 max_i |ξ_μi| (the "critical" ones; for ±1 inputs and odd N, |h_μ| = 1).
@@ -29,7 +30,8 @@ def _wrong(h, sigma):
 
 
 @njit(cache=True, nogil=True)
-def polish_perceptron(X, y, w, priority, max_priority, max_flips, noise, tabu, seed):
+def polish_perceptron(X, y, w, priority, max_priority, max_flips, noise, tabu, seed,
+                      bias=0.0):
     """Local search from ``w`` (int8 ±1, modified in place into the best configuration).
 
     Parameters
@@ -49,6 +51,8 @@ def polish_perceptron(X, y, w, priority, max_priority, max_flips, noise, tabu, s
         Tabu tenure in moves.
     seed : int
         Seed of the kernel's own random stream.
+    bias : float, default=0.0
+        Threshold b of the unit (not changed by the search).
 
     Returns
     -------
@@ -65,7 +69,7 @@ def polish_perceptron(X, y, w, priority, max_priority, max_flips, noise, tabu, s
     h = np.zeros(M)
     reach = np.zeros(M)
     for mu in range(M):
-        s = 0.0
+        s = bias
         r = 0.0
         for i in range(N):
             s += w[i] * X[mu, i]

@@ -1,12 +1,12 @@
 """Replicated SGD for binary networks: least-action steps and the replica–centre kick.
 
-SPEC 3.2.2 (a transcription of BinaryCommitteeMachineRSGD.jl). Every replica ``a`` keeps
+The update rules of the user guide's "replicated" page (after the authors' reference code
+BinaryCommitteeMachineRSGD.jl for Baldassi et al., PNAS 2016). Every replica ``a`` keeps
 continuous hidden values ``H^a`` and binary weights ``w^a = sign0(H^a)`` (0 → +1, the
-convention of :func:`skwfm._kernels.sgd.apply_step`).
-The pre-activations of a minibatch are computed afresh when it is visited (many weights
-flip at every kick, so keeping all M × K pre-activations up to date would cost more). The
-cross-entropy rule reuses :func:`~skwfm._kernels.sgd.cross_entropy_gradient` and
-:func:`~skwfm._kernels.sgd.apply_step` on the minibatch's rows.
+convention of :func:`skwfm._kernels.sgd.apply_step`). The schedule that runs these rules
+over many networks and threads is :mod:`skwfm._kernels.replicated_schedule`;
+:func:`replica_round` runs one round of one network's replicas on its own (the
+process-backend driver of the solver).
 """
 
 import math
@@ -15,9 +15,8 @@ import numpy as np
 from numba import njit
 
 # numba's on-disk cache of a kernel is keyed on its own file only: after editing sgd.py,
-# delete skwfm/_kernels/__pycache__/replicated.* or the old callees stay compiled in
+# delete skwfm/_kernels/__pycache__/replicated*.* or the old callees stay compiled in
 from .sgd import apply_step, cross_entropy_gradient
-from .spin import barrier
 
 #: per-replica update rules, as the integer codes :func:`replica_round` takes
 RULE_LEAST_ACTION = 0
@@ -36,68 +35,91 @@ def _dot(a, b):
 
 
 @njit(cache=True, nogil=True)
+def least_action_charge(sigma, pre_row, coefs_row, output_rule=0):
+    """Which hidden units the least-action rule pushes for one pattern, and which way.
+
+    ``pre_row[k]`` is the pre-activation ``h_k`` of unit k (``w_k·ξ_(k) + b_k``) and
+    ``τ_k = sign(h_k)`` (+1 iff ``h_k > 0``). A correctly classified pattern charges no
+    unit. For a misclassified one, ``out = Σ_k τ_k`` and ``n_fix = (1 − σ·out)/2``
+    hidden units must change sign: among the units with ``τ_k ≠ σ`` the ``n_fix`` with
+    the smallest ``|h_k|`` (ties: lowest k) get ``coefs_row[k] = σ``, the direction of
+    their push ``ΔH_k ∝ σ ξ_(k)``; the other entries are 0. Parity machine
+    (``output_rule`` 1, output ``Π_k τ_k``): flipping any one unit fixes the pattern, so
+    the single unit with the smallest ``|h_k|`` gets ``coefs_row[k] = −τ_k`` (towards
+    its other sign). Returns True when the pattern is misclassified.
+    """
+    K = pre_row.shape[0]
+    out = 0.0
+    prod = 1.0
+    for k in range(K):
+        coefs_row[k] = 0.0
+        out += 1.0 if pre_row[k] > 0.0 else -1.0
+        prod *= 1.0 if pre_row[k] > 0.0 else -1.0
+    if output_rule == 1:
+        out = prod
+    if sigma * out > 0.0:
+        return False
+    n_fix = int(round((1.0 - sigma * out) / 2.0))
+    if output_rule == 1:
+        n_fix = 1
+    for _ in range(n_fix):
+        best = -1
+        best_abs = np.inf
+        for k in range(K):
+            tau = 1.0 if pre_row[k] > 0.0 else -1.0
+            wrong_side = tau != sigma or output_rule == 1
+            if wrong_side and coefs_row[k] == 0.0 and abs(pre_row[k]) < best_abs:
+                best = k
+                best_abs = abs(pre_row[k])
+        if best < 0:
+            break
+        if output_rule == 1:
+            coefs_row[best] = -1.0 if pre_row[best] > 0.0 else 1.0
+        else:
+            coefs_row[best] = sigma
+    return True
+
+
+@njit(cache=True, nogil=True)
 def least_action_delta(X, y, pre, starts, ends, offsets, patterns, learning_rate, delta,
                        lo, hi, output_rule=0):
     """Accumulate the least-action update of the misclassified ``patterns`` into
     ``delta[lo:hi]`` (the other entries are left alone: threads share the weights of a
     replica by ranges; ``lo=0, hi=P`` updates every weight).
 
-    For a pattern (ξ, σ) that the current weights misclassify, with ``τ_k = sign(h_k)``
-    (+1 iff ``h_k > 0``) and ``out = Σ_k τ_k``, ``n_fix = (1 − σ·out)/2`` hidden units must
-    change sign. Among the units with ``τ_k ≠ σ`` the ``n_fix`` with the smallest ``|h_k|``
-    (ties: lowest k) each receive ``ΔH_k += η σ ξ_(k)``. The weights are not changed here
-    (the whole minibatch sees the same weights). Returns the number of misclassified
-    patterns in the minibatch.
-
-    Parity machine (``output_rule`` 1, output ``Π_k τ_k``): flipping any one unit fixes a
-    misclassified pattern, so the single unit with the smallest ``|h_k|`` receives
-    ``ΔH_k −= η τ_k ξ_(k)`` (towards its other sign).
+    ``pre[μ]`` holds the pre-activations of pattern μ. Every unit k that
+    :func:`least_action_charge` charges with a pattern (ξ, σ) receives
+    ``ΔH_k += η c_k ξ_(k)`` (``c_k = σ``; parity machine: ``−τ_k``). The weights are not
+    changed here (the whole minibatch sees the same weights). Returns the number of
+    misclassified patterns in the minibatch.
     """
     K = starts.shape[0]
-    chosen = np.zeros(K, dtype=np.bool_)
+    coefs = np.zeros(K)
     n_wrong = 0
     for t in range(patterns.shape[0]):
         mu = patterns[t]
-        sigma = y[mu]
-        out = 0.0
-        prod = 1.0
-        for k in range(K):
-            out += 1.0 if pre[mu, k] > 0.0 else -1.0
-            prod *= 1.0 if pre[mu, k] > 0.0 else -1.0
-        if output_rule == 1:
-            out = prod
-        if sigma * out > 0.0:
+        if not least_action_charge(y[mu], pre[mu], coefs, output_rule):
             continue
         n_wrong += 1
-        n_fix = int(round((1.0 - sigma * out) / 2.0))
-        if output_rule == 1:
-            n_fix = 1
-        chosen[:] = False
-        for _ in range(n_fix):
-            best = -1
-            best_abs = np.inf
-            for k in range(K):
-                tau = 1.0 if pre[mu, k] > 0.0 else -1.0
-                wrong_side = tau != sigma or output_rule == 1
-                if wrong_side and not chosen[k] and abs(pre[mu, k]) < best_abs:
-                    best = k
-                    best_abs = abs(pre[mu, k])
-            if best < 0:
-                break
-            chosen[best] = True
-            coef = learning_rate * sigma
-            if output_rule == 1:
-                coef = -learning_rate if pre[mu, best] > 0.0 else learning_rate
-            # unit ``best`` owns weights offsets..offsets+n; keep the part in [lo, hi)
-            p0 = max(lo, offsets[best])
-            p1 = min(hi, offsets[best] + ends[best] - starts[best])
-            if p1 <= p0:
-                continue
-            d = delta[p0:p1]
-            x = X[mu, starts[best] + p0 - offsets[best]:starts[best] + p1 - offsets[best]]
-            for j in range(p1 - p0):
-                d[j] += coef * x[j]
+        for k in range(K):
+            if coefs[k] != 0.0:
+                add_charged_range(X[mu], learning_rate * coefs[k], starts[k], ends[k],
+                                  offsets[k], delta, lo, hi)
     return n_wrong
+
+
+@njit(cache=True, nogil=True)
+def add_charged_range(x, coef, start, end, offset, delta, lo, hi):
+    """``delta[p] += coef·x_j`` for the weights p of one unit (``offset..offset + end −
+    start``, input features ``start..end``) that lie in ``[lo, hi)``."""
+    p0 = max(lo, offset)
+    p1 = min(hi, offset + end - start)
+    if p1 <= p0:
+        return
+    d = delta[p0:p1]
+    xs = x[start + p0 - offset:start + p1 - offset]
+    for j in range(p1 - p0):
+        d[j] += coef * xs[j]
 
 
 @njit(cache=True, nogil=True)
@@ -118,7 +140,8 @@ def shift_hidden(hidden, w, delta):
 
 @njit(cache=True, nogil=True)
 def center_pull(center, gamma_y, out):
-    """``out_p = tanh(γ y C_p)``, the target of the kick (formula ``:simple``, SPEC 3.2.2).
+    """``out_p = tanh(γ y C_p)``, the target of the kick (the reference code's
+    formula ``:simple``).
 
     ``C`` is the traced-out centre (the mean of the replicas' weights) and
     ``gamma_y = γ·y``. ``γ = ∞`` gives ``sign(C)`` (0 where ``C = 0``). The pull is the
@@ -309,173 +332,3 @@ def update_center(weights, pushes, center, center_hidden, coupling, explicit, cl
 def share(n, thread, n_threads):
     """Bounds ``lo, hi`` of thread ``thread``'s contiguous share of ``n`` items."""
     return n * thread // n_threads, n * (thread + 1) // n_threads
-
-
-@njit(cache=True, nogil=True)
-def batch_preactivations(X, weights, orders, first, stop, starts, ends, offsets, lo, hi,
-                         pre):
-    """``pre[a, μ, k] = w^a_k·ξ^μ_(k)`` for the (replica, pattern) pairs ``lo..hi`` of a
-    round, pair ``i`` being replica ``i // B`` and its minibatch's pattern
-    ``orders[a, first + i % B]`` (``B = stop − first``)."""
-    B = stop - first
-    for i in range(lo, hi):
-        a = i // B
-        mu = orders[a, first + i % B]
-        w = weights[a]
-        for k in range(starts.shape[0]):
-            n = ends[k] - starts[k]
-            pre[a, mu, k] = _dot(w[offsets[k]:offsets[k] + n], X[mu, starts[k]:ends[k]])
-
-
-@njit(cache=True, nogil=True)
-def least_action_share(X, y, hidden, weights, pre, orders, first, stop, starts, ends,
-                       offsets, learning_rate, center, coupling, gamma_y, explicit,
-                       pushes, pull, delta, lo, hi, output_rule=0):
-    """The least-action step and kick of every replica, on the weights ``lo..hi`` only.
-
-    Each weight's update needs only its own hidden value, its own entry of the centre and
-    the minibatch's pre-activations ``pre`` (all replicas', from
-    :func:`batch_preactivations`): threads can split a round by weights, every one doing
-    the same arithmetic as :func:`replica_round` on its range.
-    """
-    if not explicit:
-        center_pull(center[lo:hi], gamma_y, pull[lo:hi])
-    for a in range(hidden.shape[0]):
-        h = hidden[a, lo:hi]
-        w = weights[a, lo:hi]
-        delta[lo:hi] = 0.0
-        least_action_delta(X, y, pre[a], starts, ends, offsets, orders[a, first:stop],
-                           learning_rate, delta, lo, hi, output_rule)
-        shift_hidden(h, w, delta[lo:hi])
-        if explicit:
-            kick_explicit(h, w, center[lo:hi], coupling, False, pushes[a, lo:hi])
-        else:
-            kick(h, w, pull[lo:hi], coupling, False)
-
-
-#: columns of the per-epoch log that :func:`end_epoch` fills
-LOG_CENTER, LOG_REPLICA, LOG_DISTANCE, LOG_GAMMA, LOG_BEST = range(5)
-
-#: entries of the shared fit state: best errors so far, epochs done, stop flag
-STATE_BEST, STATE_EPOCHS, STATE_STOP = range(3)
-
-
-@njit(cache=True, nogil=True)
-def end_epoch(nets, errors, log, best_w, state, schedule, max_iter):
-    """Bookkeeping at the end of an epoch, once the training errors of every replica and
-    of the centre (``errors``, last entry) are counted.
-
-    The configuration with the fewest errors so far goes to ``best_w`` (the centre first,
-    so that on a tie it is the answer, then the first best replica; only a strict
-    improvement replaces it) and its count to ``state[STATE_BEST]``. The epoch's row of
-    ``log`` receives the centre's errors, the best replica's, the mean fraction of weights
-    where a replica differs from the centre, γ and the best so far. Then the epoch count
-    goes up, ``state[STATE_STOP]`` becomes 1 when the best has no error or ``max_iter``
-    epochs are done, and γ follows its schedule ``γ ← γ·growth + step`` (``schedule`` is
-    ``[γ, growth, step]``).
-    """
-    n_rep, P = nets.shape[0] - 1, nets.shape[1]
-    e = state[STATE_EPOCHS]
-    first = 0
-    for a in range(1, n_rep):
-        if errors[a] < errors[first]:
-            first = a
-    for row in (n_rep, first):
-        if errors[row] < state[STATE_BEST]:
-            state[STATE_BEST] = errors[row]
-            best_w[:] = nets[row]
-    differ = 0
-    for a in range(n_rep):
-        for p in range(P):
-            if nets[a, p] != nets[n_rep, p]:
-                differ += 1
-    log[e, LOG_CENTER] = errors[n_rep]
-    log[e, LOG_REPLICA] = errors[first]
-    log[e, LOG_DISTANCE] = differ / (n_rep * P)
-    log[e, LOG_GAMMA] = schedule[0]
-    log[e, LOG_BEST] = state[STATE_BEST]
-    state[STATE_EPOCHS] = e + 1
-    state[STATE_STOP] = 1 if state[STATE_BEST] == 0 or e + 1 >= max_iter else 0
-    schedule[0] = schedule[0] * schedule[1] + schedule[2]
-
-
-@njit(cache=True, nogil=True)
-def replicated_epochs(X, y, hidden, nets, pre, orders, starts, ends, offsets, batch_size,
-                      rule, learning_rate, gamma_loss, coupling, explicit, center,
-                      center_hidden, pushes, pull, delta, errors, log, best_w, state,
-                      schedule, max_iter, first_epoch, thread, n_threads, sync, progress,
-                      max_spins, output_rule=0):
-    """Thread ``thread``'s share of a chunk of epochs of the synchronous schedule.
-
-    Epoch ``first_epoch + e`` uses the pattern orders ``orders[e]`` (one row per replica);
-    the chunk ends after ``orders.shape[0]`` epochs or when :func:`end_epoch` sets the
-    stop flag of the shared ``state``. ``nets`` holds the replicas' weights (rows
-    ``0..y−1``) and the centre's weights (last row). An epoch is a sequence of steps, each
-    ended by a barrier of the ``n_threads`` threads on the shared counter ``sync``:
-
-    * every round, least-action rule: (1) the minibatch pre-activations of the round,
-      split by (replica, pattern) pairs; (2) steps, kicks and the centre split by
-      weights (:func:`least_action_share`, :func:`update_center`);
-      cross-entropy rule: (1) :func:`replica_round` for the thread's share of the
-      replicas; (2) the centre, split by weights;
-    * the training errors of the thread's share of ``nets`` (:func:`count_errors`);
-    * thread 0 alone: :func:`end_epoch` (log, best so far, stop flag, γ).
-
-    γ is read from ``schedule[0]`` at every round. The work is split without changing
-    any arithmetic: results do not depend on ``n_threads``.
-
-    ``progress`` is ``[step, arrived, barriers passed, reads spent waiting]`` (the last
-    three are the state of :func:`skwfm._kernels.spin.barrier`): when a barrier takes more
-    than ``max_spins`` reads, the kernel returns ``False`` and resumes where it stopped
-    when called again (the caller yields the CPU in between). Returns ``True`` when the
-    chunk is done. ``output_rule`` 1: parity machine.
-    """
-    M = X.shape[0]
-    n_rep, P = hidden.shape
-    weights = nets[:n_rep]
-    rounds = (M + batch_size - 1) // batch_size
-    n_steps = 2 * rounds + 2
-    plo, phi = share(P, thread, n_threads)
-    clip = rule == RULE_CROSS_ENTROPY
-    while True:
-        step = progress[0]
-        if progress[1] == 0:  # not yet arrived at the barrier after this step
-            e = state[STATE_EPOCHS] - first_epoch
-            gamma_y = schedule[0] * n_rep
-            first = (step // 2) * batch_size
-            stop = min(first + batch_size, M)
-            if step == n_steps - 1:
-                if thread == 0:
-                    end_epoch(nets, errors, log, best_w, state, schedule, max_iter)
-            elif step == n_steps - 2:
-                lo, hi = share(n_rep + 1, thread, n_threads)
-                count_errors(X, y, nets[lo:hi], starts, ends, offsets, errors[lo:hi],
-                             output_rule)
-            elif step % 2 == 0 and rule == RULE_LEAST_ACTION:
-                lo, hi = share(n_rep * (stop - first), thread, n_threads)
-                batch_preactivations(X, weights, orders[e], first, stop, starts, ends,
-                                     offsets, lo, hi, pre)
-            elif step % 2 == 0:
-                lo, hi = share(n_rep, thread, n_threads)
-                replica_round(X, y, hidden, weights, starts, ends, offsets,
-                              np.arange(lo, hi), orders[e], first, batch_size, rule,
-                              learning_rate, gamma_loss, center, coupling, gamma_y,
-                              explicit, pushes, output_rule)
-            else:
-                if rule == RULE_LEAST_ACTION:
-                    least_action_share(X, y, hidden, weights, pre, orders[e], first, stop,
-                                       starts, ends, offsets, learning_rate, center,
-                                       coupling, gamma_y, explicit, pushes, pull, delta,
-                                       plo, phi, output_rule)
-                update_center(weights[:, plo:phi], pushes[:, plo:phi], center[plo:phi],
-                              center_hidden[plo:phi], coupling, explicit, clip,
-                              nets[n_rep, plo:phi])
-        if not barrier(sync, progress[1:], n_threads, max_spins):
-            return False
-        if step < n_steps - 1:
-            progress[0] += 1
-            continue
-        # the epoch is over (end_epoch's writes are visible after the barrier)
-        progress[0] = 0
-        if state[STATE_STOP] or state[STATE_EPOCHS] - first_epoch >= orders.shape[0]:
-            return True

@@ -1,4 +1,4 @@
-"""Local entropy of a reference network by belief propagation (SPEC 2.2–2.3)."""
+"""Local entropy of a reference network by belief propagation (user guide: flatness)."""
 
 from numbers import Integral, Real
 
@@ -53,7 +53,15 @@ def local_entropy(model, X, y, gammas=DEFAULT_GAMMAS, *, architecture=None, n_hi
     S(d) ≤ H₂(d) (every neighbour a solution); a reference whose S stays close to H₂ for
     small d lies in a wide flat minimum, an isolated one has S far below H₂ and BP
     collapses onto it (d = 0) at large γ. Each γ starts from fresh messages (a warm start
-    from the previous γ can keep a collapsed fixed point alive, SPEC 2.3).
+    from the previous γ can keep a collapsed fixed point alive; user guide: flatness).
+
+    A network with thresholds (``fit_intercept=True``, ``intercept_``) is measured with
+    its thresholds fixed: the local entropy counts ±1 weight configurations, each
+    with the reference's thresholds; the thresholds are not perturbed. A "solution"
+    is a configuration that classifies correctly every training pattern the reference
+    itself classifies correctly: the patterns the reference gets wrong (data that
+    cannot be fitted) are left out, since with them no configuration near it would
+    count.
 
     Parameters
     ----------
@@ -117,10 +125,12 @@ def local_entropy(model, X, y, gammas=DEFAULT_GAMMAS, *, architecture=None, n_hi
     frames = []
     for net in networks:
         seeds = rng.randint(np.iinfo(np.int32).max, size=g.shape[0])
+        Xn, yn = _fitted_patterns(X, net)
         estimates = Parallel(n_jobs=n_jobs, prefer="threads")(
-            delayed(local_free_entropy)(X, net.y, net.layout, net.weights, gamma,
+            delayed(local_free_entropy)(Xn, yn, net.layout, net.weights, gamma,
                                         tol=tol, max_sweeps=max_sweeps, damping=damping,
-                                        seed=int(seed), messages=None)
+                                        seed=int(seed), messages=None,
+                                        thresholds=net.intercept)
             for gamma, seed in zip(g, seeds)
         )
         frame = _curve(g, estimates)
@@ -128,6 +138,15 @@ def local_entropy(model, X, y, gammas=DEFAULT_GAMMAS, *, architecture=None, n_hi
             frame.insert(0, "class", net.label)
         frames.append(frame)
     return pd.concat(frames, ignore_index=True)
+
+
+def _fitted_patterns(X, net):
+    """The training patterns (and ±1 targets) that the network classifies correctly."""
+    pre = net.layout.preactivations(X, net.weights, net.intercept)
+    right = net.layout.outputs(pre) == net.y
+    if right.all():
+        return X, net.y
+    return np.ascontiguousarray(X[right]), np.ascontiguousarray(net.y[right])
 
 
 def _curve(gammas, estimates):

@@ -1,11 +1,18 @@
 """The base class of every training algorithm: options as parameters, and the training API."""
 
 import inspect
+import math
 
 from sklearn.utils._param_validation import validate_parameter_constraints
 from sklearn.utils.parallel import Parallel, delayed
 
-from ._fit import PATIENCE_FLOOR, PATIENCE_SCALE, StoppingRule
+from ._fit import (
+    FLOOR_PRESENTATIONS,
+    PATIENCE_FLOOR,
+    PATIENCE_SCALE,
+    STORAGE_LOAD,
+    StoppingRule,
+)
 
 
 class Solver:
@@ -117,11 +124,27 @@ class Solver:
         """Raise ValueError for an option combination or a size the solver cannot run
         (called on the resolved solver before any work)."""
 
+    def patience_scale_for(self, task):
+        """The scale of the default patience of this fit: :attr:`patience_scale` up to
+        ``STORAGE_LOAD`` patterns per weight, 0 (the floor alone) beyond."""
+        if task.n_samples > STORAGE_LOAD * task.layout.n_weights:
+            return 0.0
+        return self.patience_scale
+
+    def patience_floor_for(self, task):
+        """The floor of the default patience of this fit: :attr:`patience_floor`
+        iterations, and at least ``FLOOR_PRESENTATIONS`` pattern presentations (in
+        epochs; an epoch of a small training set is short and noisy)."""
+        epochs = math.ceil(FLOOR_PRESENTATIONS / max(1, task.n_samples))
+        return max(self.patience_floor, epochs)
+
     def stopping_rule(self, task):
-        """The :class:`~skwfm.solvers.StoppingRule` of one fit."""
+        """The :class:`~skwfm.solvers.StoppingRule` of one fit (the estimator's ``tol``
+        and ``n_iter_no_change``; None: the default patience of the user guide's page on
+        real data)."""
         n_val = 0 if task.X_val is None else task.X_val.shape[0]
         return StoppingRule(task.tol, task.n_iter_no_change, task.n_samples, n_val,
-                            self.patience_scale, self.patience_floor)
+                            self.patience_scale_for(task), self.patience_floor_for(task))
 
     def fit_binary(self, task):
         """Train one network (a :class:`~skwfm.solvers.Task`); return a

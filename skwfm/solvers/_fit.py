@@ -30,6 +30,17 @@ STOP_REASONS = {STOP_SOLVED: SOLVED, STOP_NO_IMPROVEMENT: NO_IMPROVEMENT_REASON}
 #: scale of 5000 stops none of them early; real data sets settle with hundreds of errors
 PATIENCE_SCALE = 5000
 PATIENCE_FLOOR = 20
+#: beyond this many patterns per weight the default patience is the floor alone: no
+#: binary network stores random labels at such a load (the perceptron's capacity is
+#: 0.83 patterns per weight), so a training set that large is fitted through its
+#: structure or not at all, and an error count that stalls there is the data's, not a
+#: search a few flips away from a solution
+STORAGE_LOAD = 2.0
+#: the floor of the default patience is at least this many pattern presentations (in
+#: epochs of the training set): on digits (1437 training images, 64 features) a
+#: patience of 20 epochs gave a 5-fold accuracy of 0.79-0.80 for a tree committee of
+#: three units, 70 epochs 0.82-0.84
+FLOOR_PRESENTATIONS = 100_000
 
 
 def sign_weights(weights):

@@ -6,7 +6,12 @@ import time
 import numpy as np
 from sklearn.utils.parallel import Parallel, delayed
 
-from .._bp import DEFAULT_MAX_MEMORY, BeliefPropagation, check_bp_memory
+from .._bp import (
+    DEFAULT_LABEL_NOISE,
+    DEFAULT_MAX_MEMORY,
+    BeliefPropagation,
+    check_bp_memory,
+)
 from .._kernels.greedy import greedy_round
 from .._kernels.greedy_dense import dense_round
 from . import register
@@ -205,11 +210,9 @@ class EntropyGreedy(Solver):
         p = self.resolve(params)
         if p["entropy"] != "bp":
             return self._fit_annealed(task, p)
-        args = (task.X, task.y, task.layout, p, task.seed, task.init_weights, task.verbose,
-                task.label)
         if params.get("max_iter") is None:
             p["max_iter"] = self.BP_MAX_ITER  # BP rounds cost far more than greedy ones
-        return self._fit_bp(*args)
+        return self._fit_bp(task, p)
 
     def fit_tasks(self, tasks, params, n_jobs=None):
         """entropy="annealed": the one-vs-rest networks share one copy of the scaled
@@ -234,23 +237,46 @@ class EntropyGreedy(Solver):
             )
         check_bp_memory(n_samples, layout, params["max_memory"])
 
-    def _fit_bp(self, X, y, layout, p, seed, init_weights, verbose, label):
-        """Zero-temperature EdMC on the Bethe free entropy (SPEC 3.3 variant A)."""
+    def _fit_bp(self, task, p):
+        """Zero-temperature EdMC on the Bethe free entropy (entropy="bp").
+
+        With ``fit_intercept`` the likelihood tolerates errors (label noise
+        ``DEFAULT_LABEL_NOISE`` of :mod:`skwfm._bp`), and the thresholds start suited
+        to the class balance and take one Newton step uphill on the free entropy
+        after every reconvergence of BP (the objective the search climbs; see
+        :meth:`skwfm._bp.BeliefPropagation.fit_thresholds`); proposals keep them
+        fixed. The inputs are then divided by one common scale (not row by row, which
+        would change what a threshold means).
+        """
+        X, y, layout, seed = task.X, task.y, task.layout, task.seed
+        verbose, label, real = task.verbose, task.label, bool(task.fit_intercept)
         rng = np.random.default_rng(seed)
         P = layout.n_weights
         M = X.shape[0]
-        Xs = scale_rows(X)
-        if init_weights is None:
+        if real:
+            scale = float(np.max(np.abs(X))) if X.size else 1.0
+            scale = scale if scale > 0.0 else 1.0
+            Xs = np.ascontiguousarray(X / scale)
+        else:
+            scale = 1.0
+            Xs = scale_rows(X)
+        if task.init_weights is None:
             ref = rng.choice(np.array([-1.0, 1.0]), size=P)
         else:
-            ref = np.where(np.asarray(init_weights) >= 0, 1.0, -1.0)
+            ref = np.where(np.asarray(task.init_weights) >= 0, 1.0, -1.0)
         bp_rng = np.random.default_rng(rng.integers(np.iinfo(np.int32).max))
         # one BP state for the whole search: a proposal checkpoints its messages into
         # `trial` (one copy) and a rejection swaps them back (no copy). BP runs undamped:
         # every estimate starts from the fixed point of a reference one flip away and
         # converges in a few sweeps; damping would only slow it down
         bp = BeliefPropagation(Xs, y, layout, init_scale=p["init_scale"], rng=bp_rng,
-                               max_memory=p.get("max_memory") or DEFAULT_MAX_MEMORY)
+                               max_memory=p.get("max_memory") or DEFAULT_MAX_MEMORY,
+                               label_noise=DEFAULT_LABEL_NOISE if real else 0.0, fast=real)
+        if real:
+            if task.init_intercept is not None:
+                bp.thresholds[:] = task.start_intercept() / scale
+            else:
+                bp.start_thresholds()
         trial = bp.snapshot()
         tol, sweeps = p["bp_tol"], p["sweeps_per_step"]
         # proposals per round grow with the network, so that the moves made at each γ
@@ -260,16 +286,30 @@ class EntropyGreedy(Solver):
         def converge(gamma):
             bp.set_external_field(gamma * ref)
             converged, _, _ = bp.run(tol=tol, max_sweeps=self.FIRST_SWEEPS)
+            if real:
+                bp.learn_thresholds()
+                converged, _, _ = bp.run(tol=tol, max_sweeps=self.FIRST_SWEEPS)
             return converged, self._phi(bp, P)
 
+        def intercept():
+            return bp.thresholds * scale if real else np.zeros(layout.n_hidden)
+
         def errors_of(w):
-            return layout.n_errors(layout.preactivations(Xs, w), y)
+            return layout.n_errors(layout.preactivations(Xs, w, bp.thresholds), y)
+
+        def offer(w, n_errors):
+            b = intercept()
+            val = task.validation_errors(w, b) if task.early_stopping else None
+            best.update(w, n_errors, intercept=b, val_errors=val)
+            return val
 
         gamma = float(p["gamma"])
         converged, phi = converge(gamma)
         errors = errors_of(ref)
-        best = BestSoFar()
-        best.update(ref, errors)
+        best = BestSoFar(task.early_stopping)
+        val = offer(ref, errors)
+        rule = self.stopping_rule(p, task)
+        reason = None
         solved_at = None  # round of the first solution
         last_solution = None
         history = []
@@ -304,9 +344,9 @@ class EntropyGreedy(Solver):
                     phi, converged = new_phi, ok
                     accepted += 1
                     errors = errors_of(ref)
-                    best.update(ref, errors)
+                    val = offer(ref, errors)
                     if errors == 0:
-                        last_solution = ref.copy()
+                        last_solution = (ref.copy(), intercept())
                         if solved_at is None:
                             solved_at = rnd
                             if self.DEEPEN_ROUNDS == 0:
@@ -316,7 +356,7 @@ class EntropyGreedy(Solver):
                     bp.ext[j] = gamma * ref[j]
                     bp.swap(trial)
             overlap = float(bp.magnetizations() @ ref) / P
-            history.append({
+            row = {
                 "round": rnd,
                 "gamma": gamma,
                 "moves": accepted,
@@ -329,21 +369,41 @@ class EntropyGreedy(Solver):
                 "sweeps": n_sweeps,
                 "best_train_error": best.n_errors / M,
                 "time": time.perf_counter() - t0,
-            })
-            if rnd % every == 0 or errors == 0:
+            }
+            if solved_at is None:
+                # the rule judges the search up to its first solution; the rounds after
+                # it deepen into the dense region (DEEPEN_ROUNDS)
+                reason = rule.update(errors, val)
+            row["no_improvement"] = rule.no_improvement
+            if task.early_stopping:
+                row["validation_error"] = val / task.X_val.shape[0]
+            if real and layout.n_hidden == 1:
+                row["intercept"] = float(intercept()[0])
+            history.append(row)
+            if rnd % every == 0 or errors == 0 or reason is not None:
                 report(verbose, label,
                        f"round {rnd}: gamma {gamma:.4g}, {accepted} moves, train error "
-                       f"{errors / M:.4f}, phi {phi:.5f}")
-            if solved_at is not None and self.DEEPEN_ROUNDS == 0:
+                       f"{errors / M:.4f}, phi {phi:.5f}"
+                       + ("" if reason is None else f" (stop: {reason})"))
+            if reason == "no improvement" or (solved_at is not None
+                                              and self.DEEPEN_ROUNDS == 0):
                 break
             # scoping: a stronger coupling focuses the estimate on nearer configurations
             gamma *= p["gamma_growth"]
             converged, phi = converge(gamma)
-        weights = best.weights if last_solution is None else \
-            np.where(last_solution >= 0, 1, -1).astype(np.int8)
-        return SolverResult(weights, np.zeros(layout.n_hidden), rnd, best.n_errors == 0,
-                            best.n_errors, history,
-                            "solved" if best.n_errors == 0 else "max_iter")
+            errors = errors_of(ref)  # the thresholds may have moved
+            val = offer(ref, errors)
+        if last_solution is not None and not task.early_stopping:
+            weights = np.where(last_solution[0] >= 0, 1, -1).astype(np.int8)
+            b = last_solution[1]
+        else:
+            weights = best.weights
+            b = np.zeros(layout.n_hidden) if best.intercept is None else best.intercept
+        if best.n_errors == 0:
+            reason = "solved"
+        reason = reason or MAX_ITER_REASON
+        return SolverResult(weights, b, rnd, reason != MAX_ITER_REASON, best.n_errors,
+                            history, reason)
 
     @staticmethod
     def _phi(bp, P):

@@ -1,9 +1,11 @@
-"""solver="focusing-bp": focusing belief propagation (SPEC 3.1).
+"""solver="focusing-bp": focusing belief propagation (Baldassi et al., PNAS 2016).
 
 BP on the training set with an extra "focusing" message on every weight, the message a
 weight receives from y − 1 replicas coupled to it with strength γ. A protocol raises
-(γ, y) step by step; after each step the readout ``sign(m)`` is checked on the training
-set, and the fit stops at zero errors. The messages live in
+(γ, y) step by step; the readout ``sign(m)`` is checked on the training set after every
+sweep, the fit stops at zero errors or by the stopping rule. On data with thresholds
+(``fit_intercept``) the likelihood tolerates errors, the thresholds are learned and the
+sweeps visit mini-batches (user guide: focusing-bp, "Real data"). The messages live in
 :class:`skwfm._bp.BeliefPropagation`; the update rules in :mod:`skwfm._kernels.bp`.
 """
 
@@ -12,10 +14,17 @@ import time
 
 import numpy as np
 
-from .._bp import BeliefPropagation, check_bp_memory
+from .._bp import DEFAULT_LABEL_NOISE, BeliefPropagation, check_bp_memory
 from .._kernels.polish import polish_perceptron
 from . import register
-from ._base import BestSoFar, Solver, SolverResult, report
+from ._base import (
+    MAX_ITER_REASON,
+    BestSoFar,
+    Solver,
+    SolverResult,
+    StoppingRule,
+    report,
+)
 
 #: y larger than this is treated as y = ∞ (r·h saturates the clamp for any |h| > 3e-5)
 Y_INFINITE = 1e6
@@ -29,6 +38,16 @@ POLISH_TABU = 10
 POLISH_FREE = 0.06
 POLISH_MIN_FREE = 20
 POLISH_MAX_ERRORS = 0.03
+#: with fit_intercept: probability that a unit's output (the label of a pattern, a
+#: hidden unit of a committee) is flipped in the likelihood (without intercept every
+#: pattern is a hard constraint)
+LABEL_NOISE = DEFAULT_LABEL_NOISE
+#: with fit_intercept: patterns per weight swept at each step (a mini-batch at load 2;
+#: the storage problems of the paper, at loads below 2, are swept whole)
+BATCH_LOAD = 2.0
+#: with fit_intercept: default n_iter_no_change, in steps and in passes over the data
+FLOOR_EPOCHS = 2.0
+STOP_SOLVED = "solved"
 
 
 class Polisher:
@@ -47,8 +66,9 @@ class Polisher:
         self.n_flips = int(n_flips)
         self.rng = np.random.default_rng([int(seed), 1])
 
-    def __call__(self, w, H):
-        """Polish a copy of ``w``; return ``(weights, n_errors, n_flips)``."""
+    def __call__(self, w, H, bias=0.0):
+        """Polish a copy of ``w`` (threshold ``bias``, kept); return ``(weights,
+        n_errors, n_flips)``."""
         w = np.where(np.asarray(w) >= 0, 1, -1).astype(np.int8)
         priority = np.abs(np.asarray(H, dtype=np.float64))
         n_free = max(POLISH_MIN_FREE, int(round(POLISH_FREE * priority.size)))
@@ -56,7 +76,8 @@ class Polisher:
         cut = np.partition(priority, n_free - 1)[n_free - 1]
         n_errors, n_flips = polish_perceptron(self.X, self.y, w, priority, cut, self.n_flips,
                                               POLISH_NOISE, POLISH_TABU,
-                                              int(self.rng.integers(2**31 - 1)))
+                                              int(self.rng.integers(2**31 - 1)),
+                                              float(bias))
         return w, int(n_errors), int(n_flips)
 
 
@@ -127,60 +148,145 @@ def max_hidden_overlap(weights, layout):
     return float(G.max())
 
 
-def _run_step(bp, best, *, tol, max_sweeps, damping, p, r):
+class _Batches:
+    """The patterns each sweep visits: all of them, or mini-batches of at most
+    ``batch_size`` cycling through a fresh random partition of the training set every
+    epoch (the partition into ⌈M / batch_size⌉ nearly equal parts)."""
+
+    def __init__(self, n_samples, batch_size, rng):
+        self.M = int(n_samples)
+        self.n_batches = max(1, math.ceil(self.M / max(1, int(batch_size))))
+        self.rng = rng
+        self.queue = []
+
+    def next(self):
+        """Indices of the next mini-batch, or None for a sweep over every pattern."""
+        if self.n_batches == 1:
+            return None
+        if not self.queue:
+            self.queue = np.array_split(self.rng.permutation(self.M), self.n_batches)[::-1]
+        return np.sort(self.queue.pop())
+
+
+class _Readouts:
+    """Checks every sweep's readout: best configuration so far, best of the current step.
+
+    With early stopping the validation errors of each readout are counted too (the
+    best configuration is then the one with the fewest of them).
+    """
+
+    def __init__(self, task, best):
+        self.task = task
+        self.best = best
+        self.start_step()
+
+    def start_step(self):
+        self.step_errors = np.inf
+        self.step_val_errors = np.inf
+
+    def check(self, bp):
+        """Record the readout of ``bp``; return True when it has no training error."""
+        w, n_errors = bp.sign_weights(), bp.n_errors()
+        intercept = bp.thresholds.copy()
+        self.offer(w, n_errors, intercept, bp.H)
+        self.last = (w, n_errors)
+        return n_errors == 0
+
+    def offer(self, w, n_errors, intercept, H):
+        """A candidate configuration (a readout or a polished one)."""
+        val = None
+        if self.task.early_stopping:
+            val = self.task.validation_errors(w, intercept)
+            self.step_val_errors = min(self.step_val_errors, val)
+        self.step_errors = min(self.step_errors, n_errors)
+        self.best.update(w, n_errors, aux=H, intercept=intercept, val_errors=val)
+
+
+def _run_step(bp, readouts, batches, learn, *, tol, max_sweeps, damping, p, r):
     """BP sweeps of one focusing step, with the readout checked after every sweep.
 
     The step ends when the largest message change falls below ``tol``, after
     ``max_sweeps`` sweeps, or as soon as the readout ``sign(m)`` has no training error
     (a solution met while BP is still moving is kept: later sweeps of the same step may
-    leave it). ``best`` is updated after every sweep, with the BP fields H of every new
-    best configuration as its ``aux``. Returns ``(converged, n_sweeps, last_change,
-    weights, n_errors)`` of the last sweep.
+    leave it). After each sweep ``learn(bp)`` (if given) updates the thresholds.
+    Returns ``(converged, n_sweeps, last_change)``.
     """
-    last = {}
-
-    def solved():
-        w, n_errors = bp.sign_weights(), bp.n_errors()
-        best.update(w, n_errors, aux=bp.H)
-        last.update(w=w, n_errors=n_errors)
-        return n_errors == 0
-
+    readouts.start_step()
     if bp.u.shape[0] == 0:  # no pattern: nothing to sweep
-        converged, n_sweeps, change = True, 0, 0.0
-        solved()
-    else:
-        converged, n_sweeps, change = bp.run(tol=tol, max_sweeps=max_sweeps,
-                                             damping=damping, p=p, r=r, stop=solved)
-    return converged, n_sweeps, change, last["w"], last["n_errors"]
+        readouts.check(bp)
+        return True, 0, 0.0
+    change = np.inf
+    for n in range(1, max_sweeps + 1):
+        change = bp.sweep(damping, p, r, batches.next())
+        if learn is not None:
+            learn(bp)
+        if readouts.check(bp):
+            return change < tol, n, change
+        if change < tol:
+            return True, n, change
+    return False, max_sweeps, change
 
 
 @register
 class FocusingBP(Solver):
-    """Focusing belief propagation (SPEC 3.1).
+    """Focusing belief propagation (Baldassi et al., PNAS 2016; user guide: focusing-bp).
 
     Per focusing step (γ, y) of the protocol, BP sweeps (pattern blocks and focusing
     nodes interleaved in one random order) run until the largest message change falls
-    below ``tol`` or ``sweeps_per_step`` sweeps were made; BP that does not converge is
-    not an error, the protocol just goes on. The readout is checked after every sweep;
-    the configuration with the fewest training errors seen is returned. ``max_iter``
-    passes (default 1) run the whole protocol again from fresh random messages while
-    errors remain. With ``polish_steps`` > 0 a perceptron fit also runs a local search
-    (:class:`Polisher`) from the readouts with few errors and from the final best
-    configuration; it leaves BP's trajectory unchanged.
+    below ``bp_tol`` or ``sweeps_per_step`` sweeps were made; BP that does not converge
+    is not an error, the protocol just goes on. The readout is checked after every
+    sweep; the configuration with the fewest training errors seen (validation errors
+    with early stopping) is returned. One iteration is one focusing step: the step's
+    best readout feeds the stopping rule (``tol``, ``n_iter_no_change``), and zero
+    training errors end the fit. ``max_iter`` passes (default 1) run the whole protocol
+    again from fresh random messages while errors remain. With ``polish_steps`` > 0 a
+    perceptron fit also runs a local search (:class:`Polisher`) from the readouts with
+    few errors and from the final best configuration; it leaves BP's trajectory
+    unchanged.
+
+    With ``fit_intercept`` (data that need not be separable) the factor of each pattern
+    tolerates errors and every unit has a threshold:
+
+    * the label of a pattern is taken to be flipped with probability ``LABEL_NOISE``
+      (the output factor becomes ε + (1 − 2ε)·[output = label]), so that a pattern the
+      network cannot fit stops sending ever stronger messages;
+    * the thresholds b_k are moved after every sweep uphill on the Bethe free entropy
+      (:meth:`skwfm._bp.BeliefPropagation.fit_thresholds`); a perceptron starts from
+      the threshold that maximizes it before any weight is known (only the class
+      balance counts), a committee from 0 (or from a warm start's thresholds);
+    * a sweep visits a mini-batch of at most ``batch_size`` patterns (default
+      ``BATCH_LOAD`` patterns per weight), the batches cycling through the training
+      set; the messages of every pattern are kept, so BP keeps the same fixed points,
+      and a step costs at most O(batch_size · weights);
+    * the theta-node update takes the shortcuts of ``fast`` mode
+      (:func:`skwfm._kernels.bp.theta_update`).
+
+    Without intercept every pattern is a hard constraint and every sweep visits all
+    patterns unless ``batch_size`` is given (the paper's storage problem).
 
     Defaults depend on the model (when the parameter is left at None):
 
-    * perceptron (K = 1): one damped sweep per step (the time-dependent schedule, SPEC
-      3.1.6), ``init_scale=0.1``;
+    * perceptron (K = 1): one damped sweep per step (the time-dependent schedule),
+      ``init_scale=0.1``;
     * committees: BP towards convergence at every step with a loose tolerance,
-      ``tol=0.1``, at most 100 sweeps per step, ``init_scale=0.1`` (the recipe of SPEC 6,
-      which keeps the hidden units of an FC committee from collapsing onto each other).
+      ``bp_tol=0.1``, at most 100 sweeps per step, ``init_scale=0.1`` (the recipe that
+      keeps the hidden units of an FC committee from collapsing onto each other).
     """
 
     name = "focusing-bp"
     defaults = {"init_scale": 0.1, "max_memory": 4.0, "damping": 0.5, "n_steps": 101,
                 "protocol": "pseudo-reinforcement", "max_iter": 1,
                 "polish_steps": 0}
+
+    def patience_floor_for(self, params, task):
+        """The floor of the default patience: ``PATIENCE_FLOOR`` steps and at least
+        ``FLOOR_EPOCHS`` passes over the training set, since a step of mini-batch
+        sweeps sees only part of it (on Fashion-MNIST, 6000 images one-vs-rest, the
+        best readout stops improving by ``tol`` within 30-70 steps)."""
+        p = self.resolve(params)
+        n_batches = _Batches(task.n_samples, self._batch_size(
+            p, task.layout, task.n_samples, task.fit_intercept), None).n_batches
+        return max(self.patience_floor, math.ceil(FLOOR_EPOCHS * n_batches))
 
     def _schedule(self, p, layout):
         sweeps = p.get("sweeps_per_step")
@@ -190,6 +296,16 @@ class FocusingBP(Solver):
         if tol is None:
             tol = 1e-3 if layout.n_hidden == 1 else 0.1
         return int(sweeps), float(tol)
+
+    @staticmethod
+    def _batch_size(p, layout, n_samples, fit_intercept):
+        """Patterns per sweep: ``batch_size``, else all of them without intercept and
+        at most BATCH_LOAD per weight with one."""
+        if p.get("batch_size") is not None:
+            return int(p["batch_size"])
+        if not fit_intercept:
+            return max(1, n_samples)
+        return max(1, math.ceil(BATCH_LOAD * layout.n_weights))
 
     def check(self, params, layout, n_samples):
         p = self.resolve(params)
@@ -203,7 +319,7 @@ class FocusingBP(Solver):
 
     def fit_binary(self, task, params):
         X, y, layout, seed = task.X, task.y, task.layout, task.seed
-        init_weights, verbose, label = task.init_weights, task.verbose, task.label
+        verbose, label = task.verbose, task.label
         p = self.resolve(params)
         self.check(params, layout, X.shape[0])
         table = focusing_protocol(p["protocol"], p["n_steps"])
@@ -212,7 +328,14 @@ class FocusingBP(Solver):
         scale = float(p["init_scale"])
         rng = np.random.default_rng(seed)
         M = X.shape[0]
-        best = BestSoFar()  # aux: BP fields H of the best configuration (for polishing)
+        real = bool(task.fit_intercept)
+        batches = _Batches(M, self._batch_size(p, layout, M, real),
+                           np.random.default_rng([int(seed), 2]))
+        # aux: BP fields H of the best configuration (for polishing)
+        best = BestSoFar(task.early_stopping)
+        readouts = _Readouts(task, best)
+        rule = self.stopping_rule(p, task)
+        learn = BeliefPropagation.learn_thresholds if real else None
         history = []
         t0 = time.perf_counter()
         n_run = 0
@@ -221,24 +344,26 @@ class FocusingBP(Solver):
         if int(p["polish_steps"]) > 0 and layout.n_hidden == 1:
             polisher = Polisher(X, y, int(p["polish_steps"]), seed)
         polish_limit = max(1, int(POLISH_MAX_ERRORS * M))
+        reason = None
         # each pass runs the whole protocol from fresh random messages (the same random
         # stream continues, so a fit is reproducible); later passes only run if the
-        # earlier ones left errors
+        # earlier ones left errors and the stopping rule did not end the fit
         for attempt in range(int(p["max_iter"])):
-            if best.n_errors == 0:
+            if best.n_errors == 0 or reason is not None:
                 break
-            bp = self._initial_state(X, y, layout, p, scale, rng,
-                                     init_weights if attempt == 0 else None)
-            best.update(bp.sign_weights(), bp.n_errors(), aux=bp.H)
+            bp = self._initial_state(task, p, scale, rng, attempt == 0)
+            readouts.check(bp)
             for step, (gamma, yy) in enumerate(table):
                 if best.n_errors == 0:
+                    reason = STOP_SOLVED
                     break
                 n_run += 1
                 fp, fr = focusing_parameters(gamma, yy)
                 if (fp == 0.0 or fr == 0.0) and np.any(bp.foc != 0.0):
                     bp.clear_focusing()
-                converged, n_sweeps, change, w, n_errors = _run_step(bp, best, p=fp, r=fr,
-                                                                     **schedule)
+                converged, n_sweeps, change = _run_step(bp, readouts, batches, learn, p=fp,
+                                                        r=fr, **schedule)
+                w, n_errors = readouts.last
                 row = {
                     "step": step + 1,
                     "gamma": float(gamma),
@@ -253,26 +378,38 @@ class FocusingBP(Solver):
                 }
                 if layout.architecture in ("fully-connected", "parity"):
                     row["max_hidden_overlap"] = max_hidden_overlap(w, layout)
+                if real:
+                    row["label_noise"] = bp.label_noise
+                    if layout.n_hidden == 1:
+                        row["intercept"] = float(bp.thresholds[0])
                 if polisher is not None and 0 < n_errors <= polish_limit:
                     # BP's state is not touched: the protocol goes on as without polishing
-                    wp, n_polished, n_flips = polisher(w, bp.H)
-                    best.update(wp, n_polished, aux=bp.H)
+                    wp, n_polished, n_flips = polisher(w, bp.H, bp.thresholds[0])
+                    readouts.offer(wp, n_polished, bp.thresholds.copy(), bp.H)
                     row["polish_flips"] = n_flips
                     row["polish_train_error"] = n_polished / max(M, 1)
                     row["best_train_error"] = best.n_errors / max(M, 1)
+                reason = rule.update(readouts.step_errors, readouts.step_val_errors)
+                row["no_improvement"] = rule.no_improvement
+                if task.early_stopping:
+                    row["validation_error"] = readouts.step_val_errors / task.X_val.shape[0]
                 history.append(row)
-                if (step + 1) % every == 0 or best.n_errors == 0:
+                if (step + 1) % every == 0 or best.n_errors == 0 or reason is not None:
                     polished = ("" if "polish_flips" not in row else
                                 f", polished {row['polish_train_error']:.4f}")
                     report(verbose, label,
                            f"pass {attempt + 1}, step {step + 1}: gamma {gamma:.4g}, "
                            f"y {yy:.4g}, {n_sweeps} sweeps, change {change:.3g}, "
-                           f"train error {n_errors / max(M, 1):.4f}{polished}")
+                           f"train error {n_errors / max(M, 1):.4f}{polished}"
+                           + ("" if reason is None else f" (stop: {reason})"))
+                if reason is not None:
+                    break
         if polisher is not None and best.n_errors > 0:
             # the best configuration may come from the middle of a step: polish it too
             before = best.n_errors
-            w, n_errors, n_flips = polisher(best.weights, best.aux)
-            best.update(w, n_errors)
+            bias = 0.0 if best.intercept is None else float(best.intercept[0])
+            w, n_errors, n_flips = polisher(best.weights, best.aux, bias)
+            readouts.offer(w, n_errors, np.array([bias]), best.aux)
             history.append({
                 "step": history[-1]["step"] if history else 0,
                 "train_error": n_errors / max(M, 1),
@@ -284,22 +421,38 @@ class FocusingBP(Solver):
             })
             report(verbose, label, f"final polishing of the best configuration: {n_flips} "
                                    f"flips, training errors {before} -> {n_errors}")
-        return SolverResult(best.weights, np.zeros(layout.n_hidden), n_run,
-                            best.n_errors == 0, best.n_errors, history,
-                            "solved" if best.n_errors == 0 else "max_iter")
+            if best.n_errors == 0:
+                reason = STOP_SOLVED
+        if best.n_errors == 0:
+            reason = STOP_SOLVED
+        reason = reason or MAX_ITER_REASON
+        intercept = (np.zeros(layout.n_hidden) if best.intercept is None or not real
+                     else best.intercept)
+        return SolverResult(best.weights, intercept, n_run, reason != MAX_ITER_REASON,
+                            best.n_errors, history, reason)
 
     @staticmethod
-    def _initial_state(X, y, layout, p, scale, rng, init_weights):
-        """Fresh BP state: random messages, or biased towards ``init_weights`` (warm start)."""
+    def _initial_state(task, p, scale, rng, first):
+        """Fresh BP state: random messages, or biased towards the warm start's weights
+        (first pass only); with intercept, thresholds from the warm start or from
+        :meth:`~skwfm._bp.BeliefPropagation.start_thresholds`."""
+        X, layout = task.X, task.layout
         init = None
-        if init_weights is not None:
+        if first and task.init_weights is not None:
             # warm start: initial messages biased towards the given weights
-            w0 = np.asarray(init_weights, dtype=np.float64).ravel()
+            w0 = np.asarray(task.init_weights, dtype=np.float64).ravel()
             m0 = scale * (0.5 * w0 + 0.5 * rng.uniform(-1.0, 1.0, (X.shape[0], w0.size)))
             init = np.arctanh(np.clip(m0, -0.999, 0.999))
-        bp = BeliefPropagation(X, y, layout, init_scale=scale, rng=rng,
-                               max_memory=p["max_memory"])
+        real = bool(task.fit_intercept)
+        bp = BeliefPropagation(X, task.y, layout, init_scale=scale, rng=rng,
+                               max_memory=p["max_memory"],
+                               label_noise=LABEL_NOISE if real else 0.0, fast=real)
         if init is not None:
             bp.u[:] = init
             bp.refresh()
+        if real:
+            if first and task.init_intercept is not None:
+                bp.thresholds[:] = task.start_intercept()
+            else:
+                bp.start_thresholds()
         return bp
