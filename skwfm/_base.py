@@ -136,8 +136,6 @@ class BaseBinaryNetwork(ClassifierMixin, BaseEstimator):
             labels = [f"class {c!r}" for c in classes]
         X_train = X if val is None else np.ascontiguousarray(X[train])
         X_val = None if val is None else np.ascontiguousarray(X[val])
-        solver = get_solver(self.solver).resolve(layout, X_train.shape[0])
-        solver.check(layout, X_train.shape[0], self.max_memory)
         tasks = [
             Task(
                 X=X_train,
@@ -159,6 +157,8 @@ class BaseBinaryNetwork(ClassifierMixin, BaseEstimator):
             )
             for c in range(n_out)
         ]
+        solver = get_solver(self.solver).resolve(tasks[0])
+        solver.check(tasks[0])
         results = solver.fit_tasks(tasks, self.n_jobs)
 
         self.classes_ = classes

@@ -13,17 +13,17 @@ import numpy as np
 from scipy.special import ndtri
 from scipy.stats import binom
 
-from ._layout import OUTPUT_MAJORITY
 from ._kernels.bp import (
     bethe_free_entropy,
     bp_sweep,
     recompute_totals,
-    sign_errors,
     theta_moments,
     threshold_fewest_errors,
     threshold_maximize,
     threshold_objective,
 )
+from ._kernels.forward import count_errors
+from ._layout import OUTPUT_MAJORITY
 
 #: default memory limit (GiB) of :func:`local_free_entropy`
 DEFAULT_MAX_MEMORY = 4.0
@@ -239,8 +239,8 @@ class BeliefPropagation:
 
     def n_errors(self):
         """Training errors of the readout (with the current thresholds)."""
-        return int(sign_errors(self.X, self.y, self.H, self.starts, self.ends, self.offsets,
-                               self.output_rule, self.thresholds))
+        return int(count_errors(self.X, self.y, self.H, self.thresholds, self.starts,
+                                self.ends, self.offsets, self.output_rule))
 
     # -- sweeps ----------------------------------------------------------------------------
 

@@ -17,12 +17,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-ARCHITECTURES = ("perceptron", "fully-connected", "tree", "parity")
+# the output rules, as the integer codes the kernels take: the majority of the units,
+# or their product (architecture "parity")
+from ._kernels.forward import OUTPUT_MAJORITY, OUTPUT_PARITY
 
-#: output rule of the network, as the integer code the kernels take
-OUTPUT_MAJORITY = 0
-#: output = Π_k τ_k (architecture "parity")
-OUTPUT_PARITY = 1
+ARCHITECTURES = ("perceptron", "fully-connected", "tree", "parity")
 
 
 @dataclass(frozen=True)

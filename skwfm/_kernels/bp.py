@@ -17,7 +17,7 @@ A perceptron (K = 1) has its output clamped to the label: the theta node sees a 
 output field ``σ^μ`` and ``U``, ``V`` are unused. For K > 1 (odd) the output node is
 exact (convolution over the K hidden units); theta nodes use the Gaussian ("accurate")
 approximation with the general variance ``Σ_j ξ_j² (1 − h_j²)``. With ``output_rule`` 1
-(``OUTPUT_PARITY`` of :mod:`skwfm._layout`, any K) the output node is the parity
+(``OUTPUT_PARITY`` of :mod:`skwfm._kernels.forward`, any K) the output node is the parity
 constraint Π_k τ_k = σ, also exact (:func:`parity_output_messages`).
 
 Weight p of hidden unit k with ``offsets[k] <= p < offsets[k] + ends[k] - starts[k]``
@@ -31,6 +31,8 @@ from llvmlite import ir
 from numba import njit, types
 from numba.core import cgutils
 from numba.extending import intrinsic
+
+from .forward import OUTPUT_PARITY
 
 FIELD_MAX = 30.0
 #: smallest cavity variance (keeps z = mean / sd finite when all inputs are saturated)
@@ -804,7 +806,7 @@ def pattern_update(X, y, u, H, U, V, mu, starts, ends, offsets, damping, work,
         maxdiff = _diff(Unew, old, maxdiff)
     for k in range(K):
         fbuf[k] = U[mu, k]
-    if output_rule == 1:
+    if output_rule == OUTPUT_PARITY:
         parity_output_messages(fbuf, sigma, obuf, flip)
     else:
         output_messages(fbuf, sigma, L, R, obuf, flip)
@@ -855,7 +857,7 @@ def recompute_totals(u, ext, foc, H):
 
 @njit(cache=True, nogil=True)
 def bp_sweep(order, X, y, u, H, ext, foc, U, V, starts, ends, offsets, p, r, damping,
-             work, fbuf, obuf, L, R, output_rule=0, bias=None, flip=0.0, moments=None,
+             work, fbuf, obuf, L, R, output_rule, bias=None, flip=0.0, moments=None,
              fast=False):
     """One BP sweep in the given order; return the largest magnetization change.
 
@@ -922,7 +924,7 @@ def _edge_log_cosh(u_row, H_row, n, work):
 
 @njit(cache=True, nogil=True)
 def bethe_free_entropy(X, y, u, H, ext, U, V, starts, ends, offsets, work, fbuf, L, R,
-                       output_rule=0, bias=None, flip=0.0):
+                       output_rule, bias=None, flip=0.0):
     """Bethe free entropy ln Z of the BP state without focusing messages (SPEC 2.3).
 
     ``H`` must equal ``ext + Σ_μ u[μ]``. Terms (fields: c = cavity of a weight w.r.t.
@@ -982,51 +984,13 @@ def bethe_free_entropy(X, y, u, H, ext, U, V, starts, ends, offsets, work, fbuf,
         if K > 1:
             for k in range(K):
                 fbuf[k] = U[mu, k]
-            if output_rule == 1:
+            if output_rule == OUTPUT_PARITY:
                 phi += log_parity_probability(fbuf, sigma, flip)
             else:
                 phi += log_output_probability(fbuf, sigma, L, R, flip)
     for p in range(P):
         phi += _LN2 + (1 - M) * log_cosh(H[p])
     return phi
-
-
-@njit(fastmath={"contract", "reassoc"}, **_VEC)
-def _dot(a, b, n):
-    """Σ_j a_j b_j (vectorized: a different summation order than a plain loop)."""
-    total = 0.0
-    for j in range(n):
-        total += a[j] * b[j]
-    return total
-
-
-@njit(cache=True, nogil=True)
-def sign_errors(X, y, H, starts, ends, offsets, output_rule=0, bias=None):
-    """Training errors of the sign configuration w = sign0(H) (0 → +1) with thresholds
-    ``bias`` (K,; None: zeros); the output is the majority, or the product of the units
-    with ``output_rule`` 1."""
-    M = X.shape[0]
-    K = starts.shape[0]
-    b = np.zeros(K) if bias is None else bias
-    w = np.empty(H.shape[0])
-    for p in range(H.shape[0]):
-        w[p] = 1.0 if H[p] >= 0.0 else -1.0
-    errors = 0
-    for mu in range(M):
-        votes = 0
-        prod = 1
-        for k in range(K):
-            off = offsets[k]
-            n = ends[k] - starts[k]
-            pre = b[k] + _dot(w[off:off + n], X[mu, starts[k]:ends[k]], n)
-            votes += 1 if pre > 0.0 else -1
-            prod *= 1 if pre > 0.0 else -1
-        if output_rule == 1:
-            votes = prod
-        out = 1 if votes > 0 else -1
-        if out != y[mu]:
-            errors += 1
-    return errors
 
 
 @njit(cache=True, nogil=True)
@@ -1167,7 +1131,7 @@ def threshold_fewest_errors(moments, y, bias, k, output_rule, spread):
             t = 1 if moments[mu, l, 0] + bias[l] > 0.0 else -1
             votes += t
             prod *= t
-        if output_rule == 1:
+        if output_rule == OUTPUT_PARITY:
             out_plus = prod
             out_minus = -prod
         else:

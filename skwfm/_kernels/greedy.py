@@ -31,6 +31,8 @@ import numpy as np
 from numba import njit
 
 from .bp import log_ndtr
+from .forward import OUTPUT_PARITY
+from .forward import errors_of_preactivations as network_errors
 from .sgd import flip_weight
 
 NEG_INF = -np.inf
@@ -76,31 +78,6 @@ def unit_log_agree(e, s, sigma, c):
 
 
 @njit(cache=True, nogil=True)
-def network_errors(pre, bias, y, output_rule=0):
-    """Training errors of the majority output (unit k is +1 iff
-    ``pre[μ, k] + bias[k] > 0``), or of the product of the units with ``output_rule`` 1."""
-    M, K = pre.shape
-    n = 0
-    for mu in range(M):
-        n_plus = 0
-        for k in range(K):
-            if pre[mu, k] + bias[k] > 0.0:
-                n_plus += 1
-        out = 1.0 if 2 * n_plus > K else -1.0
-        if output_rule == 1:
-            out = 1.0 if (K - n_plus) % 2 == 0 else -1.0
-        if out != y[mu]:
-            n += 1
-    return n
-
-
-@njit(cache=True, nogil=True)
-def count_errors(pre, y, output_rule=0):
-    """:func:`network_errors` without thresholds."""
-    return network_errors(pre, np.zeros(pre.shape[1]), y, output_rule)
-
-
-@njit(cache=True, nogil=True)
 def parity_tables(lnq, ln1mq, sigma, lnA, lnB, mu):
     """Parity machine: ``lnA[μ, k]`` = ln P(output σ | unit k agrees with σ),
     ``lnB[μ, k]`` = ln P(output σ | unit k disagrees), from the units' log-probabilities
@@ -128,7 +105,7 @@ def parity_tables(lnq, ln1mq, sigma, lnA, lnB, mu):
 
 
 @njit(cache=True, nogil=True)
-def pattern_tables(pre, norms, y, c, lnA, lnB, lnP, output_rule=0):
+def pattern_tables(pre, norms, y, c, lnA, lnB, lnP, output_rule):
     """Per pattern, ln P_μ and, per unit, the log-probabilities of a right output given
     that the unit agrees (``lnA[μ, k]``) or disagrees (``lnB[μ, k]``) with σ.
 
@@ -149,7 +126,7 @@ def pattern_tables(pre, norms, y, c, lnA, lnB, lnP, output_rule=0):
         t = K // 2 + 1 if sigma > 0.0 else (K + 1) // 2
         for k in range(K):
             lnq[k], ln1mq[k] = unit_log_agree(pre[mu, k], norms[mu, k], sigma, c)
-        if output_rule == 1:
+        if output_rule == OUTPUT_PARITY:
             parity_tables(lnq, ln1mq, sigma, lnA, lnB, mu)
         for k in range(K if output_rule != 1 else 0):
             dist[0] = 0.0
@@ -333,7 +310,7 @@ def unit_log_total(eff, k, delta, norms, y, c, lnA, lnB):
 
 @njit(cache=True, nogil=True)
 def fit_thresholds(pre, shift, eff, norms, y, c, lnA, lnB, lnP, g1, g2, f1, f2, bound,
-                   total, tol, max_sweeps, output_rule=0):
+                   total, tol, max_sweeps, output_rule):
     """Ascent of Σ_μ ln P_μ in the shifts b_k / (1 − 2d), the weights fixed.
 
     Each sweep takes, for every unit whose predicted gain exceeds ``tol``, a Newton step
@@ -373,7 +350,7 @@ def fit_thresholds(pre, shift, eff, norms, y, c, lnA, lnB, lnP, g1, g2, f1, f2, 
 
 @njit(cache=True, nogil=True)
 def threshold_move(pre, shift, keep, bias, eff, norms, y, c, tables, slopes, total, tol,
-                   output_rule=0):
+                   output_rule):
     """:func:`fit_thresholds` (``tables`` = (lnA, lnB, lnP), ``slopes`` = (g1, g2, f1,
     f2, bound)), then ``bias`` = ``shift · keep`` (keep = 1 − 2d). Returns
     (Σ_μ ln P_μ, training errors) of the network with the new thresholds."""
@@ -399,7 +376,7 @@ def record_best(errors, best_errors, w, bias, best_w, best_bias):
 @njit(cache=True, nogil=True)
 def greedy_round(X, XT, y, w, pre, shift, keep, norms, c, starts, ends, offsets,
                  fit_intercept, max_moves, min_gain, threshold_tol, best_w, best_bias,
-                 best_errors, stop_at_zero, output_rule=0):
+                 best_errors, stop_at_zero, output_rule):
     """Best-improving single flips of the proxy at fixed d until none improves it, for
     inputs in {−1, 0, +1}.
 

@@ -16,6 +16,8 @@ from numba import njit
 
 # numba's on-disk cache of a kernel is keyed on its own file only: after editing sgd.py,
 # delete skwfm/_kernels/__pycache__/replicated*.* or the old callees stay compiled in
+from .forward import OUTPUT_PARITY
+from .forward import count_errors as forward_count_errors
 from .sgd import apply_step, cross_entropy_gradient
 
 #: per-replica update rules, as the integer codes :func:`replica_round` takes
@@ -35,7 +37,7 @@ def _dot(a, b):
 
 
 @njit(cache=True, nogil=True)
-def least_action_charge(sigma, pre_row, coefs_row, output_rule=0):
+def least_action_charge(sigma, pre_row, coefs_row, output_rule):
     """Which hidden units the least-action rule pushes for one pattern, and which way.
 
     ``pre_row[k]`` is the pre-activation ``h_k`` of unit k (``w_k·ξ_(k) + b_k``) and
@@ -55,25 +57,25 @@ def least_action_charge(sigma, pre_row, coefs_row, output_rule=0):
         coefs_row[k] = 0.0
         out += 1.0 if pre_row[k] > 0.0 else -1.0
         prod *= 1.0 if pre_row[k] > 0.0 else -1.0
-    if output_rule == 1:
+    if output_rule == OUTPUT_PARITY:
         out = prod
     if sigma * out > 0.0:
         return False
     n_fix = int(round((1.0 - sigma * out) / 2.0))
-    if output_rule == 1:
+    if output_rule == OUTPUT_PARITY:
         n_fix = 1
     for _ in range(n_fix):
         best = -1
         best_abs = np.inf
         for k in range(K):
             tau = 1.0 if pre_row[k] > 0.0 else -1.0
-            wrong_side = tau != sigma or output_rule == 1
+            wrong_side = tau != sigma or output_rule == OUTPUT_PARITY
             if wrong_side and coefs_row[k] == 0.0 and abs(pre_row[k]) < best_abs:
                 best = k
                 best_abs = abs(pre_row[k])
         if best < 0:
             break
-        if output_rule == 1:
+        if output_rule == OUTPUT_PARITY:
             coefs_row[best] = -1.0 if pre_row[best] > 0.0 else 1.0
         else:
             coefs_row[best] = sigma
@@ -82,7 +84,7 @@ def least_action_charge(sigma, pre_row, coefs_row, output_rule=0):
 
 @njit(cache=True, nogil=True)
 def least_action_delta(X, y, pre, starts, ends, offsets, patterns, learning_rate, delta,
-                       lo, hi, output_rule=0):
+                       lo, hi, output_rule):
     """Accumulate the least-action update of the misclassified ``patterns`` into
     ``delta[lo:hi]`` (the other entries are left alone: threads share the weights of a
     replica by ranges; ``lo=0, hi=P`` updates every weight).
@@ -217,7 +219,7 @@ def gather_batch(X, y, w, starts, ends, offsets, batch, Xb, XbT, yb, preb, trans
 @njit(cache=True, nogil=True)
 def replica_round(X, y, hidden, weights, starts, ends, offsets, rows, orders, first,
                   batch_size, rule, learning_rate, gamma_loss, center, coupling, gamma_y,
-                  explicit, pushes, output_rule=0):
+                  explicit, pushes, output_rule):
     """One round of the synchronous schedule for the replicas ``rows``.
 
     Replica ``a`` (hidden values ``hidden[a]``, weights ``weights[a]``) takes the minibatch
@@ -270,32 +272,13 @@ def replica_round(X, y, hidden, weights, starts, ends, offsets, rows, orders, fi
 
 
 @njit(cache=True, nogil=True)
-def count_errors(X, y, weights, starts, ends, offsets, out, output_rule=0):
-    """Training errors of each network ``weights[r]`` into ``out[r]``.
-
-    Same outputs as :meth:`skwfm._layout.NetworkLayout.outputs`: a unit is +1 iff its
-    pre-activation is > 0, the network is +1 iff the vote sum is > 0 (``output_rule``
-    1: iff the product of the units is +1).
-    """
-    M = X.shape[0]
-    K = starts.shape[0]
+def count_errors(X, y, weights, starts, ends, offsets, out, output_rule):
+    """Training errors of each network ``weights[r]`` (no thresholds) into ``out[r]``
+    (:func:`~skwfm._kernels.forward.count_errors`)."""
+    bias = np.zeros(starts.shape[0])
     for r in range(weights.shape[0]):
-        w = weights[r]
-        errors = 0
-        for mu in range(M):
-            votes = 0.0
-            prod = 1.0
-            for k in range(K):
-                n = ends[k] - starts[k]
-                s = _dot(w[offsets[k]:offsets[k] + n], X[mu, starts[k]:ends[k]])
-                votes += 1.0 if s > 0.0 else -1.0
-                prod *= 1.0 if s > 0.0 else -1.0
-            if output_rule == 1:
-                votes = prod
-            output = 1.0 if votes > 0.0 else -1.0
-            if output != y[mu]:
-                errors += 1
-        out[r] = errors
+        out[r] = forward_count_errors(X, y, weights[r], bias, starts, ends, offsets,
+                                      output_rule)
 
 
 @njit(cache=True, nogil=True)

@@ -46,7 +46,8 @@ from .replicated import (
     shift_hidden,
     update_center,
 )
-from .sgd import add_unit_push, charge_pattern, network_output
+from .forward import network_output
+from .sgd import add_unit_push, charge_pattern
 from .sgd_dense import dot32
 from .spin import barrier
 from .stopping import NO_IMPROVEMENT, STOP_NONE, stopping_step

@@ -10,9 +10,9 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions, validate_params
 from sklearn.utils.parallel import Parallel, delayed
 
+from .._kernels.forward import errors_of_columns
 from .._kernels.local_energy import (
     column_preactivations,
-    count_errors,
     nested_flip_errors,
     transpose_into,
 )
@@ -241,7 +241,7 @@ def draw_flips(seed, n_weights, p_sorted, unit_of, flip_mode="independent"):
 
 
 def _sample_chunk(arrays, y, unit_of, feature_of, p_sorted, seeds, flip_mode,
-                  output_rule=0):
+                  output_rule):
     XT, w, pre0 = arrays
     errors = np.empty((len(seeds), p_sorted.shape[0]), dtype=np.int64)
     preT = np.empty_like(pre0)
@@ -260,7 +260,7 @@ def _sampled(net, X, XT, p, seeds, n_jobs, flip_mode):
                               feature_of)
     arrays = (XT, w, pre0)
     M = X.shape[0]
-    base = count_errors(pre0, net.y, layout.output_rule)
+    base = errors_of_columns(pre0, net.y, layout.output_rule)
     order = np.argsort(p, kind="stable")
     p_sorted = p[order]
     # a few chunks per thread keep them busy; results are per draw, so the chunking

@@ -9,10 +9,13 @@ of every solver, including the ones you write (see the user guide).
 
 from ._base import Solver
 from ._fit import BestSoFar, Monitor, SolverResult, StoppingRule, Task
+from .entropy_greedy import EntropyGreedy
+from .focusing_bp import FocusingBP
+from .replicated import Replicated
 from .sgd_annealed import SGDAnnealed
 
 #: the solvers the estimators know by name: ``solver="<name>"`` means ``SOLVERS[name]()``
-SOLVERS = {cls.name: cls for cls in (SGDAnnealed,)}
+SOLVERS = {cls.name: cls for cls in (SGDAnnealed, FocusingBP, Replicated, EntropyGreedy)}
 
 
 def get_solver(solver):
@@ -34,7 +37,10 @@ def get_solver(solver):
 __all__ = [
     "SOLVERS",
     "BestSoFar",
+    "EntropyGreedy",
+    "FocusingBP",
     "Monitor",
+    "Replicated",
     "SGDAnnealed",
     "Solver",
     "SolverResult",

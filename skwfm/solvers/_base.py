@@ -106,23 +106,25 @@ class Solver:
 
     # -- what a fit needs --------------------------------------------------------------
 
-    def resolve(self, layout, n_samples):
-        """A copy with every option left at None set to the value used for this
-        architecture and number of patterns (:meth:`defaults`)."""
+    def resolve(self, task):
+        """A copy with every option left at None set to the value used for the fits of
+        ``task``'s kind (architecture, number of patterns, inputs; :meth:`defaults`)."""
         params = self.get_params()
-        for key, value in self.defaults(layout, n_samples).items():
+        for key, value in self.defaults(task).items():
             if params.get(key) is None:
                 params[key] = value
         return type(self)(**params)
 
-    def defaults(self, layout, n_samples):
-        """Values of the options left at None: the one documented place where a
-        solver's defaults that depend on the model are set."""
+    def defaults(self, task):
+        """Values of the options left at None for a fit like ``task``: the one
+        documented place where a solver's defaults that depend on the model or the data
+        are set."""
         return {}
 
-    def check(self, layout, n_samples, max_memory):
+    def check(self, task):
         """Raise ValueError for an option combination or a size the solver cannot run
-        (called on the resolved solver before any work)."""
+        (called on the resolved solver before any work; ``task.max_memory`` is the
+        memory budget)."""
 
     def patience_scale_for(self, task):
         """The scale of the default patience of this fit: :attr:`patience_scale` up to

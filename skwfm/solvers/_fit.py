@@ -356,3 +356,16 @@ class Monitor:
         return SolverResult(self.best.weights, intercept, self.iteration,
                             reason != MAX_ITER_REASON, self.best.n_errors, self.history,
                             reason)
+
+
+#: the columns every solver's history starts with, and those it ends with
+FIRST_COLUMNS = ("iteration", "train_error", "time")
+LAST_COLUMNS = ("best_train_error", "no_improvement", "validation_error")
+
+
+def ordered_row(row):
+    """A history row with the common columns first and last, the solver's own between."""
+    head = {k: row[k] for k in FIRST_COLUMNS if k in row}
+    tail = {k: row[k] for k in LAST_COLUMNS if k in row}
+    middle = {k: v for k, v in row.items() if k not in head and k not in tail}
+    return {**head, **middle, **tail}

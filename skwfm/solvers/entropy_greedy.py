@@ -2,8 +2,10 @@
 
 import math
 import time
+from numbers import Integral, Real
 
 import numpy as np
+from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.parallel import Parallel, delayed
 
 from .._bp import (
@@ -14,12 +16,12 @@ from .._bp import (
 )
 from .._kernels.greedy import greedy_round
 from .._kernels.greedy_dense import dense_round
-from . import register
-from ._base import (
+from ._base import Solver
+from ._fit import (
     MAX_ITER_REASON,
     BestSoFar,
-    Solver,
     SolverResult,
+    ordered_row,
     report,
     sign_weights,
 )
@@ -84,7 +86,7 @@ def distance_schedule(d_start, d_end, n_anneal):
     return d_start * (d_end / d_start) ** (np.arange(n_anneal) / (n_anneal - 1))
 
 
-@register
+
 class EntropyGreedy(Solver):
     """Greedy single-flip search whose objective is the local entropy (user guide,
     :ref:`entropy_greedy`).
@@ -153,7 +155,7 @@ class EntropyGreedy(Solver):
     predicted below −0.05 was accepted; on 6 such instances skipping ran 40% fewer
     proposals and returned the same solution in 5).
     After each round γ is multiplied by ``gamma_growth`` (scoping) and BP is
-    reconverged, for at most ``max_iter`` rounds (default ``BP_MAX_ITER`` = 100).
+    reconverged, for at most ``max_iter`` rounds (default 100).
     Stopping at the first solution leaves w̃ at the border of the dense
     region (SPEC 3.3), so the search goes on for ``DEEPEN_ROUNDS`` = 5 more rounds
     (larger γ, same acceptance rule) and returns the last configuration with zero
@@ -167,15 +169,38 @@ class EntropyGreedy(Solver):
     """
 
     name = "entropy-greedy"
-    defaults = {
-        "max_iter": 600,
-        "gamma": 0.5,
-        "gamma_growth": 1.05,
-        "entropy": "annealed",
-        "bp_tol": 1e-4,
-        "sweeps_per_step": 1,
-        "init_scale": 0.01,
+    iteration = "round"
+    _parameter_constraints = {
+        "entropy": [StrOptions({"annealed", "bp"})],
+        "max_iter": [Interval(Integral, 1, None, closed="left"), None],
+        "gamma": [Interval(Real, 0, None, closed="neither")],
+        "gamma_growth": [Interval(Real, 1, None, closed="left")],
+        "bp_tol": [Interval(Real, 0, None, closed="neither")],
+        "sweeps_per_step": [Interval(Integral, 1, None, closed="left")],
+        "init_scale": [Interval(Real, 0, None, closed="neither")],
     }
+    #: default max_iter of each entropy estimate (BP rounds cost far more)
+    MAX_ITER = {"annealed": 600, "bp": 100}
+
+    def __init__(self, entropy="annealed", max_iter=None, gamma=0.5, gamma_growth=1.05,
+                 bp_tol=1e-4, sweeps_per_step=1, init_scale=0.01):
+        self.entropy = entropy
+        self.max_iter = max_iter
+        self.gamma = gamma
+        self.gamma_growth = gamma_growth
+        self.bp_tol = bp_tol
+        self.sweeps_per_step = sweeps_per_step
+        self.init_scale = init_scale
+
+    def defaults(self, task):
+        return {"max_iter": self.MAX_ITER[self.entropy]}
+
+    def _params(self, task):
+        """The options as the implementation reads them, with the estimator's."""
+        p = self.get_params()
+        p.update(tol=task.tol, n_iter_no_change=task.n_iter_no_change,
+                 max_memory=task.max_memory)
+        return p
     #: entropy="bp": proposals per round (at least N_CANDIDATES, CANDIDATE_FRACTION of
     #: the weights), sweeps of a full (re)convergence, rounds continued after the first
     #: solution, default max_iter
@@ -183,7 +208,6 @@ class EntropyGreedy(Solver):
     CANDIDATE_FRACTION = 0.05
     FIRST_SWEEPS = 200
     DEEPEN_ROUNDS = 5
-    BP_MAX_ITER = 100
     #: entropy="bp": proposals whose predicted change of ln Z (exact formula, BP
     #: marginal) is below −PREDICT_MARGIN are skipped; the prediction is off by at most
     #: ~0.07 on ln Z on N=401, α=0.6 instances and no flip predicted below −0.05 was
@@ -206,36 +230,35 @@ class EntropyGreedy(Solver):
     THRESHOLD_TOL = 1e-3
     N_CHECK = 8
 
-    def fit_binary(self, task, params):
-        p = self.resolve(params)
+    def fit_binary(self, task):
+        p = self._params(task)
         if p["entropy"] != "bp":
             return self._fit_annealed(task, p)
-        if params.get("max_iter") is None:
-            p["max_iter"] = self.BP_MAX_ITER  # BP rounds cost far more than greedy ones
         return self._fit_bp(task, p)
 
-    def fit_tasks(self, tasks, params, n_jobs=None):
+    def fit_tasks(self, tasks, n_jobs=None):
         """entropy="annealed": the one-vs-rest networks share one copy of the scaled
         inputs (:func:`annealed_inputs`); each network's search is its own."""
         shared = all(t.X is tasks[0].X and t.fit_intercept == tasks[0].fit_intercept
                      for t in tasks)
-        if self.resolve(params)["entropy"] == "bp" or len(tasks) == 1 or not shared:
-            return super().fit_tasks(tasks, params, n_jobs)
+        if self.entropy == "bp" or len(tasks) == 1 or not shared:
+            return super().fit_tasks(tasks, n_jobs)
         inputs = annealed_inputs(tasks[0].X, tasks[0].layout, tasks[0].fit_intercept)
         return Parallel(n_jobs=n_jobs, prefer="threads")(
-            delayed(self._fit_annealed)(task, self.resolve(params), inputs)
+            delayed(self._fit_annealed)(task, self._params(task), inputs)
             for task in tasks
         )
 
-    def check(self, params, layout, n_samples):
-        if params["entropy"] != "bp":
+    def check(self, task):
+        if self.entropy != "bp":
             return
+        layout, n_samples, max_memory = task.layout, task.n_samples, task.max_memory
         if layout.n_hidden % 2 == 0 and layout.architecture != "parity":
             raise ValueError(
                 f"entropy='bp' needs an odd number of hidden units, got n_hidden="
                 f"{layout.n_hidden}; use entropy='annealed' or an odd n_hidden."
             )
-        check_bp_memory(n_samples, layout, params["max_memory"])
+        check_bp_memory(n_samples, layout, max_memory)
 
     def _fit_bp(self, task, p):
         """Zero-temperature EdMC on the Bethe free entropy (entropy="bp").
@@ -308,7 +331,7 @@ class EntropyGreedy(Solver):
         errors = errors_of(ref)
         best = BestSoFar(task.early_stopping)
         val = offer(ref, errors)
-        rule = self.stopping_rule(p, task)
+        rule = self.stopping_rule(task)
         reason = None
         solved_at = None  # round of the first solution
         last_solution = None
@@ -357,6 +380,7 @@ class EntropyGreedy(Solver):
                     bp.swap(trial)
             overlap = float(bp.magnetizations() @ ref) / P
             row = {
+                "iteration": rnd,
                 "round": rnd,
                 "gamma": gamma,
                 "moves": accepted,
@@ -403,7 +427,7 @@ class EntropyGreedy(Solver):
             reason = "solved"
         reason = reason or MAX_ITER_REASON
         return SolverResult(weights, b, rnd, reason != MAX_ITER_REASON, best.n_errors,
-                            history, reason)
+                            [ordered_row(r) for r in history], reason)
 
     @staticmethod
     def _phi(bp, P):
@@ -446,7 +470,7 @@ class EntropyGreedy(Solver):
         errors = layout.n_errors(pre + bias, y)
         best.update(w, errors, intercept=bias * scale,
                     val_errors=task.validation_errors(w, bias * scale) if early else None)
-        rule = self.stopping_rule(p, task)
+        rule = self.stopping_rule(task)
         best_w = w.copy()
         best_b = bias.copy()
         schedule = distance_schedule(0.5 * (1.0 - math.tanh(p["gamma"])), self.D_END,
@@ -493,6 +517,7 @@ class EntropyGreedy(Solver):
                 if stop == "solved":
                     stop = None  # the search goes deeper first (see the class docstring)
             row = {
+                "iteration": rnd,
                 "round": rnd,
                 "d": d,
                 "moves": moves,
@@ -536,4 +561,4 @@ class EntropyGreedy(Solver):
             weights, intercept = best.weights, best.intercept
         reason = "solved" if solved_at is not None else (stop or MAX_ITER_REASON)
         return SolverResult(weights, intercept, n_iter, reason != MAX_ITER_REASON,
-                            best.n_errors, history, reason)
+                            best.n_errors, [ordered_row(r) for r in history], reason)

@@ -11,20 +11,15 @@ sweeps visit mini-batches (user guide: focusing-bp, "Real data"). The messages l
 
 import math
 import time
+from numbers import Integral, Real
 
 import numpy as np
+from sklearn.utils._param_validation import Interval, StrOptions
 
 from .._bp import DEFAULT_LABEL_NOISE, BeliefPropagation, check_bp_memory
 from .._kernels.polish import polish_perceptron
-from . import register
-from ._base import (
-    MAX_ITER_REASON,
-    BestSoFar,
-    Solver,
-    SolverResult,
-    StoppingRule,
-    report,
-)
+from ._base import Solver
+from ._fit import MAX_ITER_REASON, BestSoFar, SolverResult, ordered_row, report
 
 #: y larger than this is treated as y = ∞ (r·h saturates the clamp for any |h| > 3e-5)
 Y_INFINITE = 1e6
@@ -227,7 +222,7 @@ def _run_step(bp, readouts, batches, learn, *, tol, max_sweeps, damping, p, r):
     return False, max_sweeps, change
 
 
-@register
+
 class FocusingBP(Solver):
     """Focusing belief propagation (Baldassi et al., PNAS 2016; user guide: focusing-bp).
 
@@ -274,18 +269,53 @@ class FocusingBP(Solver):
     """
 
     name = "focusing-bp"
-    defaults = {"init_scale": 0.1, "max_memory": 4.0, "damping": 0.5, "n_steps": 101,
-                "protocol": "pseudo-reinforcement", "max_iter": 1,
-                "polish_steps": 0}
+    iteration = "focusing step"
+    _parameter_constraints = {
+        "max_iter": [Interval(Integral, 1, None, closed="left"), None],
+        "protocol": [StrOptions({"standard-reinforcement", "scoping",
+                                 "pseudo-reinforcement"}), "array-like"],
+        "n_steps": [Interval(Integral, 1, None, closed="left")],
+        "sweeps_per_step": [Interval(Integral, 1, None, closed="left"), None],
+        "damping": [Interval(Real, 0, 1, closed="left")],
+        "bp_tol": [Interval(Real, 0, None, closed="neither"), None],
+        "init_scale": [Interval(Real, 0, None, closed="neither")],
+        "batch_size": [Interval(Integral, 1, None, closed="left"), None],
+        "polish_steps": [Interval(Integral, 0, None, closed="left")],
+    }
 
-    def patience_floor_for(self, params, task):
+    def __init__(self, max_iter=None, protocol="pseudo-reinforcement", n_steps=101,
+                 sweeps_per_step=None, damping=0.5, bp_tol=None, init_scale=0.1,
+                 batch_size=None, polish_steps=0):
+        self.max_iter = max_iter
+        self.protocol = protocol
+        self.n_steps = n_steps
+        self.sweeps_per_step = sweeps_per_step
+        self.damping = damping
+        self.bp_tol = bp_tol
+        self.init_scale = init_scale
+        self.batch_size = batch_size
+        self.polish_steps = polish_steps
+
+    def defaults(self, task):
+        sweeps, tol = (1, 1e-3) if task.layout.n_hidden == 1 else (100, 0.1)
+        return {"max_iter": focusing_protocol(self.protocol, self.n_steps).shape[0],
+                "sweeps_per_step": sweeps, "bp_tol": tol}
+
+    def _params(self, task):
+        """The options as the implementation reads them, with the estimator's."""
+        p = self.get_params()
+        p.update(tol=task.tol, n_iter_no_change=task.n_iter_no_change,
+                 max_memory=task.max_memory)
+        return p
+
+    def patience_floor_for(self, task):
         """The floor of the default patience: ``PATIENCE_FLOOR`` steps and at least
         ``FLOOR_EPOCHS`` passes over the training set, since a step of mini-batch
         sweeps sees only part of it (on Fashion-MNIST, 6000 images one-vs-rest, the
         best readout stops improving by ``tol`` within 30-70 steps)."""
-        p = self.resolve(params)
         n_batches = _Batches(task.n_samples, self._batch_size(
-            p, task.layout, task.n_samples, task.fit_intercept), None).n_batches
+            self.get_params(), task.layout, task.n_samples, task.fit_intercept),
+            None).n_batches
         return max(self.patience_floor, math.ceil(FLOOR_EPOCHS * n_batches))
 
     def _schedule(self, p, layout):
@@ -307,21 +337,21 @@ class FocusingBP(Solver):
             return max(1, n_samples)
         return max(1, math.ceil(BATCH_LOAD * layout.n_weights))
 
-    def check(self, params, layout, n_samples):
-        p = self.resolve(params)
+    def check(self, task):
+        layout = task.layout
         if layout.n_hidden % 2 == 0 and layout.architecture != "parity":
             raise ValueError(
                 f"solver='focusing-bp' needs an odd number of hidden units (majority "
                 f"output), got n_hidden={layout.n_hidden}."
             )
-        focusing_protocol(p["protocol"], p["n_steps"])
-        check_bp_memory(n_samples, layout, p["max_memory"])
+        focusing_protocol(self.protocol, self.n_steps)
+        check_bp_memory(task.n_samples, layout, task.max_memory)
 
-    def fit_binary(self, task, params):
+    def fit_binary(self, task):
         X, y, layout, seed = task.X, task.y, task.layout, task.seed
         verbose, label = task.verbose, task.label
-        p = self.resolve(params)
-        self.check(params, layout, X.shape[0])
+        p = self._params(task)
+        self.check(task)
         table = focusing_protocol(p["protocol"], p["n_steps"])
         max_sweeps, tol = self._schedule(p, layout)
         schedule = {"tol": tol, "max_sweeps": max_sweeps, "damping": float(p["damping"])}
@@ -334,7 +364,7 @@ class FocusingBP(Solver):
         # aux: BP fields H of the best configuration (for polishing)
         best = BestSoFar(task.early_stopping)
         readouts = _Readouts(task, best)
-        rule = self.stopping_rule(p, task)
+        rule = self.stopping_rule(task)
         learn = BeliefPropagation.learn_thresholds if real else None
         history = []
         t0 = time.perf_counter()
@@ -348,7 +378,8 @@ class FocusingBP(Solver):
         # each pass runs the whole protocol from fresh random messages (the same random
         # stream continues, so a fit is reproducible); later passes only run if the
         # earlier ones left errors and the stopping rule did not end the fit
-        for attempt in range(int(p["max_iter"])):
+        n_passes = math.ceil(int(p["max_iter"]) / table.shape[0])
+        for attempt in range(n_passes):
             if best.n_errors == 0 or reason is not None:
                 break
             bp = self._initial_state(task, p, scale, rng, attempt == 0)
@@ -356,6 +387,8 @@ class FocusingBP(Solver):
             for step, (gamma, yy) in enumerate(table):
                 if best.n_errors == 0:
                     reason = STOP_SOLVED
+                    break
+                if n_run >= int(p["max_iter"]):
                     break
                 n_run += 1
                 fp, fr = focusing_parameters(gamma, yy)
@@ -365,6 +398,7 @@ class FocusingBP(Solver):
                                                         r=fr, **schedule)
                 w, n_errors = readouts.last
                 row = {
+                    "iteration": n_run,
                     "step": step + 1,
                     "gamma": float(gamma),
                     "y": float(yy),
@@ -411,6 +445,7 @@ class FocusingBP(Solver):
             w, n_errors, n_flips = polisher(best.weights, best.aux, bias)
             readouts.offer(w, n_errors, np.array([bias]), best.aux)
             history.append({
+                "iteration": n_run,
                 "step": history[-1]["step"] if history else 0,
                 "train_error": n_errors / max(M, 1),
                 "best_train_error": best.n_errors / max(M, 1),
@@ -429,7 +464,7 @@ class FocusingBP(Solver):
         intercept = (np.zeros(layout.n_hidden) if best.intercept is None or not real
                      else best.intercept)
         return SolverResult(best.weights, intercept, n_run, reason != MAX_ITER_REASON,
-                            best.n_errors, history, reason)
+                            best.n_errors, [ordered_row(r) for r in history], reason)
 
     @staticmethod
     def _initial_state(task, p, scale, rng, first):

@@ -41,11 +41,13 @@ and any backend.
 
 import math
 import time
+from numbers import Integral, Real
 
 import numpy as np
 import pandas as pd
 from joblib import cpu_count, effective_n_jobs
 from joblib.parallel import get_active_backend
+from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.parallel import Parallel, delayed
 
 from .._kernels.replicated import (
@@ -84,14 +86,8 @@ from .._kernels.stopping import (
     STOP_SOLVED,
     new_stopping_state,
 )
-from . import register
-from ._base import (
-    MAX_ITER_REASON,
-    STOP_REASONS,
-    Solver,
-    SolverResult,
-    report,
-)
+from ._base import Solver
+from ._fit import MAX_ITER_REASON, STOP_REASONS, SolverResult, ordered_row, report
 from .sgd_annealed import is_pm1
 
 #: ℓ_γ parameter of the cross-entropy update rule (``gamma`` is the coupling's γ here)
@@ -124,6 +120,8 @@ CHUNK_ORDERS = 2**20
 #: problem: the reference configuration's 0.001 per epoch of about ten rounds, so that
 #: the coupling tightens at the same pace per step on data sets of any size
 GAMMA_STEP_PER_ROUND = 1e-4
+#: gamma_step of the storage problem (±1 inputs, no thresholds), per epoch
+STORAGE_GAMMA_STEP = 0.001
 
 #: threshold step per unit of charge, for both update rules (sgd-annealed's default η;
 #: measured on iris, wine, breast cancer, digits, Fashion-MNIST and 2-D blobs: half or
@@ -228,7 +226,7 @@ class _Fit:
             self.explicit, bool(task0.fit_intercept), not self.exact, self.max_iter,
             float(p.get("tol", 1e-3)), solver.patience_code(p),
             float(solver.patience_scale_for(task0)),
-            int(solver.patience_floor_for(p, task0)))
+            int(solver.patience_floor_for(task0)))
         self.shared = self._shared(p)
         for c in range(len(tasks)):
             self._update_center(c)
@@ -422,7 +420,8 @@ class _Fit:
         done = int(sh.state[c, STATE_EPOCHS])
         log = sh.log[c, :done]
         columns = {
-            "epoch": np.arange(1, done + 1),
+            "iteration": np.arange(1, done + 1),
+            "train_error": np.minimum(log[:, LOG_CENTER], log[:, LOG_REPLICA]) / M,
             "center_train_error": log[:, LOG_CENTER] / M,
             "replica_train_error": log[:, LOG_REPLICA] / M,
             "mean_distance": log[:, LOG_DISTANCE],
@@ -435,7 +434,7 @@ class _Fit:
         if self.n_val:
             columns["validation_error"] = log[:, LOG_VALIDATION] / self.n_val
         columns["time"] = self.times[:done]
-        history = pd.DataFrame(columns).to_dict("records")
+        history = [ordered_row(r) for r in pd.DataFrame(columns).to_dict("records")]
         reason = _REASONS.get(int(sh.state[c, STATE_STOP]), MAX_ITER_REASON)
         weights = np.where(sh.best_w[c] >= 0, 1, -1).astype(np.int8)
         return SolverResult(weights, sh.best_b[c].copy(), done, reason != MAX_ITER_REASON,
@@ -492,7 +491,6 @@ def _run_share(fit, thread):
         raise
 
 
-@register
 class Replicated(Solver):
     """Replicated SGD for binary perceptrons and committees (robust ensemble).
 
@@ -513,14 +511,33 @@ class Replicated(Solver):
     """
 
     name = "replicated"
-    defaults = {
-        "max_iter": 1000,
-        "n_replicas": 7,
-        "batch_size": 80,
-        "gamma": 0.05,
-        "gamma_step": 0.001,
-        "gamma_growth": 1.0,
+    iteration = "epoch"
+    _parameter_constraints = {
+        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "n_replicas": [Interval(Integral, 1, None, closed="left")],
+        "coupling": [Interval(Real, 0, None, closed="left"), None],
+        "learning_rate": [Interval(Real, 0, None, closed="neither"), None],
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "gamma": [Interval(Real, 0, None, closed="neither")],
+        "gamma_step": [Interval(Real, 0, None, closed="left"), None],
+        "gamma_growth": [Interval(Real, 1, None, closed="left")],
+        "update_rule": [StrOptions({"least-action", "cross-entropy"})],
+        "center": [StrOptions({"traced", "explicit"})],
     }
+
+    def __init__(self, max_iter=1000, n_replicas=7, coupling=None, learning_rate=None,
+                 batch_size=80, gamma=0.05, gamma_step=None, gamma_growth=1.0,
+                 update_rule="least-action", center="traced"):
+        self.max_iter = max_iter
+        self.n_replicas = n_replicas
+        self.coupling = coupling
+        self.learning_rate = learning_rate
+        self.batch_size = batch_size
+        self.gamma = gamma
+        self.gamma_step = gamma_step
+        self.gamma_growth = gamma_growth
+        self.update_rule = update_rule
+        self.center = center
 
     @staticmethod
     def patience_code(params):
@@ -529,37 +546,38 @@ class Replicated(Solver):
         value = params.get("n_iter_no_change")
         return ADAPTIVE if value is None else int(value)
 
-    def resolve(self, params):
-        p = super().resolve(params)
-        rule = p.get("update_rule") or "least-action"
-        p["update_rule"] = rule
-        for key, value in RULE_DEFAULTS[rule].items():
-            if p.get(key) is None:
-                p[key] = value
+    def defaults(self, task):
+        """Learning rate and coupling by update rule; ``gamma_step`` 0.001 per epoch on
+        the storage problem (±1 inputs, no thresholds), otherwise GAMMA_STEP_PER_ROUND
+        per minibatch round of an epoch."""
+        values = dict(RULE_DEFAULTS[self.update_rule])
+        if is_exact(task):
+            values["gamma_step"] = STORAGE_GAMMA_STEP
+        else:
+            rounds = math.ceil(task.n_samples / min(self.batch_size, task.n_samples))
+            values["gamma_step"] = GAMMA_STEP_PER_ROUND * rounds
+        return values
+
+    def _params(self, task):
+        """The options as the implementation reads them, with the estimator's."""
+        p = self.get_params()
+        p.update(tol=task.tol, n_iter_no_change=task.n_iter_no_change,
+                 max_memory=task.max_memory, n_jobs=task.n_jobs)
         return p
 
-    def resolve_task(self, params, task):
-        """:meth:`resolve` for a fit on ``task``'s data: outside the storage problem,
-        ``gamma_step`` None is GAMMA_STEP_PER_ROUND per round of an epoch."""
-        p = self.resolve(params)
-        if params.get("gamma_step") is None and not is_exact(task):
-            rounds = math.ceil(task.n_samples / min(p["batch_size"], task.n_samples))
-            p["gamma_step"] = GAMMA_STEP_PER_ROUND * rounds
-        return p
-
-    def check(self, params, layout, n_samples):
-        p = self.resolve(params)
+    def check(self, task):
+        layout, n_samples = task.layout, task.n_samples
         # per replica and centre: hidden values, weights, pushes of an explicit centre
         # and scratch (P each), a pattern order (M) and a minibatch of pre-activations
         # and charges; a float32 copy of the inputs
-        need = ((p["n_replicas"] + 1) * (4 * layout.n_weights + n_samples
-                                          + 2 * p["batch_size"] * layout.n_hidden)
+        need = ((self.n_replicas + 1) * (4 * layout.n_weights + n_samples
+                                         + 2 * self.batch_size * layout.n_hidden)
                 + n_samples * layout.n_features / 2) * 8 / 2**30
-        if need > p["max_memory"]:
+        if need > task.max_memory:
             raise ValueError(
-                f"solver='replicated' needs about {need:.2f} GiB for {p['n_replicas']} "
+                f"solver='replicated' needs about {need:.2f} GiB for {self.n_replicas} "
                 f"replicas of {layout.n_weights} weights and {n_samples} patterns, more "
-                f"than max_memory={p['max_memory']} GiB; use fewer replicas or raise "
+                f"than max_memory={task.max_memory} GiB; use fewer replicas or raise "
                 "max_memory."
             )
 
@@ -574,10 +592,10 @@ class Replicated(Solver):
             workers = min(workers, cpu_count())
         return workers, threads
 
-    def fit_binary(self, task, params):
-        p = self.resolve_task(params, task)
+    def fit_binary(self, task):
+        p = self._params(task)
         if not is_exact(task):
-            return self.fit_tasks([task], params, p["n_jobs"])[0]
+            return self.fit_tasks([task], p["n_jobs"])[0]
         workers, threads = self._workers(p["n_jobs"])
         n_groups = min(workers, int(p["n_replicas"]))
         fit = _Fit(self, [task], p, n_groups)
@@ -588,7 +606,7 @@ class Replicated(Solver):
                 self._run_phases(fit, parallel)
         return fit.result(0)
 
-    def fit_tasks(self, tasks, params, n_jobs=None):
+    def fit_tasks(self, tasks, n_jobs=None):
         """Networks of the paper's storage problem (±1 inputs, no thresholds): one fit
         per network, as :meth:`fit_binary`. Otherwise the networks are stacked, sharing
         every pass over the inputs (float32 copies made once): split into as many stacks
@@ -596,9 +614,9 @@ class Replicated(Solver):
         threads, one stack whose work the threads share in the kernel. A network's
         result does not depend on the grouping."""
         if all(is_exact(t) for t in tasks):
-            return super().fit_tasks(tasks, params, n_jobs)
+            return super().fit_tasks(tasks, n_jobs)
         task0 = tasks[0]
-        p = self.resolve_task(params, task0)
+        p = self._params(task0)
         X = np.ascontiguousarray(task0.X, dtype=np.float32)
         X_val = None
         if task0.X_val is not None:

@@ -155,8 +155,8 @@ class SGDAnnealed(Solver):
         self.gamma_growth = gamma_growth
         self.init_scale = init_scale
 
-    def defaults(self, layout, n_samples):
-        kind = "perceptron" if layout.n_hidden == 1 else "committee"
+    def defaults(self, task):
+        kind = "perceptron" if task.layout.n_hidden == 1 else "committee"
         return {"learning_rate": self.LEARNING_RATES[kind]}
 
     def _start_hidden(self, task):
