@@ -19,7 +19,14 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from .._bp import DEFAULT_LABEL_NOISE, BeliefPropagation, check_bp_memory
 from .._kernels.polish import polish_perceptron
 from ._base import Solver
-from ._fit import MAX_ITER_REASON, BestSoFar, SolverResult, ordered_row, report
+from ._fit import (
+    MAX_ITER_REASON,
+    STORAGE_LOAD,
+    BestSoFar,
+    SolverResult,
+    ordered_row,
+    report,
+)
 
 #: y larger than this is treated as y = ∞ (r·h saturates the clamp for any |h| > 3e-5)
 Y_INFINITE = 1e6
@@ -309,10 +316,16 @@ class FocusingBP(Solver):
         return p
 
     def patience_floor_for(self, task):
-        """The floor of the default patience: ``PATIENCE_FLOOR`` steps and at least
-        ``FLOOR_EPOCHS`` passes over the training set, since a step of mini-batch
-        sweeps sees only part of it (on Fashion-MNIST, 6000 images one-vs-rest, the
-        best readout stops improving by ``tol`` within 30-70 steps)."""
+        """The floor of the default patience. In the storage regime (at most
+        ``STORAGE_LOAD`` patterns per weight) the length of the protocol: the training
+        error of a committee stalls for dozens of steps early in the protocol, and
+        that of a perceptron falls late, so the rule never cuts a pass short there.
+        Beyond, ``PATIENCE_FLOOR`` steps and at least ``FLOOR_EPOCHS`` passes over the
+        training set, since a step of mini-batch sweeps sees only part of it (on
+        Fashion-MNIST, 6000 images one-vs-rest, the best readout stops improving by
+        ``tol`` within 30-70 steps)."""
+        if task.n_samples <= STORAGE_LOAD * task.layout.n_weights:
+            return focusing_protocol(self.protocol, self.n_steps).shape[0]
         n_batches = _Batches(task.n_samples, self._batch_size(
             self.get_params(), task.layout, task.n_samples, task.fit_intercept),
             None).n_batches
