@@ -7,6 +7,7 @@ import pytest
 from skwfm import BinaryPerceptronClassifier, CommitteeClassifier
 from skwfm.datasets import make_random_patterns, make_teacher_student
 from skwfm.solvers.sgd_annealed import GAMMA_MAX
+from skwfm.solvers import SGDAnnealed
 
 
 def solved(make, n_samples, n_features, seeds):
@@ -19,7 +20,7 @@ def solved(make, n_samples, n_features, seeds):
 
 def test_gamma_follows_the_geometric_schedule_and_is_capped():
     X, y = make_random_patterns(400, 51, random_state=0)  # far beyond capacity
-    clf = BinaryPerceptronClassifier(gamma=0.3, gamma_growth=1.5, max_iter=60,
+    clf = BinaryPerceptronClassifier(solver=SGDAnnealed(gamma=0.3, gamma_growth=1.5, max_iter=60),
                                      n_iter_no_change=1000, fit_intercept=False,
                                      random_state=0).fit(X, y)
     gammas = clf.history_["gamma"].to_numpy()
@@ -63,10 +64,10 @@ def test_teacher_student_generalizes():
 
 def test_fast_schedule_reaches_the_hinge_regime_sooner():
     X, y = make_random_patterns(200, 501, random_state=1)
-    slow = BinaryPerceptronClassifier(gamma_growth=1.005, fit_intercept=False,
-                                      random_state=0).fit(X, y)
-    fast = BinaryPerceptronClassifier(gamma_growth=1.2, fit_intercept=False,
-                                      random_state=0).fit(X, y)
+    slow = BinaryPerceptronClassifier(solver=SGDAnnealed(gamma_growth=1.005),
+                                      fit_intercept=False, random_state=0).fit(X, y)
+    fast = BinaryPerceptronClassifier(solver=SGDAnnealed(gamma_growth=1.2),
+                                      fit_intercept=False, random_state=0).fit(X, y)
     assert slow.score(X, y) == 1.0 and fast.score(X, y) == 1.0
     assert fast.history_["gamma"].iloc[-1] > slow.history_["gamma"].iloc[-1]
 
@@ -119,7 +120,7 @@ def test_one_pass_for_all_networks_gives_the_same_networks_in_any_grouping():
     how many groups (threads) share the work."""
     X, y = _digits()
     X, y = X[:600], y[:600]
-    kw = dict(n_hidden=3, max_iter=25, random_state=0)
+    kw = dict(n_hidden=3, solver=SGDAnnealed(max_iter=25), random_state=0)
     one = CommitteeClassifier(n_jobs=1, **kw).fit(X, y)
     three = CommitteeClassifier(n_jobs=3, **kw).fit(X, y)
     np.testing.assert_array_equal(one.coef_, three.coef_)

@@ -17,6 +17,9 @@ from skwfm.solvers import SOLVERS, Monitor, SGDAnnealed, Solver, get_solver
 #: one cheap configuration per solver, as (name, options)
 CHEAP = {
     "sgd-annealed": {"max_iter": 40},
+    "focusing-bp": {"n_steps": 15},
+    "replicated": {"n_replicas": 3, "max_iter": 10},
+    "entropy-greedy": {"max_iter": 10},
 }
 
 
