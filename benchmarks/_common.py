@@ -41,7 +41,7 @@ def make_estimator(model, solver, n_hidden, seed, params):
 
 
 def n_patterns(model, n_features, n_hidden, alpha):
-    """M for load α with the SPEC conventions (FC committee and parity machine:
+    """M for load α with the user guide's conventions (FC committee and parity machine:
     α = M/(N·K)); made odd."""
     weights = n_features * n_hidden if model in ("committee", "parity") else n_features
     m = int(round(alpha * weights))

@@ -1,6 +1,6 @@
 """Flatness benchmarks: ordering of solvers by flatness (issue 6, must-show 3) and speed.
 
-1. Ordering (SPEC 2.6 and 5.6): binary perceptron, random labels, N=1001, α=0.4; for each
+1. Ordering (the paper's claim that the algorithms find flatter minima than SGD): binary perceptron, random labels, N=1001, α=0.4; for each
    seed, solutions of sgd-annealed with a slow γ schedule (×1.005 per epoch), a fast one
    (×1.2) and the plain perceptron rule (γ = 1000 fixed: only misclassified patterns
    move the weights), plus focusing-bp when it is installed. For each solution: BP local

@@ -6,7 +6,7 @@ Cross-entropy at fixed γ: how flat are the solutions it reaches?
 The cross-entropy loss of a stability x = y (w·ξ)/√N,
 ℓ_γ(x) = ln(1 + e^{−2γx}) / (2γ), interpolates between a smooth loss that keeps
 pushing every margin up (small γ) and the perceptron loss max(0, −x) (γ → ∞). The
-paper's claim (SPEC 4.4, item 2) is that minimizers of ℓ_γ at finite γ sit in wide
+paper's claim (its abstract) is that minimizers of ℓ_γ at finite γ sit in wide
 flat minima of the *error* loss, and that as γ grows they degrade towards the typical,
 isolated solutions.
 

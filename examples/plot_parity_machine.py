@@ -5,7 +5,7 @@ A device without wide flat minima: the parity machine
 
 The paper contrasts networks whose error landscape has wide flat minima with learning
 devices that lack them, where efficient algorithms are expected to fail. Which device
-the paper uses is **not verified against its text**: SPEC section 4.6 recalls it as the
+the paper uses is **not verified against its text**: it is recalled as the
 *parity machine*, the classical "hard" two-layer network, and this example follows
 that recollection.
 
@@ -194,6 +194,6 @@ plt.show()
 # weights flip on average) the sgd-annealed solutions of both devices are alike.
 #
 # Caveats: the choice of the parity machine as "the device without wide flat minima"
-# is SPEC 4.6's recollection of the paper, not verified against its text; the sizes
+# is a recollection of the paper, not verified against its text; the sizes
 # here are small (N = 101–201, three instances per load), so the success rates are
 # coarse and the loads at which they drop would move with N.

@@ -4,7 +4,7 @@ Slow and fast γ schedules: local energy of the solutions
 ==========================================================
 
 The ``"sgd-annealed"`` solver multiplies the γ of its cross-entropy loss by
-``gamma_growth`` after every epoch. The paper's claim (SPEC 3.4) is that a slowly
+``gamma_growth`` after every epoch. The paper's claim (its abstract) is that a slowly
 growing γ ends in flatter minima of the training error than a fast one.
 :ref:`sphx_glr_auto_examples_plot_sgd_annealed_schedules.py` shows how the two
 schedules train; here we measure where they end.

@@ -1,4 +1,4 @@
-"""Data generators of the storage and teacher–student problems (SPEC section 1), and a
+"""Data generators of the storage and teacher–student problems (user guide: models), and a
 reader of the Fashion-MNIST files for the real-data experiments."""
 
 import gzip

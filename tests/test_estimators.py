@@ -53,7 +53,7 @@ def test_coef_shapes_and_blocks(patterns):
 
 @pytest.mark.parametrize("make", ESTIMATORS, ids=IDS)
 def test_predictions_follow_the_weights(make, patterns):
-    """predict equals the network of SPEC 1.1/1.2 evaluated by hand on coef_."""
+    """predict equals the network of the user guide evaluated by hand on coef_."""
     X, y = patterns
     labels = np.where(y > 0, "yes", "no")
     clf = make(random_state=0, solver=SGDAnnealed(max_iter=3)).fit(X, labels)

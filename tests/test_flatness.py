@@ -335,7 +335,7 @@ def test_reference_curves():
     assert binary_entropy(0.0) == 0.0 and binary_entropy(1.0) == 0.0
     assert binary_entropy(0.5) == pytest.approx(np.log(2))
     d = np.array([0.028, 0.117])
-    # SPEC 2.5: annealed bound at α=0.6 is 0.061 and 0.210 at these distances
+    # the annealed bound at α=0.6 is 0.061 and 0.210 at these distances
     np.testing.assert_allclose(annealed_teacher_bound(d, 0.6), [0.061, 0.210], atol=2e-3)
     np.testing.assert_allclose(teacher_local_energy([0.001, 0.01]), [0.020, 0.064],
                                atol=1e-3)
@@ -352,7 +352,7 @@ GRID = [4.0, 3.0, 2.0, 1.5, 1.0, 0.6, 0.2]
     (np.ones(10), dict(architecture="tree", n_hidden=3)),
 ])
 def test_local_entropy_without_constraints_is_binary_entropy(weights, kw):
-    """No patterns, or patterns that every configuration satisfies: S = H₂(d) (SPEC 2.2)."""
+    """No patterns, or patterns that every configuration satisfies: S = H₂(d)."""
     n_features = weights.shape[-1]
     empty = local_entropy(weights, np.empty((0, n_features)), np.empty(0), GRID, **kw)
     # an all-zero input has pre-activation 0 whatever the weights: output −1 always
@@ -394,7 +394,7 @@ def test_teacher_is_isolated_small():
 
 @pytest.mark.slow
 def test_teacher_is_isolated_n1001():
-    """SPEC 2.5 / must-show 2: N=1001, α=0.6, two instances.
+    """A teacher is isolated: N=1001, α=0.6, two instances.
 
     d = 0 for γ ≥ 1.5 on both; at γ = 1.2 one instance is still frozen (seed 1) and the
     other has left the teacher only to d ≈ 0.01 (seed 0).

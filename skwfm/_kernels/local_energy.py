@@ -1,4 +1,4 @@
-"""Local energy by sampling: training errors of randomly perturbed binary networks (SPEC 2.4)."""
+"""Local energy by sampling: training errors of randomly perturbed binary networks."""
 
 from numba import njit
 

@@ -1,4 +1,4 @@
-"""Straight-through SGD on the γ-parametrized cross-entropy (SPEC 1.4 and 3.4)."""
+"""Straight-through SGD on the γ-parametrized cross-entropy (user guide: models)."""
 
 import math
 
@@ -100,7 +100,7 @@ def charge_pattern(sigma, pre_row, starts, ends, gamma, coefs_row, cache,
 
     ``pre_row`` holds the pattern's unnormalised pre-activations ``w_k·ξ_(k)`` (K,);
     ``coefs_row[k]`` receives the coefficient of ``ξ_(k)`` in −∂ℓ_γ/∂w_k (0 for units
-    that take no push). Stability of the pattern (SPEC 1.1 and 1.4):
+    that take no push). Stability of the pattern (user guide: models, losses):
 
     * perceptron (K = 1): x = σ (w·ξ) / √N, and −∂ℓ/∂w = c σ ξ / √N with
       c = −dℓ_γ/dx = (1 − tanh γx) / 2;

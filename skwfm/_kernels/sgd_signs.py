@@ -1,4 +1,4 @@
-"""The SGD epoch for ±1 inputs, with pre-activations read from packed sign bits (SPEC 3.4).
+"""The SGD epoch for ±1 inputs, with pre-activations read from packed sign bits.
 
 With ±1 inputs and ±1 weights a pre-activation is an exact integer,
 ``w·ξ = n − 2·popcount(bits(w) XOR bits(ξ))``, so 64 products cost one instruction. The

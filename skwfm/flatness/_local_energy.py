@@ -1,4 +1,4 @@
-"""Local energy: expected training-error increase under random weight flips (SPEC 2.4)."""
+"""Local energy: expected training-error increase under random weight flips."""
 
 from numbers import Integral
 
@@ -94,7 +94,7 @@ def local_energy(model, X, y, flip_fractions=DEFAULT_FLIP_FRACTIONS, n_samples=1
         are combined exactly as above. Costs O(M·K·(pn + √(pn))) per p.
     flip_mode : {"independent", "fixed"}, default="independent"
         ``"independent"``: every weight flips with probability p (the definition of
-        SPEC 2.4). ``"fixed"``: exactly ⌊p·P⌋ weights, chosen uniformly among the P
+        the user guide). ``"fixed"``: exactly ⌊p·P⌋ weights, chosen uniformly among the P
         weights, flip (nested in p as well: the first ⌊p·P⌋ of one random
         permutation); sampling only.
     architecture : {"perceptron", "fully-connected", "tree", "parity"}, default=None

@@ -11,7 +11,7 @@ from sklearn.utils.parallel import Parallel, delayed
 from ._network import resolve_networks
 from ._reference import binary_entropy
 
-#: γ grid of SPEC 2.3, from close to the reference (large γ) to far from it
+#: γ grid of the user guide (flatness), from close to the reference (large γ) to far from it
 DEFAULT_GAMMAS = (4.0, 3.0, 2.5, 2.0, 1.5, 1.2, 1.0, 0.8, 0.6, 0.4)
 
 #: below this distance BP sits on the reference itself: S and H₂ are both 0
@@ -43,7 +43,7 @@ def local_entropy(model, X, y, gammas=DEFAULT_GAMMAS, *, architecture=None, n_hi
 
     For a reference network w̃ (the model) and its training set, BP computes the Bethe
     free entropy of the configurations w that classify every training pattern correctly,
-    weighted by ``exp(γ Σ_i w_i w̃_i)`` (SPEC 2.2–2.3):
+    weighted by ``exp(γ Σ_i w_i w̃_i)`` (user guide: flatness):
 
     * Φ(γ) = (1/P) ln Σ_{w solving} exp(γ w·w̃), P = number of weights;
     * overlap q = (1/P) Σ_i m_i w̃_i from the BP marginals m, distance d = (1 − q)/2;
