@@ -12,6 +12,7 @@ from sklearn.utils.estimator_checks import (
 )
 
 from skwfm import BinaryPerceptronClassifier, CommitteeClassifier
+from skwfm.solvers import Replicated
 
 CONFIGURATIONS = [
     # -- sgd-annealed --
@@ -31,12 +32,12 @@ CONFIGURATIONS = [
                         random_state=0),
 
     # -- replicated --
-    BinaryPerceptronClassifier(solver="replicated", n_replicas=3, max_iter=10,
+    BinaryPerceptronClassifier(solver=Replicated(n_replicas=3, max_iter=10),
                                random_state=0),
-    CommitteeClassifier(n_hidden=3, architecture="fully-connected", solver="replicated",
-                        n_replicas=3, max_iter=10, random_state=0),
-    CommitteeClassifier(n_hidden=1, architecture="tree", solver="replicated", n_replicas=3,
-                        max_iter=10, random_state=0),
+    CommitteeClassifier(n_hidden=3, architecture="fully-connected",
+                        solver=Replicated(n_replicas=3, max_iter=10), random_state=0),
+    CommitteeClassifier(n_hidden=1, architecture="tree",
+                        solver=Replicated(n_replicas=3, max_iter=10), random_state=0),
 
     # -- entropy-greedy --
     BinaryPerceptronClassifier(solver="entropy-greedy", max_iter=10, random_state=0),
