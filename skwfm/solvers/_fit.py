@@ -255,6 +255,25 @@ def report(verbose, label, message):
         print(prefix + message, flush=True)
 
 
+def report_every(verbose, max_iter):
+    """Iterations between two progress lines: about twenty lines over ``max_iter`` with
+    ``verbose=1``, one per iteration with more."""
+    return max(1, int(max_iter) // 20) if verbose == 1 else 1
+
+
+def progress_line(iteration, train_error, val_error=None, message="", reason=None):
+    """The progress line of one iteration, as every solver prints it: error fractions,
+    the solver's own ``message``, and why the fit stopped after it (or None)."""
+    line = f"iteration {iteration}: train error {train_error:.4f}"
+    if val_error is not None:
+        line += f", validation error {val_error:.4f}"
+    if message:
+        line += ", " + message
+    if reason is not None:
+        line += f" (stop: {reason})"
+    return line
+
+
 class Monitor:
     """The bookkeeping of one fit: configuration kept, stopping rule, history, progress.
 
@@ -285,7 +304,7 @@ class Monitor:
         self.history = []
         self.iteration = 0
         self.stop_reason = None
-        self.every = max(1, self.max_iter // 20) if task.verbose == 1 else 1
+        self.every = report_every(task.verbose, self.max_iter)
         self.t0 = time.perf_counter()
 
     def start(self, weights, intercept, n_errors, aux=None):
@@ -332,14 +351,9 @@ class Monitor:
             row["validation_error"] = val_errors / task.X_val.shape[0]
         self.history.append(row)
         if self.iteration % self.every == 0 or reason is not None:
-            line = f"iteration {self.iteration}: train error {n_errors / M:.4f}"
-            if val_errors is not None:
-                line += f", validation error {row['validation_error']:.4f}"
-            if message:
-                line += ", " + message
-            if reason is not None:
-                line += f" (stop: {reason})"
-            report(task.verbose, task.label, line)
+            report(task.verbose, task.label,
+                   progress_line(self.iteration, n_errors / M,
+                                 row.get("validation_error"), message, reason))
         self.stop_reason = reason
         return reason
 
