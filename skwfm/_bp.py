@@ -1,10 +1,10 @@
 """Belief-propagation engine shared by the BP-based parts of skwfm.
 
 :class:`BeliefPropagation` holds the messages of one training set (perceptron or
-committee, SPEC 3.1.2–3.1.3) and runs sweeps of the numba kernels in
-:mod:`skwfm._kernels.bp`; the focusing solver (SPEC 3.1) drives it with a focusing
-protocol, and :func:`local_free_entropy` (SPEC 2.3) drives it with a fixed field towards a
-reference configuration.
+committee; user guide: focusing-bp, "Belief propagation on a binary network") and runs
+sweeps of the numba kernels in :mod:`skwfm._kernels.bp`; the focusing solver drives it
+with a focusing protocol, the entropy-greedy solver and :func:`local_free_entropy` with a
+fixed field towards a reference configuration (user guide: flatness).
 """
 
 from dataclasses import dataclass
@@ -422,9 +422,9 @@ def local_free_entropy(X, y, layout, reference, gamma, *, tol=1e-5, max_sweeps=5
                        thresholds=None):
     """Bethe free entropy of the solutions of a training set around a reference.
 
-    Runs BP on the factor graph of the training set (perceptron: SPEC 3.1.2; committee:
-    3.1.3) with an external field ``gamma * reference[i]`` on every weight and no
-    focusing messages, and evaluates the Bethe free entropy at the fixed point (SPEC 2.3):
+    Runs BP on the factor graph of the training set (user guide: focusing-bp) with an
+    external field ``gamma * reference[i]`` on every weight and no focusing messages, and
+    evaluates the Bethe free entropy at the fixed point (user guide: flatness):
 
     .. math::
 
