@@ -101,7 +101,7 @@ class BeliefPropagation:
         machine with any K).
     init_scale : float
         Initial pattern-to-weight messages are magnetizations uniform in
-        (−init_scale, init_scale) ("randfact" of the reference code).
+        (−init_scale, init_scale) ("randfact" of BinaryCommitteeMachineFBP.jl).
     rng : numpy Generator
         Source of the initial messages and of the sweep orders.
     messages : BPMessages, optional
@@ -350,17 +350,12 @@ class BeliefPropagation:
             q = _unit_probability(float(np.mean(self.y > 0)), K)
             self.thresholds[:] = np.median(sd, axis=0) * ndtri(q)
 
-    def run(self, *, tol, max_sweeps, damping=0.0, p=0.0, r=0.0, stop=None):
-        """Sweep until the largest change is below ``tol`` or ``max_sweeps`` sweeps.
-
-        ``stop``, if given, is called after every sweep; the run ends there when it
-        returns True. Returns ``(converged, n_sweeps, last_change)``.
-        """
+    def run(self, *, tol, max_sweeps, damping=0.0):
+        """Sweep without focusing until the largest change is below ``tol`` or
+        ``max_sweeps`` sweeps; return ``(converged, n_sweeps, last_change)``."""
         change = np.inf
         for n in range(1, max_sweeps + 1):
-            change = self.sweep(damping, p, r)
-            if stop is not None and stop():
-                return change < tol, n, change
+            change = self.sweep(damping)
             if change < tol:
                 return True, n, change
         return False, max_sweeps, change
