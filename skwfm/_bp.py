@@ -329,8 +329,8 @@ class BeliefPropagation:
         Gaussian of mean b_k and variance s²_μk = Σ_j ξ_j² over its inputs. A perceptron
         starts from the b that maximizes the free entropy of its patterns in that state
         (it depends on the class balance only); starting from 0, the first sweeps commit
-        the weights to a threshold that ignores the balance (a one-vs-rest perceptron on
-        Fashion-MNIST was seen to settle on the constant "rest" network). A majority
+        the weights to a threshold that ignores the balance (user guide: focusing-bp,
+        "Real data"). A majority
         committee starts every unit at b = s Φ⁻¹(q), s the median of s_μk, with q the
         probability of a unit being +1 that makes the majority +1 as often as the labels
         are; a parity machine stays at 0.
