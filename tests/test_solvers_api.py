@@ -17,7 +17,6 @@ from skwfm.solvers import SOLVERS, Monitor, SGDAnnealed, Solver, get_solver
 #: one cheap configuration per solver, as (name, options)
 CHEAP = {
     "sgd-annealed": {"max_iter": 40},
-    "focusing-bp": {"n_steps": 15},
 }
 
 
