@@ -315,21 +315,25 @@ class Monitor:
         if n_errors == 0 and self.stop_at_zero:
             self.stop_reason = SOLVED
 
-    def keep(self, weights, intercept, n_errors, aux=None):
+    def keep(self, weights, intercept, n_errors, aux=None, val_errors=None):
         """Offer a configuration met inside an iteration to the best so far (not an
-        iteration of the stopping rule); return True if it was kept."""
-        val = self.task.validation_errors(weights, intercept) \
-            if self.task.early_stopping else None
+        iteration of the stopping rule); return True if it was kept. ``val_errors`` may
+        be given when the solver counted them itself."""
+        if self.task.early_stopping and val_errors is None:
+            val_errors = self.task.validation_errors(weights, intercept)
         return self.best.update(weights, n_errors, aux=aux, intercept=intercept,
-                                val_errors=val)
+                                val_errors=val_errors)
 
     def record(self, weights, intercept, n_errors, columns, message="", aux=None,
-               val_errors=None):
+               val_errors=None, rule_errors=None):
         """Record one iteration ending with this configuration; return the stop reason.
 
         ``columns`` are the solver's own history columns of the iteration, ``message``
         its part of the progress line. ``val_errors`` may be given when the solver
-        counted them itself.
+        counted them itself. ``rule_errors`` (default ``n_errors``): the training errors
+        the stopping rule sees, for a solver whose iteration lets the fewest errors of
+        the configurations it met decide (``val_errors`` then the fewest validation
+        errors among them).
         """
         task, M = self.task, max(self.task.n_samples, 1)
         self.iteration += 1
@@ -337,7 +341,8 @@ class Monitor:
             val_errors = task.validation_errors(weights, intercept)
         self.best.update(weights, n_errors, aux=aux, intercept=intercept,
                          val_errors=val_errors)
-        reason = self.rule.update(n_errors, val_errors)
+        reason = self.rule.update(n_errors if rule_errors is None else rule_errors,
+                                  val_errors)
         if reason == SOLVED and not self.stop_at_zero:
             reason = None
         if reason is None and self.iteration >= self.max_iter:
