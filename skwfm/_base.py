@@ -15,7 +15,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .solvers import SOLVERS, Solver, get_solver
-from .solvers._fit import MAX_ITER_REASON, Task
+from .solvers._fit import MAX_ITER_REASON, Task, ordered_row
 
 
 #: the parameters every estimator has, with their defaults, in the order of the signature
@@ -222,6 +222,8 @@ class BaseBinaryNetwork(ClassifierMixin, BaseEstimator):
         frames = []
         for c, r in enumerate(results):
             frame = pd.DataFrame(r.history)
+            # the common columns first and last, whichever row a column first appears in
+            frame = frame[list(ordered_row(dict.fromkeys(frame.columns)))]
             if classes is not None:
                 frame.insert(0, "class", classes[c])
             frames.append(frame)
