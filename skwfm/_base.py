@@ -262,7 +262,7 @@ class BaseBinaryNetwork(ClassifierMixin, BaseEstimator):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
-            Input patterns.
+            Patterns to classify, with the features seen during fit.
 
         Returns
         -------

@@ -18,6 +18,16 @@ DEFAULT_GAMMAS = (4.0, 3.0, 2.5, 2.0, 1.5, 1.2, 1.0, 0.8, 0.6, 0.4)
 COLLAPSE_DISTANCE = 1e-6
 
 
+#: the options of the BP runs, as both :func:`local_entropy` and the scorer take them
+BP_OPTIONS = {
+    "tol": [Interval(Real, 0, None, closed="neither")],
+    "max_sweeps": [Interval(Integral, 1, None, closed="left")],
+    "damping": [Interval(Real, 0, 1, closed="left")],
+    "n_jobs": [Integral, None],
+    "random_state": ["random_state"],
+}
+
+
 @validate_params(
     {
         "model": "no_validation",
@@ -28,11 +38,7 @@ COLLAPSE_DISTANCE = 1e-6
             StrOptions({"perceptron", "fully-connected", "tree", "parity"}), None],
         "n_hidden": [Interval(Integral, 1, None, closed="left"), None],
         "class_index": [Interval(Integral, 0, None, closed="left"), None],
-        "tol": [Interval(Real, 0, None, closed="neither")],
-        "max_sweeps": [Interval(Integral, 1, None, closed="left")],
-        "damping": [Interval(Real, 0, 1, closed="left")],
-        "n_jobs": [Integral, None],
-        "random_state": ["random_state"],
+        **BP_OPTIONS,
     },
     prefer_skip_nested_validation=True,
 )

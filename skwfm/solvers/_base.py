@@ -67,6 +67,11 @@ class Solver:
                 )
         return sorted(p.name for p in parameters)
 
+    def _store(self, arguments):
+        """Store the ``__init__`` arguments (``locals()`` of ``__init__``) as they are."""
+        for name in self._get_param_names():
+            setattr(self, name, arguments[name])
+
     def get_params(self, deep=True):
         """The solver's options, as a dict (``deep`` is accepted for scikit-learn)."""
         return {name: getattr(self, name) for name in self._get_param_names()}

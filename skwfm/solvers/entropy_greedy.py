@@ -184,13 +184,7 @@ class EntropyGreedy(Solver):
 
     def __init__(self, entropy="annealed", max_iter=None, gamma=0.5, gamma_growth=1.05,
                  bp_tol=1e-4, sweeps_per_step=1, init_scale=0.01):
-        self.entropy = entropy
-        self.max_iter = max_iter
-        self.gamma = gamma
-        self.gamma_growth = gamma_growth
-        self.bp_tol = bp_tol
-        self.sweeps_per_step = sweeps_per_step
-        self.init_scale = init_scale
+        self._store(locals())
 
     def defaults(self, task):
         return {"max_iter": self.MAX_ITER[self.entropy]}

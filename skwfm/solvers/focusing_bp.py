@@ -376,15 +376,7 @@ array-like of shape (n, 2), default="pseudo-reinforcement"
     def __init__(self, max_iter=None, protocol="pseudo-reinforcement", n_steps=101,
                  sweeps_per_step=None, damping=0.5, bp_tol=None, init_scale=0.1,
                  batch_size=None, polish_steps=0):
-        self.max_iter = max_iter
-        self.protocol = protocol
-        self.n_steps = n_steps
-        self.sweeps_per_step = sweeps_per_step
-        self.damping = damping
-        self.bp_tol = bp_tol
-        self.init_scale = init_scale
-        self.batch_size = batch_size
-        self.polish_steps = polish_steps
+        self._store(locals())
 
     def defaults(self, task):
         """``max_iter``: one pass of the protocol; ``sweeps_per_step``, ``bp_tol``: by

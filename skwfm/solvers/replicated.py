@@ -146,16 +146,7 @@ class Replicated(Solver):
     def __init__(self, max_iter=1000, n_replicas=7, coupling=None, learning_rate=None,
                  batch_size=80, gamma=0.05, gamma_step=None, gamma_growth=1.0,
                  update_rule="least-action", center="traced"):
-        self.max_iter = max_iter
-        self.n_replicas = n_replicas
-        self.coupling = coupling
-        self.learning_rate = learning_rate
-        self.batch_size = batch_size
-        self.gamma = gamma
-        self.gamma_step = gamma_step
-        self.gamma_growth = gamma_growth
-        self.update_rule = update_rule
-        self.center = center
+        self._store(locals())
 
     def defaults(self, task):
         values = dict(RULE_DEFAULTS[self.update_rule])

@@ -148,12 +148,7 @@ class SGDAnnealed(Solver):
 
     def __init__(self, max_iter=4000, learning_rate=None, batch_size=10, gamma=0.5,
                  gamma_growth=1.005, init_scale=0.5):
-        self.max_iter = max_iter
-        self.learning_rate = learning_rate
-        self.batch_size = batch_size
-        self.gamma = gamma
-        self.gamma_growth = gamma_growth
-        self.init_scale = init_scale
+        self._store(locals())
 
     def defaults(self, task):
         kind = "perceptron" if task.layout.n_hidden == 1 else "committee"
