@@ -133,7 +133,7 @@ class BaseBinaryNetwork(ClassifierMixin, BaseEstimator):
             labels = [""]
         else:
             targets = [np.where(y_index == c, 1, -1).astype(np.int8) for c in range(n_out)]
-            labels = [f"class {c!r}" for c in classes]
+            labels = [f"class {c}" for c in classes]
         X_train = X if val is None else np.ascontiguousarray(X[train])
         X_val = None if val is None else np.ascontiguousarray(X[val])
         tasks = [

@@ -32,7 +32,8 @@ CONFIGURATIONS = [
                         random_state=0),
 
     # -- replicated --
-    BinaryPerceptronClassifier(solver=Replicated(n_replicas=3, max_iter=10), random_state=0),
+    BinaryPerceptronClassifier(solver=Replicated(n_replicas=3, max_iter=10),
+                               random_state=0),
     CommitteeClassifier(n_hidden=3, architecture="fully-connected",
                         solver=Replicated(n_replicas=3, max_iter=10), random_state=0),
     CommitteeClassifier(n_hidden=1, architecture="tree",

@@ -308,42 +308,33 @@ def test_focusing_bp_runs_on_parity_machines():
 
 
 def test_replicated_least_action_parity_matches_reference():
-    from skwfm._kernels.replicated import count_errors as rep_count_errors
-    from skwfm._kernels.replicated import least_action_delta
+    from skwfm._kernels.replicated import least_action_charge
 
     X, y, W = instance(N=9, K=3, M=25, seed=9)
     layout = NetworkLayout("parity", 9, 3)
     pre = layout.preactivations(X, W.ravel())
-    starts, ends, offsets = layout.kernel_args()
-    yf = y.astype(np.float64)
-    patterns = np.arange(25, dtype=np.int64)
-    expected = np.zeros(27)
+    coefs = np.empty(3)
     n_wrong = 0
-    for mu in patterns:
+    for mu in range(25):
+        # a misclassified pattern pushes the unit nearest its threshold across it
         tau = np.where(pre[mu] > 0, 1.0, -1.0)
-        if np.prod(tau) == y[mu]:
-            continue
-        n_wrong += 1
-        k = int(np.argmin(np.abs(pre[mu])))
-        expected[k * 9:(k + 1) * 9] += 2.0 * -tau[k] * X[mu]
-    for kernel in (least_action_delta, least_action_delta.py_func):
-        delta = np.zeros(27)
-        assert kernel(X, yf, pre, starts, ends, offsets, patterns, 2.0, delta, 0, 27,
-                      OUTPUT_PARITY) == n_wrong
-        np.testing.assert_allclose(delta, expected, atol=1e-12)
+        wrong = np.prod(tau) != y[mu]
+        expected = np.zeros(3)
+        if wrong:
+            k = int(np.argmin(np.abs(pre[mu])))
+            expected[k] = -tau[k]
+        for kernel in (least_action_charge, least_action_charge.py_func):
+            assert kernel(float(y[mu]), pre[mu], coefs, OUTPUT_PARITY) == wrong
+            np.testing.assert_array_equal(coefs, expected)
+        n_wrong += wrong
     assert n_wrong > 5
-    weights = np.stack([W.ravel(), -W.ravel()])
-    out = np.empty(2, dtype=np.int64)
-    rep_count_errors(X, yf, weights, starts, ends, offsets, out, OUTPUT_PARITY)
-    for r in range(2):
-        assert out[r] == int(np.sum(parity_outputs(X, weights[r].reshape(3, 9)) != y))
 
 
 @pytest.mark.parametrize("update_rule", ["least-action", "cross-entropy"])
 def test_replicated_learns_an_easy_parity_instance(update_rule):
     X, y = make_random_patterns(n_samples=20, n_features=31, random_state=2)
-    clf = CommitteeClassifier(n_hidden=3, architecture="parity",
-                              solver=Replicated(update_rule=update_rule, n_replicas=3, max_iter=300),
+    solver = Replicated(update_rule=update_rule, n_replicas=3, max_iter=300)
+    clf = CommitteeClassifier(n_hidden=3, architecture="parity", solver=solver,
                               random_state=0).fit(X, y)
     assert clf.converged_ and clf.score(X, y) == 1.0
 

@@ -18,7 +18,7 @@ from skwfm.solvers import SOLVERS, Monitor, SGDAnnealed, Solver, get_solver
 CHEAP = {
     "sgd-annealed": {"max_iter": 40},
     "focusing-bp": {"n_steps": 15},
-    "replicated": {"n_replicas": 3, "max_iter": 10},
+    "replicated": {"max_iter": 30, "n_replicas": 3},
     "entropy-greedy": {"max_iter": 10},
 }
 

@@ -255,6 +255,25 @@ def report(verbose, label, message):
         print(prefix + message, flush=True)
 
 
+def report_every(verbose, max_iter):
+    """Iterations between two progress lines: about twenty lines over ``max_iter`` with
+    ``verbose=1``, one per iteration with more."""
+    return max(1, int(max_iter) // 20) if verbose == 1 else 1
+
+
+def progress_line(iteration, train_error, val_error=None, message="", reason=None):
+    """The progress line of one iteration, as every solver prints it: error fractions,
+    the solver's own ``message``, and why the fit stopped after it (or None)."""
+    line = f"iteration {iteration}: train error {train_error:.4f}"
+    if val_error is not None:
+        line += f", validation error {val_error:.4f}"
+    if message:
+        line += ", " + message
+    if reason is not None:
+        line += f" (stop: {reason})"
+    return line
+
+
 class Monitor:
     """The bookkeeping of one fit: configuration kept, stopping rule, history, progress.
 
@@ -285,7 +304,7 @@ class Monitor:
         self.history = []
         self.iteration = 0
         self.stop_reason = None
-        self.every = max(1, self.max_iter // 20) if task.verbose == 1 else 1
+        self.every = report_every(task.verbose, self.max_iter)
         self.t0 = time.perf_counter()
 
     def start(self, weights, intercept, n_errors, aux=None):
@@ -296,21 +315,25 @@ class Monitor:
         if n_errors == 0 and self.stop_at_zero:
             self.stop_reason = SOLVED
 
-    def keep(self, weights, intercept, n_errors, aux=None):
+    def keep(self, weights, intercept, n_errors, aux=None, val_errors=None):
         """Offer a configuration met inside an iteration to the best so far (not an
-        iteration of the stopping rule); return True if it was kept."""
-        val = self.task.validation_errors(weights, intercept) \
-            if self.task.early_stopping else None
+        iteration of the stopping rule); return True if it was kept. ``val_errors`` may
+        be given when the solver counted them itself."""
+        if self.task.early_stopping and val_errors is None:
+            val_errors = self.task.validation_errors(weights, intercept)
         return self.best.update(weights, n_errors, aux=aux, intercept=intercept,
-                                val_errors=val)
+                                val_errors=val_errors)
 
     def record(self, weights, intercept, n_errors, columns, message="", aux=None,
-               val_errors=None):
+               val_errors=None, rule_errors=None):
         """Record one iteration ending with this configuration; return the stop reason.
 
         ``columns`` are the solver's own history columns of the iteration, ``message``
         its part of the progress line. ``val_errors`` may be given when the solver
-        counted them itself.
+        counted them itself. ``rule_errors`` (default ``n_errors``): the training errors
+        the stopping rule sees, for a solver whose iteration lets the fewest errors of
+        the configurations it met decide (``val_errors`` then the fewest validation
+        errors among them).
         """
         task, M = self.task, max(self.task.n_samples, 1)
         self.iteration += 1
@@ -318,7 +341,8 @@ class Monitor:
             val_errors = task.validation_errors(weights, intercept)
         self.best.update(weights, n_errors, aux=aux, intercept=intercept,
                          val_errors=val_errors)
-        reason = self.rule.update(n_errors, val_errors)
+        reason = self.rule.update(n_errors if rule_errors is None else rule_errors,
+                                  val_errors)
         if reason == SOLVED and not self.stop_at_zero:
             reason = None
         if reason is None and self.iteration >= self.max_iter:
@@ -332,14 +356,9 @@ class Monitor:
             row["validation_error"] = val_errors / task.X_val.shape[0]
         self.history.append(row)
         if self.iteration % self.every == 0 or reason is not None:
-            line = f"iteration {self.iteration}: train error {n_errors / M:.4f}"
-            if val_errors is not None:
-                line += f", validation error {row['validation_error']:.4f}"
-            if message:
-                line += ", " + message
-            if reason is not None:
-                line += f" (stop: {reason})"
-            report(task.verbose, task.label, line)
+            report(task.verbose, task.label,
+                   progress_line(self.iteration, n_errors / M,
+                                 row.get("validation_error"), message, reason))
         self.stop_reason = reason
         return reason
 
