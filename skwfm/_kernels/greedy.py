@@ -18,7 +18,7 @@ output is right with the Poisson-binomial tail
 (t encodes the tie rule of the layout: an even vote goes to −1). The annealed proxy of the
 local entropy is ``S_ann = H₂(d) + (1/P_w) Σ_μ ln P_μ`` (P_w weights). For the perceptron
 (K = 1) P = q, the formula of Baldassi, Pittorino & Zecchina (PNAS 2020) with
-Δ = σ a / √N for ±1 inputs. For the parity machine (``output_rule`` 1)
+Δ = σ a / √N for ±1 inputs. For the parity machine (``OUTPUT_PARITY``)
 P = Prob(Π_k τ_k = σ), computed exactly from the q_k by a two-state (even/odd) recursion.
 
 Everything is done in log space: ``ln P`` can be far below the smallest double. The
@@ -111,7 +111,7 @@ def pattern_tables(pre, norms, y, c, lnA, lnB, lnP, output_rule):
 
     Then ``P_μ = q_k A_k + (1 − q_k) B_k`` for every k: a flip inside unit k changes q_k
     only. A and B come from the exact distribution of the number of other units that
-    agree (log-space convolution, O(K²) per unit; the parity machine, ``output_rule`` 1,
+    agree (log-space convolution, O(K²) per unit; the parity machine, ``OUTPUT_PARITY``,
     uses :func:`parity_tables` instead). Returns Σ_μ ln P_μ over the patterns
     with P_μ > 0 (P_μ = 0 only for a pattern that no weights can get right: units with an
     all-zero input block outvoting the label).
@@ -128,7 +128,7 @@ def pattern_tables(pre, norms, y, c, lnA, lnB, lnP, output_rule):
             lnq[k], ln1mq[k] = unit_log_agree(pre[mu, k], norms[mu, k], sigma, c)
         if output_rule == OUTPUT_PARITY:
             parity_tables(lnq, ln1mq, sigma, lnA, lnB, mu)
-        for k in range(K if output_rule != 1 else 0):
+        for k in range(0 if output_rule == OUTPUT_PARITY else K):
             dist[0] = 0.0
             n = 0
             for other in range(K):
@@ -202,31 +202,6 @@ def flip_gains_ternary(X, w, up, down, starts, ends, offsets, acc_a, acc_b, gain
                 acc_b[o + j] += x * b
     for p in range(gain.shape[0]):
         gain[p] = acc_a[p] + w[p] * acc_b[p]
-
-
-@njit(cache=True, nogil=True)
-def flip_gains_exact(X, w, pre, norms, y, c, lnA, lnB, lnP, starts, ends, offsets, gain):
-    """Gain Σ_μ Δ ln P_μ of flipping each weight, for any real inputs.
-
-    One Gaussian log-CDF pair per (pattern, weight): O(M·P) transcendentals.
-    """
-    M = X.shape[0]
-    K = starts.shape[0]
-    gain[:] = 0.0
-    for mu in range(M):
-        sigma = y[mu]
-        for k in range(K):
-            s = norms[mu, k]
-            if s == 0.0:
-                continue
-            o = offsets[k] - starts[k]
-            for j in range(starts[k], ends[k]):
-                x = X[mu, j]
-                if x == 0.0:
-                    continue
-                z = sigma * c * (pre[mu, k] - 2.0 * w[o + j] * x) / s
-                new = log_add(lnA[mu, k] + log_ndtr(z), lnB[mu, k] + log_ndtr(-z))
-                gain[o + j] += log_change(new, lnP[mu])
 
 
 @njit(cache=True, nogil=True)
@@ -387,7 +362,8 @@ def greedy_round(X, XT, y, w, pre, shift, keep, norms, c, starts, ends, offsets,
     (:func:`fit_thresholds`) before each move; b = ``shift · keep``, keep = 1 − 2d.
     Stops at a local maximum of the proxy, after ``max_moves``, or (``stop_at_zero``)
     at zero training errors. ``best_w``, ``best_bias`` receive any configuration with
-    fewer errors than ``best_errors``. ``output_rule`` 1: parity machine.
+    fewer errors than ``best_errors``. ``output_rule``: ``OUTPUT_MAJORITY`` or
+    ``OUTPUT_PARITY`` (:mod:`skwfm._kernels.forward`).
 
     Returns
     -------
