@@ -40,7 +40,7 @@ from scipy.stats import spearmanr
 from skwfm import BinaryPerceptronClassifier, CommitteeClassifier
 from skwfm.datasets import load_fashion_mnist
 from skwfm.flatness import local_energy, local_entropy
-from skwfm.solvers import SOLVERS
+from skwfm.solvers import SOLVERS, SGDAnnealed
 
 X_all, X_test, y_all, y_test = load_fashion_mnist(classes=(0, 6), binarize=True,
                                                   return_X_y=True)
@@ -59,7 +59,7 @@ for growth, label in [(1.005, "sgd slow x1.005"), (1.05, "sgd x1.05"), (1.2, "sg
     params = dict(gamma_growth=growth) if growth else dict(gamma=1e3, gamma_growth=1.0)
     for seed in range(4):
         models[f"{label}, seed {seed}"] = BinaryPerceptronClassifier(
-            solver="sgd-annealed", random_state=seed, **params)
+            solver=SGDAnnealed(**params), random_state=seed)
 if "focusing-bp" in SOLVERS:
     models["focusing-bp perceptron"] = BinaryPerceptronClassifier(
         solver="focusing-bp", random_state=0)

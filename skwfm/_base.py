@@ -53,7 +53,10 @@ def estimator_parameters(positional=(), keyword=()):
     )
 
     def __init__(self, *args, **kwargs):
-        bound = signature.bind(self, *args, **kwargs)
+        try:
+            bound = signature.bind(self, *args, **kwargs)
+        except TypeError as error:
+            raise TypeError(_parameter_error(type(self).__name__, kwargs, error)) from None
         bound.apply_defaults()
         for name, value in list(bound.arguments.items())[1:]:
             setattr(self, name, value)
@@ -66,6 +69,21 @@ def estimator_parameters(positional=(), keyword=()):
         return cls
 
     return decorate
+
+
+def _parameter_error(estimator, kwargs, error):
+    """The message for arguments an estimator does not take, pointing to the solver
+    objects when one of them is a solver's option."""
+    for name in kwargs:
+        owners = [cls.__name__ for cls in SOLVERS.values()
+                  if name in cls._get_param_names()]
+        if owners:
+            return (
+                f"{estimator} got an unexpected keyword argument {name!r}: it is an "
+                f"option of the solver ({' / '.join(owners)}), given with the solver "
+                f"object, e.g. solver={owners[0]}({name}=...)."
+            )
+    return f"{estimator}: {error}"
 
 
 class BaseBinaryNetwork(ClassifierMixin, BaseEstimator):

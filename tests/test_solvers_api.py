@@ -172,3 +172,11 @@ def test_warm_start_continues_from_the_fitted_network(name):
     cold = pd.Series(BinaryPerceptronClassifier(cheap_solver(name), random_state=0)
                      .fit(X, y).history_["train_error"])
     assert est.history_["train_error"].iloc[0] <= cold.iloc[0]
+
+
+def test_a_solver_option_given_to_the_estimator_points_to_the_solver():
+    with pytest.raises(TypeError, match=r"option of the solver \(FocusingBP\).*"
+                                        r"solver=FocusingBP\(n_steps=\.\.\.\)"):
+        BinaryPerceptronClassifier(n_steps=201)
+    with pytest.raises(TypeError, match="unexpected keyword argument 'foo'"):
+        CommitteeClassifier(foo=1)
