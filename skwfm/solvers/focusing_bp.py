@@ -19,6 +19,7 @@ from .._kernels.polish import polish_perceptron
 from . import register
 from ._base import (
     MAX_ITER_REASON,
+    STORAGE_LOAD,
     BestSoFar,
     Solver,
     SolverResult,
@@ -279,11 +280,17 @@ class FocusingBP(Solver):
                 "polish_steps": 0}
 
     def patience_floor_for(self, params, task):
-        """The floor of the default patience: ``PATIENCE_FLOOR`` steps and at least
-        ``FLOOR_EPOCHS`` passes over the training set, since a step of mini-batch
-        sweeps sees only part of it (on Fashion-MNIST, 6000 images one-vs-rest, the
-        best readout stops improving by ``tol`` within 30-70 steps)."""
+        """The floor of the default patience. In the storage regime (at most
+        ``STORAGE_LOAD`` patterns per weight) the length of the protocol: the training
+        error of a committee stalls for dozens of steps early in the protocol, and
+        that of a perceptron falls late, so the rule never cuts a pass short there.
+        Beyond, ``PATIENCE_FLOOR`` steps and at least ``FLOOR_EPOCHS`` passes over the
+        training set, since a step of mini-batch sweeps sees only part of it (on
+        Fashion-MNIST, 6000 images one-vs-rest, the best readout stops improving by
+        ``tol`` within 30-70 steps)."""
         p = self.resolve(params)
+        if task.n_samples <= STORAGE_LOAD * task.layout.n_weights:
+            return focusing_protocol(p["protocol"], p["n_steps"]).shape[0]
         n_batches = _Batches(task.n_samples, self._batch_size(
             p, task.layout, task.n_samples, task.fit_intercept), None).n_batches
         return max(self.patience_floor, math.ceil(FLOOR_EPOCHS * n_batches))
