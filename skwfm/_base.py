@@ -15,7 +15,8 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .solvers import SOLVERS, Solver, get_solver
-from .solvers._fit import MAX_ITER_REASON, Task, ordered_row
+from .solvers._fit import MAX_ITER_REASON, SOLVED, Task, ordered_row
+from .solvers._restarts import fit_restarts
 
 
 #: the parameters every estimator has, with their defaults, in the order of the signature
@@ -26,6 +27,7 @@ SHARED_PARAMETERS = (
     ("n_iter_no_change", None),
     ("early_stopping", False),
     ("validation_fraction", 0.1),
+    ("n_restarts", 1),
     ("max_memory", 4.0),
     ("random_state", None),
     ("verbose", 0),
@@ -96,6 +98,7 @@ class BaseBinaryNetwork(ClassifierMixin, BaseEstimator):
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left"), None],
         "early_stopping": ["boolean"],
         "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
+        "n_restarts": [Interval(Integral, 1, None, closed="left")],
         "max_memory": [Interval(Real, 0, None, closed="neither")],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
@@ -145,6 +148,8 @@ class BaseBinaryNetwork(ClassifierMixin, BaseEstimator):
         seeds = rng.randint(np.iinfo(np.int32).max, size=n_out)
         # drawn after the networks' seeds, so that those do not depend on the options
         shared_seed, split_seed = rng.randint(np.iinfo(np.int32).max, size=2)
+        # restarts after the first: their networks' seeds and their shared seed
+        more = rng.randint(np.iinfo(np.int32).max, size=(self.n_restarts - 1, n_out + 1))
         train, val = self._validation_split(y_index, int(split_seed))
         if n_out == 1:
             targets = [np.where(y_index == 1, 1, -1).astype(np.int8)]
@@ -154,30 +159,39 @@ class BaseBinaryNetwork(ClassifierMixin, BaseEstimator):
             labels = [f"class {c}" for c in classes]
         X_train = X if val is None else np.ascontiguousarray(X[train])
         X_val = None if val is None else np.ascontiguousarray(X[val])
-        tasks = [
-            Task(
+
+        def task(c, r):
+            seed, shared = (seeds[c], shared_seed) if r == 0 else (more[r - 1, c],
+                                                                  more[r - 1, -1])
+            label = labels[c] if self.n_restarts == 1 else \
+                ", ".join(filter(None, [labels[c], f"restart {r}"]))
+            warm = init is not None and r == 0
+            return Task(
                 X=X_train,
                 y=targets[c] if val is None else targets[c][train],
                 layout=layout,
-                seed=int(seeds[c]),
-                shared_seed=int(shared_seed),
+                seed=int(seed),
+                shared_seed=int(shared),
                 fit_intercept=bool(self.fit_intercept),
                 X_val=X_val,
                 y_val=None if val is None else targets[c][val],
-                init_weights=None if init is None else init[0][c],
-                init_intercept=None if init is None else init[1][c],
+                init_weights=init[0][c] if warm else None,
+                init_intercept=init[1][c] if warm else None,
                 tol=self.tol,
                 n_iter_no_change=self.n_iter_no_change,
                 max_memory=self.max_memory,
                 n_jobs=self.n_jobs,
-                label=labels[c],
+                label=label,
                 verbose=self.verbose,
+                network=c,
+                restart=r,
             )
-            for c in range(n_out)
-        ]
-        solver = get_solver(self.solver).resolve(tasks[0])
-        solver.check(tasks[0])
-        results = solver.fit_tasks(tasks, self.n_jobs)
+
+        restarts = [[task(c, r) for c in range(n_out)] for r in range(self.n_restarts)]
+        solver = get_solver(self.solver).resolve(restarts[0][0])
+        solver.check(restarts[0][0])
+        outs, winners = fit_restarts(solver, restarts, self.n_jobs)
+        results = [outs[r][c] for c, r in enumerate(winners)]
 
         self.classes_ = classes
         self.solver_ = solver
@@ -189,7 +203,7 @@ class BaseBinaryNetwork(ClassifierMixin, BaseEstimator):
         self.intercept_ = intercept[:, 0] if layout.n_hidden == 1 else intercept
         self.n_iter_ = int(max(r.n_iter for r in results))
         self.converged_ = bool(all(r.stop_reason != MAX_ITER_REASON for r in results))
-        self.history_ = self._history(results, classes if n_out > 1 else None)
+        self.history_ = self._history(outs, winners, classes if n_out > 1 else None)
         if not self.converged_:
             worst = max(r.n_errors for r in results)
             warnings.warn(
@@ -236,15 +250,23 @@ class BaseBinaryNetwork(ClassifierMixin, BaseEstimator):
         return [c.reshape(-1) for c in self.coef_], list(intercept)
 
     @staticmethod
-    def _history(results, classes):
+    def _history(outs, winners, classes):
+        """The rows of every network's restarts: all of them, or, when one solved the
+        network, those up to it (the later ones may have been stopped at a point that
+        depends on scheduling)."""
         frames = []
-        for c, r in enumerate(results):
-            frame = pd.DataFrame(r.history)
-            # the common columns first and last, whichever row a column first appears in
-            frame = frame[list(ordered_row(dict.fromkeys(frame.columns)))]
-            if classes is not None:
-                frame.insert(0, "class", classes[c])
-            frames.append(frame)
+        for c, winner in enumerate(winners):
+            solved = outs[winner][c].stop_reason == SOLVED
+            for r in range(winner + 1 if solved else len(outs)):
+                frame = pd.DataFrame(outs[r][c].history)
+                # the common columns first and last, whichever row a column first
+                # appears in
+                frame = frame[list(ordered_row(dict.fromkeys(frame.columns)))]
+                if len(outs) > 1:
+                    frame.insert(0, "restart", r)
+                if classes is not None:
+                    frame.insert(0, "class", classes[c])
+                frames.append(frame)
         return pd.concat(frames, ignore_index=True)
 
     # -- predict -----------------------------------------------------------------------

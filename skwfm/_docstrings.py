@@ -46,6 +46,15 @@ solver : {solvers} or Solver, default="sgd-annealed"
     validation_fraction : float, default=0.1
         Fraction of the training data held out when ``early_stopping`` is True.
 
+    n_restarts : int, default=1
+        Number of independent fits of every network, each from a fresh random start
+        with seeds of its own (a warm start applies to the first), run in parallel over
+        ``n_jobs`` workers. The network kept is that of the first restart, in index
+        order, that leaves no training error; the restarts after it stop as soon as it
+        is found, those before it run to their end, so the result does not depend on
+        ``n_jobs`` or on the joblib backend. When none does, the restart with the fewest
+        training errors (validation errors with ``early_stopping``) is kept.
+
     max_memory : float, default=4.0
         Largest memory, in GiB, that a solver may allocate for its working arrays (the
         messages of the belief-propagation solvers, the replicas of ``"replicated"``); a
@@ -66,10 +75,10 @@ solver : {solvers} or Solver, default="sgd-annealed"
         random state.
 
     n_jobs : int, default=None
-        Number of joblib workers for the one-vs-rest networks (and the replicas of
-        ``"replicated"``). None means 1 unless in a :func:`joblib.parallel_config`
-        context; -1 uses all processors. Work runs in threads with numba kernels that
-        release the GIL."""
+        Number of joblib workers for the restarts or, with one restart, for the
+        one-vs-rest networks (and the replicas of ``"replicated"``). None means 1
+        unless in a :func:`joblib.parallel_config` context; -1 uses all processors.
+        Work runs in threads with numba kernels that release the GIL."""
 
 FITTED_ATTRIBUTES = """\
 classes_ : ndarray of shape (n_classes,)
@@ -87,8 +96,9 @@ classes_ : ndarray of shape (n_classes,)
         strings.
 
     n_iter_ : int
-        Largest number of iterations run by any of the one-vs-rest networks, in the
-        unit of the solver's ``max_iter`` (``solver_.iteration``).
+        Largest number of iterations run by any of the one-vs-rest networks kept (of
+        the restart kept for each), in the unit of the solver's ``max_iter``
+        (``solver_.iteration``).
 
     converged_ : bool
         True when every network stopped by its rule (no training error left, or no
@@ -97,7 +107,9 @@ classes_ : ndarray of shape (n_classes,)
 
     history_ : pandas.DataFrame
         One row per iteration of each network (first column ``class`` with the class of
-        the one-vs-rest network when there are more than two classes). Every solver
+        the one-vs-rest network when there are more than two classes; then, with
+        ``n_restarts`` > 1, ``restart``: the rows of every restart, or, for a network
+        that a restart solved, of the restarts up to that one). Every solver
         writes ``iteration``, ``train_error`` (fraction of training errors of its
         current network) and ``time`` (seconds since the start of the fit), then its own
         columns (listed in its documentation), then ``best_train_error`` (of the

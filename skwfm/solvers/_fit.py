@@ -1,6 +1,8 @@
 """What one fit of one network shares with every solver: its task, its result, the
 configuration kept, the stopping rule and the history with its progress lines."""
 
+import math
+import threading
 import time
 from dataclasses import dataclass, field
 
@@ -20,6 +22,8 @@ from .._kernels.stopping import (
 
 #: why a fit stopped, as :attr:`SolverResult.stop_reason` says it
 SOLVED, NO_IMPROVEMENT_REASON, MAX_ITER_REASON = "solved", "no improvement", "max_iter"
+#: a restart stopped because a restart with a lower index solved the same network
+CANCELLED = "cancelled"
 STOP_REASONS = {STOP_SOLVED: SOLVED, STOP_NO_IMPROVEMENT: NO_IMPROVEMENT_REASON}
 
 #: default patience (``n_iter_no_change=None``) of every solver, in its own iterations:
@@ -82,6 +86,11 @@ class Task:
     label : str
         Name of the network in progress lines ("class 3"; empty for a binary problem).
     verbose : int
+    network, restart : int
+        Index of the network (one-vs-rest class) and of the restart (``n_restarts``).
+    board : RestartBoard or None
+        Where restarts of the same network tell each other which one solved it first
+        (None with a single restart).
     """
 
     X: np.ndarray
@@ -100,6 +109,9 @@ class Task:
     n_jobs: int = None
     label: str = ""
     verbose: int = 0
+    network: int = 0
+    restart: int = 0
+    board: object = None
 
     @property
     def n_samples(self):
@@ -108,6 +120,17 @@ class Task:
     @property
     def early_stopping(self):
         return self.X_val is not None
+
+    @property
+    def cancelled(self):
+        """Whether a restart with a lower index has solved this network (this fit's
+        result will not be used: it may stop at once)."""
+        return self.board is not None and self.board.cancelled(self.network, self.restart)
+
+    def solved(self):
+        """Tell the other restarts that this fit has solved its network."""
+        if self.board is not None:
+            self.board.solved(self.network, self.restart)
 
     def start_intercept(self):
         """The thresholds a fit starts from: the warm start's, else zeros."""
@@ -151,7 +174,10 @@ class SolverResult:
     history : list of dict
         One dict per iteration; becomes rows of the estimator's ``history_``.
     stop_reason : str
-        ``"solved"``, ``"no improvement"`` or ``"max_iter"``.
+        ``"solved"``, ``"no improvement"``, ``"max_iter"`` or, for a restart stopped
+        because a restart with a lower index solved the network, ``"cancelled"``.
+    val_errors : int or None
+        Validation errors of the configuration kept (early stopping; None otherwise).
     """
 
     weights: np.ndarray
@@ -161,6 +187,39 @@ class SolverResult:
     n_errors: int
     history: list = field(default_factory=list)
     stop_reason: str = MAX_ITER_REASON
+    val_errors: int = None
+
+
+class RestartBoard:
+    """The lowest restart that has solved each network, shared by the restarts of one
+    fit (thread-safe; with a process backend every worker holds its own copy, and the
+    restarts then simply run to their end).
+
+    Parameters
+    ----------
+    n_networks : int
+        Number of networks (one-vs-rest classes) of the fit.
+    """
+
+    def __init__(self, n_networks):
+        self.first = [math.inf] * int(n_networks)
+        self._lock = threading.Lock()
+
+    def solved(self, network, restart):
+        """Record that ``restart`` has solved ``network``."""
+        with self._lock:
+            self.first[network] = min(self.first[network], restart)
+
+    def cancelled(self, network, restart):
+        """Whether a restart before ``restart`` has solved ``network``."""
+        return self.first[network] < restart
+
+    def __getstate__(self):
+        return {"first": list(self.first)}
+
+    def __setstate__(self, state):
+        self.first = state["first"]
+        self._lock = threading.Lock()
 
 
 class BestSoFar:
@@ -314,6 +373,9 @@ class Monitor:
         self.best.update(weights, n_errors, aux=aux, intercept=intercept, val_errors=val)
         if n_errors == 0 and self.stop_at_zero:
             self.stop_reason = SOLVED
+            self.task.solved()
+        elif self.task.cancelled:
+            self.stop_reason = CANCELLED
 
     def keep(self, weights, intercept, n_errors, aux=None, val_errors=None):
         """Offer a configuration met inside an iteration to the best so far (not an
@@ -345,7 +407,11 @@ class Monitor:
                                   val_errors)
         if reason == SOLVED and not self.stop_at_zero:
             reason = None
-        if reason is None and self.iteration >= self.max_iter:
+        if reason == SOLVED:
+            task.solved()
+        elif task.cancelled:
+            reason = CANCELLED
+        elif reason is None and self.iteration >= self.max_iter:
             reason = MAX_ITER_REASON
         row = {"iteration": self.iteration, "train_error": n_errors / M,
                "time": time.perf_counter() - self.t0}
@@ -372,9 +438,10 @@ class Monitor:
         intercept = self.best.intercept
         if intercept is None:
             intercept = np.zeros(self.task.layout.n_hidden)
+        val = self.best.val_errors if self.task.early_stopping else None
         return SolverResult(self.best.weights, intercept, self.iteration,
                             reason != MAX_ITER_REASON, self.best.n_errors, self.history,
-                            reason)
+                            reason, None if val is None else int(val))
 
 
 #: the columns every solver's history starts with, and those it ends with

@@ -216,6 +216,7 @@ class EntropyGreedy(Solver):
             monitor.record(*estimate.configuration(), columns, message)
             if rule.solved and solved_at is None:
                 solved_at = monitor.iteration
+                task.solved()
         result = monitor.result()
         if solved_at is not None:
             if not task.early_stopping:

@@ -461,7 +461,7 @@ array-like of shape (n, 2), default="pseudo-reinforcement"
                     columns["polish_train_error"] = n_polished / M
                     message += f", polished {n_polished / M:.4f}"
                 readouts.record(bp, columns, message)
-        if polisher is not None and monitor.best.n_errors > 0:
+        if polisher is not None and monitor.best.n_errors > 0 and not task.cancelled:
             self._polish_best(monitor, readouts, polisher)
         return monitor.result()
 
@@ -480,6 +480,7 @@ array-like of shape (n, 2), default="pseudo-reinforcement"
                                    best_train_error=best.n_errors / M)
         if best.n_errors == 0:
             monitor.stop_reason = SOLVED
+            task.solved()
         report(task.verbose, task.label,
                f"iteration {monitor.iteration}: final polishing of the best configuration: "
                f"{n_flips} flips, training errors {before} -> {n_errors}")

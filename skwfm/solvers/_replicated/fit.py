@@ -46,6 +46,7 @@ from ..._kernels.stopping import (
     new_stopping_state,
 )
 from .._fit import (
+    CANCELLED,
     MAX_ITER_REASON,
     STOP_REASONS,
     SolverResult,
@@ -257,6 +258,7 @@ class StackFit:
         self.orders = PatternOrders(seeds, self.data.X.shape[0], chunk)
         self.history = History(tasks, self.data, s, {"coupling": s.coupling,
                                                      "learning_rate": s.learning_rate})
+        self.cancelled = np.zeros(len(tasks), dtype=np.bool_)
         for c in range(len(tasks)):
             self._update_center(c)
 
@@ -280,12 +282,26 @@ class StackFit:
         """Whether every network of the stack has stopped."""
         return not self.work.active.any()
 
+    def share_restarts(self):
+        """Between two kernel calls of a fit run by one thread: tell the other restarts
+        which networks this one has solved, and stop the networks that a restart with a
+        lower index has solved."""
+        for c, task in enumerate(self.tasks):
+            if self.record.state[c, STATE_STOP] == STOP_SOLVED:
+                task.solved()
+            elif self.work.active[c] and task.cancelled:
+                self.work.active[c] = False
+                self.cancelled[c] = True
+
     def epochs_left(self):
         return self.settings.max_iter - self.epoch
 
     def results(self):
         """The :class:`~skwfm.solvers.SolverResult` of every network."""
-        return [self.history.result(c, self.record) for c in range(len(self.tasks))]
+        results = [self.history.result(c, self.record) for c in range(len(self.tasks))]
+        for c in np.flatnonzero(self.cancelled):
+            results[c].stop_reason = CANCELLED
+        return results
 
 
 class History:
@@ -351,6 +367,7 @@ class History:
             columns["validation_error"] = log[:, LOG_VALIDATION] / self.n_val
         history = [ordered_row(r) for r in pd.DataFrame(columns).to_dict("records")]
         reason = REASONS.get(int(record.state[c, STATE_STOP]), MAX_ITER_REASON)
+        val = int(record.state[c, STATE_KEY]) if self.n_val else None
         return SolverResult(sign_weights(record.best_w[c]), record.best_b[c].copy(), done,
                             reason != MAX_ITER_REASON, int(record.state[c, STATE_BEST]),
-                            history, reason)
+                            history, reason, val)

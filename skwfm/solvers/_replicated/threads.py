@@ -86,6 +86,10 @@ class ThreadDriver:
                     progress, MAX_SPINS), progress)
                 if thread == 0:
                     fit.history.update(fit.record)
+                if self.n_threads == 1:
+                    # with several threads a restart could stop in one and not yet in
+                    # another: restarts run with one thread each (BaseBinaryNetwork)
+                    fit.share_restarts()
                 if fit.done:
                     return
         except BaseException:
