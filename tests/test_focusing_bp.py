@@ -92,6 +92,10 @@ def test_options_defaults_and_unit_of_max_iter():
     s = BinaryPerceptronClassifier(FocusingBP(n_steps=5), random_state=0).fit(X, y).solver_
     assert (s.max_iter, s.sweeps_per_step, s.bp_tol, s.polish_steps) == (5, 1, 1e-3, 0)
     assert s.batch_size == math.ceil(BATCH_LOAD * X.shape[1])  # with intercept: mini-batches
+    # with thresholds a small training set is not the storage problem: one pass
+    s = BinaryPerceptronClassifier(FocusingBP(n_steps=5), random_state=0).fit(
+        X[:40], y[:40]).solver_
+    assert (s.max_iter, s.polish_steps) == (5, 0)
     assert FocusingBP().iteration == "focusing step"
 
 

@@ -59,7 +59,8 @@ BATCH_LOAD = 2.0
 #: beyond the storage regime the default patience is at least this many passes over
 #: the training set (a step of mini-batch sweeps sees only part of it)
 FLOOR_EPOCHS = 2.0
-#: in the storage regime the default budget is this many passes of the protocol, each
+#: on the storage problem (no intercept, at most STORAGE_LOAD patterns per weight) the
+#: default budget is this many passes of the protocol, each
 #: ``escalation`` times longer than the one before
 STORAGE_PASSES = 4
 #: sweeps per step in the passes after the first: at least ESCALATION_SWEEPS (a slower
@@ -71,7 +72,7 @@ STORAGE_PASSES = 4
 ESCALATION_SWEEPS = 2
 ESCALATION_MAX_SWEEPS = 4
 ESCALATION_INIT_SCALE = 0.5
-#: polishing moves of a perceptron in the storage regime (``polish_steps=None``)
+#: polishing moves of a perceptron on the storage problem (``polish_steps=None``)
 STORAGE_POLISH = 5000
 
 
@@ -313,9 +314,9 @@ class FocusingBP(Solver):
     ----------
     max_iter : int, default=None
         Largest number of focusing steps, over all passes (the budget of a fit). None:
-        in the storage regime (at most ``STORAGE_LOAD`` = 2 patterns per weight) the
-        steps of ``STORAGE_PASSES`` = 4 passes of escalating length, beyond it one pass
-        of the protocol. A larger value lets a pass that ends with errors be followed by
+        on the storage problem (without intercept, at most ``STORAGE_LOAD`` = 2 patterns
+        per weight) the steps of ``STORAGE_PASSES`` = 4 passes of escalating length,
+        otherwise one pass of the protocol. A larger value lets a pass that ends with errors be followed by
         further, slower passes from fresh random messages.
     protocol : {"pseudo-reinforcement", "standard-reinforcement", "scoping"} or \
 array-like of shape (n, 2), default="pseudo-reinforcement"
@@ -348,7 +349,8 @@ array-like of shape (n, 2), default="pseudo-reinforcement"
         Perceptron only: moves of a local search (:class:`Polisher`) started from the
         readouts with at most 3 % training errors and, when the protocol ends with
         errors, from the best configuration; it leaves BP's trajectory unchanged.
-        0: off. None: ``STORAGE_POLISH`` = 5000 in the storage regime, off beyond.
+        0: off. None: ``STORAGE_POLISH`` = 5000 on the storage problem (without
+        intercept, at most ``STORAGE_LOAD`` = 2 patterns per weight), off otherwise.
         Committees ignore it.
 
     Attributes
@@ -416,9 +418,9 @@ array-like of shape (n, 2), default="pseudo-reinforcement"
         self._store(locals())
 
     def defaults(self, task):
-        """``max_iter``: ``STORAGE_PASSES`` escalating passes in the storage regime, one
+        """``max_iter``: ``STORAGE_PASSES`` escalating passes on the storage problem, one
         pass of the protocol beyond; ``polish_steps``: ``STORAGE_POLISH`` for a
-        perceptron in the storage regime, 0 otherwise; ``sweeps_per_step``, ``bp_tol``:
+        perceptron on the storage problem, 0 otherwise; ``sweeps_per_step``, ``bp_tol``:
         by model
         (``SWEEPS_PER_STEP``, ``BP_TOL``); ``batch_size``: every pattern without
         intercept, ``BATCH_LOAD`` patterns per weight with one."""
@@ -427,7 +429,9 @@ array-like of shape (n, 2), default="pseudo-reinforcement"
         else:
             batch_size = max(1, task.n_samples)
         model = "committee" if task.layout.n_hidden > 1 else "perceptron"
-        storage = _storage(task)
+        # the storage problem: hard constraints (no thresholds, no label noise) that a
+        # solution may satisfy; with thresholds the data need not be separable
+        storage = _storage(task) and not task.fit_intercept
         n_passes = STORAGE_PASSES if storage else 1
         polish = STORAGE_POLISH if storage and task.layout.n_hidden == 1 else 0
         return {"max_iter": sum(self.pass_length(k) for k in range(n_passes)),
