@@ -1,0 +1,541 @@
+"""Does flatness predict generalization? Binary networks on Fashion-MNIST.
+
+The paper's real-data claim is that flatter minimizers generalize better. This study
+trains many binary networks, measures the flatness of each one on its training set and
+its accuracy on held-out images, and rank-correlates the two.
+
+* **Groups.** A group is one problem (a pair of classes, or the ten classes), one
+  training-set size and one architecture. The networks of a group share the same
+  training images and differ only in how they were trained: the procedure (solver and
+  schedule, :data:`PROCEDURES`) and the seed. Flatness is compared within a group.
+* **Data.** Fashion-MNIST, the training images drawn once per problem (the first
+  ``n_train`` of one random permutation, so the sizes are nested), standardized by a
+  ``StandardScaler`` fitted on them. Held-out set: every test image of the problem's
+  classes plus every training image of these classes not used for training (at least
+  11 000 images; the standard error of an accuracy is then at most 0.004). The
+  ``test_accuracy`` column is the accuracy on the official test images only.
+* **Measures** (:mod:`skwfm.flatness`, on the training set, thresholds not perturbed):
+  the local energy δE(p) (mean increase of the training error when every weight flips
+  with probability p; sampled, the same draws for every network of the same size) and,
+  when every one-vs-rest network has zero training errors, the local entropy: S/H₂ by
+  belief propagation at several couplings γ, and the fraction f(k) of the networks k
+  flips away that still fit the training set (sampled, no approximation). For the
+  ten-class problem all are means over the ten one-vs-rest networks.
+* **Analysis** (:func:`analyse`): Spearman ρ between flatness (−δE, S/H₂: larger =
+  flatter) and held-out accuracy, with 95 % bootstrap intervals (networks resampled,
+  within groups for the within-group statistics): per group; pooled within groups
+  (within-group ranks); over all networks; controlled for the training error (partial
+  Spearman within groups); and between seeds of the same procedure only.
+
+Every estimator is built by :func:`make_network` from a small dict spec: the one place to
+change when the estimators' options change.
+
+Usage::
+
+    python benchmarks/bench_flatness_generalization.py                # the full grid
+    python benchmarks/bench_flatness_generalization.py --problems tshirt-shirt \\
+        --sizes 300 --architectures perceptron --seeds 0     # a small grid
+    python benchmarks/bench_flatness_generalization.py --analyse-only  # tables, figures
+
+Results go to ``benchmarks/results/flatness_generalization.csv`` (one row per network),
+``..._correlations.csv`` and ``..._groups.csv``, and the figures to
+``..._local_energy.png`` and ``..._local_entropy.png``. The run is resumable: networks
+already in the CSV are not trained again. ``--n-jobs`` networks are trained at once with
+joblib (``--backend``, e.g. ``loky`` or, on a cluster, ``dask``).
+"""
+
+import argparse
+import os
+import sys
+import time
+import warnings
+from functools import lru_cache
+
+import numpy as np
+import pandas as pd
+
+#: the problems: the Fashion-MNIST classes kept (None: all ten)
+PROBLEMS = {
+    "tshirt-shirt": (0, 6),     # hard pair
+    "pullover-coat": (2, 4),    # hard pair
+    "sandal-boot": (5, 9),      # easy pair, where sharp minimizers stand out
+    "ten-classes": None,
+}
+
+#: architectures: (CommitteeClassifier architecture, number of hidden units) or None
+ARCHITECTURES = {
+    "perceptron": None,
+    "fc3": ("fully-connected", 3),
+    "tree7": ("tree", 7),
+}
+
+#: training procedures: solver and options; ``family`` colours the figures
+PROCEDURES = {
+    "sgd slow x1.001": dict(solver="sgd-annealed", gamma_growth=1.001),
+    "sgd x1.005": dict(solver="sgd-annealed", gamma_growth=1.005),
+    "sgd x1.05": dict(solver="sgd-annealed", gamma_growth=1.05),
+    "sgd fast x1.2": dict(solver="sgd-annealed", gamma_growth=1.2),
+    "sgd fixed gamma=1000": dict(solver="sgd-annealed", gamma=1e3, gamma_growth=1.0),
+    "sgd fixed gamma=1000 batch 1": dict(solver="sgd-annealed", gamma=1e3,
+                                         gamma_growth=1.0, batch_size=1),
+    "focusing-bp": dict(solver="focusing-bp"),
+    "entropy-greedy": dict(solver="entropy-greedy"),
+    "replicated": dict(solver="replicated"),
+}
+
+#: the procedures without annealing (γ = 1000 from the start: the perceptron rule,
+#: which moves weights only for misclassified patterns)
+PERCEPTRON_RULE = ("sgd fixed gamma=1000", "sgd fixed gamma=1000 batch 1")
+
+#: the default grid, in blocks of (problems, sizes, architectures): tree committees on
+#: the pairs only (their message-passing and greedy fits of thousands of images take
+#: minutes per network)
+DEFAULT_GRID = [
+    (list(PROBLEMS), [300, 3000], ["perceptron", "fc3"]),
+    (["tshirt-shirt", "pullover-coat", "sandal-boot"], [300], ["tree7"]),
+]
+
+DEFAULT_FLIP_FRACTIONS = (0.001, 0.005, 0.02, 0.05)
+DEFAULT_GAMMAS = (3.0, 2.0, 1.5)
+DEFAULT_N_FLIPS = (1, 2, 4, 8, 16)
+#: draws of k flipped weights for the solution fractions
+N_NEIGHBOURS = 1000
+#: seed of the training-set draw (one per problem) and of the local-energy draws
+SPLIT_SEED = 0
+DRAW_SEED = 0
+#: BP retried with this damping at the couplings where it did not converge undamped
+RETRY_DAMPING = 0.5
+N_BOOT = 2000
+
+RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
+NAME = "flatness_generalization"
+
+
+# -- the networks ---------------------------------------------------------------------------
+
+
+def make_network(spec):
+    """The estimator of one network of the study, from its spec.
+
+    ``spec`` has keys ``architecture`` (a key of :data:`ARCHITECTURES`), ``procedure``
+    (a key of :data:`PROCEDURES`) and ``seed``. This is the only function that builds
+    estimators: when solver options move from the estimators to solver objects, only
+    this function changes.
+    """
+    from skwfm import BinaryPerceptronClassifier, CommitteeClassifier
+
+    options = dict(PROCEDURES[spec["procedure"]])
+    # real data: every unit learns a threshold; one thread per network (the study
+    # spreads networks over the cores)
+    common = dict(fit_intercept=True, random_state=spec["seed"], n_jobs=1, **options)
+    arch = ARCHITECTURES[spec["architecture"]]
+    if arch is None:
+        return BinaryPerceptronClassifier(**common)
+    architecture, n_hidden = arch
+    return CommitteeClassifier(n_hidden=n_hidden, architecture=architecture, **common)
+
+
+def network_id(spec):
+    return "|".join(str(spec[k]) for k in
+                    ("problem", "n_train", "architecture", "procedure", "seed"))
+
+
+def grid_specs(blocks, procedures, seeds):
+    """One spec per network of the grid, the slowest first (they set the wall time)."""
+    specs = [dict(problem=pb, n_train=n, architecture=a, procedure=pr, seed=s)
+             for problems, sizes, archs in blocks
+             for pb in problems for n in sizes for a in archs
+             for pr in procedures for s in seeds]
+    return sorted(specs, key=_cost, reverse=True)
+
+
+def _cost(spec):
+    """A rough relative cost, to start the slow networks first."""
+    networks = 10 if PROBLEMS[spec["problem"]] is None else 1
+    solver = PROCEDURES[spec["procedure"]]["solver"]
+    slow = {"focusing-bp": 20, "entropy-greedy": 20, "replicated": 5}.get(solver, 1)
+    arch = {"perceptron": 1, "fc3": 3, "tree7": 10}[spec["architecture"]]
+    return networks * spec["n_train"] * slow * arch
+
+
+@lru_cache(maxsize=4)
+def group_data(problem, n_train):
+    """Standardized training images and labels, held-out and test sets of a group."""
+    from sklearn.preprocessing import StandardScaler
+
+    from skwfm.datasets import load_fashion_mnist
+
+    X_all, X_test, y_all, y_test = load_fashion_mnist(classes=PROBLEMS[problem],
+                                                      return_X_y=True)
+    order = np.random.default_rng(SPLIT_SEED).permutation(len(X_all))
+    train, rest = order[:n_train], order[n_train:]
+    scaler = StandardScaler().fit(X_all[train])
+    X_held = scaler.transform(np.concatenate([X_test, X_all[rest]]))
+    y_held = np.concatenate([y_test, y_all[rest]])
+    return (scaler.transform(X_all[train]), y_all[train], X_held, y_held,
+            len(y_test))
+
+
+def measure_network(spec, flip_fractions, gammas, n_flips, n_samples):
+    """Train one network and measure it: one row of the results."""
+    from skwfm.flatness import local_energy, local_entropy, sampled_local_entropy
+
+    X, y, X_held, y_held, n_test = group_data(spec["problem"], spec["n_train"])
+    est = make_network(spec)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        t0 = time.perf_counter()
+        est.fit(X, y)
+        fit_s = time.perf_counter() - t0
+    held = est.predict(X_held) == y_held
+    row = dict(spec, network=network_id(spec),
+               solver=PROCEDURES[spec["procedure"]]["solver"],
+               fit_s=fit_s, n_iter=int(np.max(est.n_iter_)),
+               converged=bool(est.converged_), n_warnings=len(caught),
+               train_error=1.0 - est.score(X, y),
+               heldout_accuracy=held.mean(), n_heldout=held.size,
+               test_accuracy=held[:n_test].mean())
+    t0 = time.perf_counter()
+    energy = local_energy(est, X, y, flip_fractions, n_samples=n_samples,
+                          random_state=DRAW_SEED, n_jobs=1)
+    by_p = energy.groupby("p")
+    row["network_train_error"] = float(by_p["train_error"].mean().iloc[0])
+    for p, value in by_p["error_increase"].mean().items():
+        row[f"dE_{p:g}"] = value
+    for p, value in by_p["std_error"].mean().items():
+        row[f"dE_se_{p:g}"] = value
+    # the local entropy counts solutions: only networks with no training error
+    row["all_fit"] = bool((energy["train_error"] == 0).all())
+    if row["all_fit"]:
+        for g, (ratio, ok) in _entropy_ratios(est, X, y, gammas, local_entropy).items():
+            row[f"SH2_{g:g}"] = ratio if ok else np.nan
+        counts = sampled_local_entropy(est, X, y, n_flips, n_samples=N_NEIGHBOURS,
+                                       random_state=DRAW_SEED, n_jobs=1)
+        for k, value in counts.groupby("n_flips")["solution_fraction"].mean().items():
+            row[f"SF_{k}"] = value
+    row["measure_s"] = time.perf_counter() - t0
+    return row
+
+
+def _entropy_ratios(est, X, y, gammas, local_entropy):
+    """S/H₂ per γ (mean over one-vs-rest networks) and whether BP converged for all."""
+    curve = local_entropy(est, X, y, gammas, n_jobs=1, random_state=DRAW_SEED)
+    if "class" not in curve:
+        curve.insert(0, "class", 0)
+    failed = curve.loc[~curve["converged"], "gamma"].unique()
+    if failed.size:
+        retry = local_entropy(est, X, y, failed, damping=RETRY_DAMPING, n_jobs=1,
+                              random_state=DRAW_SEED)
+        if "class" not in retry:
+            retry.insert(0, "class", 0)
+        curve = pd.concat([curve[~curve["gamma"].isin(failed)], retry])
+    by_g = curve.groupby("gamma")
+    ratio, ok = by_g["ratio"].mean(), by_g["converged"].all()
+    return {g: (float(ratio[g]), bool(ok[g])) for g in gammas}
+
+
+def run(specs, path, n_jobs, backend, flip_fractions, gammas, n_flips, n_samples):
+    """Train and measure the networks of ``specs`` not yet in ``path``; append rows."""
+    from joblib import Parallel, delayed, parallel_config
+
+    done = set(pd.read_csv(path)["network"]) if os.path.exists(path) else set()
+    todo = [s for s in specs if network_id(s) not in done]
+    print(f"{len(specs)} networks in the grid, {len(specs) - len(todo)} already in "
+          f"{path}, {len(todo)} to train", flush=True)
+    # the study's functions are pickled by reference, so that workers keep their cache
+    study = sys.modules[__name__] if __name__ != "__main__" else _import_self()
+    t0 = time.perf_counter()
+    with parallel_config(backend=backend, n_jobs=n_jobs):
+        results = Parallel(return_as="generator_unordered")(
+            delayed(study.measure_network)(s, flip_fractions, gammas, n_flips,
+                                           n_samples)
+            for s in todo)
+        for i, row in enumerate(results, 1):
+            _append(path, row)
+            print(f"[{i}/{len(todo)} {time.perf_counter() - t0:6.0f} s] {row['network']}: "
+                  f"train error {row['train_error']:.3f}, held-out "
+                  f"{row['heldout_accuracy']:.4f}, fit {row['fit_s']:.1f} s, measures "
+                  f"{row['measure_s']:.1f} s", flush=True)
+
+
+def _import_self():
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import bench_flatness_generalization
+
+    return bench_flatness_generalization
+
+
+def _append(path, row):
+    """Add one row to the CSV, widening its columns if the row brings new ones."""
+    frame = pd.DataFrame([row])
+    if os.path.exists(path):
+        old = pd.read_csv(path)
+        if set(frame.columns) - set(old.columns):
+            pd.concat([old, frame], ignore_index=True).to_csv(path, index=False)
+            return
+        frame = frame.reindex(columns=old.columns)
+    frame.to_csv(path, mode="a", header=not os.path.exists(path), index=False)
+
+
+# -- the analysis ---------------------------------------------------------------------------
+
+
+def _centered_ranks(values, strata):
+    """Ranks within each stratum, centred on the stratum's mean rank."""
+    out = np.empty(values.shape, dtype=np.float64)
+    for idx in strata:
+        r = _rank_rows(values[..., idx])
+        out[..., idx] = r - r.mean(axis=-1, keepdims=True)
+    return out
+
+
+def _rank_rows(a):
+    from scipy.stats import rankdata
+
+    return rankdata(a, axis=-1)
+
+
+def _residual(a, c):
+    """``a`` minus its least-squares projection on ``c`` (both centred), row-wise."""
+    cc = (c * c).sum(axis=-1, keepdims=True)
+    slope = np.divide((a * c).sum(axis=-1, keepdims=True), cc,
+                      out=np.zeros_like(cc), where=cc > 0)
+    return a - slope * c
+
+
+def rank_correlation(flat, acc, strata, control=None, n_boot=N_BOOT, seed=0):
+    """Spearman ρ of ``flat`` and ``acc`` from ranks within strata, with a bootstrap.
+
+    ``strata`` is a list of index arrays (one per group; a single array of all
+    networks gives the ordinary Spearman ρ). With ``control`` the ranks are first
+    freed, within each stratum, of their linear dependence on the control's ranks
+    (partial Spearman). Bootstrap: networks resampled with replacement within every
+    stratum, ``n_boot`` times. Returns ``(rho, low, high)``, the 95 % percentile
+    interval; NaN when no stratum has two distinct values of both variables.
+    """
+    rng = np.random.default_rng(seed)
+    strata = [np.asarray(s) for s in strata if len(s) >= 2]
+    if not strata:
+        return np.nan, np.nan, np.nan
+    # row 0: the data themselves; rows 1…: bootstrap resamples (indices within strata)
+    draws = [np.vstack([s, rng.choice(s, size=(n_boot, len(s)))]) for s in strata]
+    index = np.hstack(draws)
+    bounds = np.cumsum([0] + [len(s) for s in strata])
+    local = [np.arange(a, b) for a, b in zip(bounds[:-1], bounds[1:])]
+    f = _centered_ranks(np.asarray(flat)[index], local)
+    a = _centered_ranks(np.asarray(acc)[index], local)
+    if control is not None:
+        c = _centered_ranks(np.asarray(control)[index], local)
+        f = np.hstack([_residual(f[:, i], c[:, i]) for i in local])
+        a = np.hstack([_residual(a[:, i], c[:, i]) for i in local])
+    with np.errstate(invalid="ignore", divide="ignore"):
+        rho = (f * a).sum(axis=1) / np.sqrt((f * f).sum(axis=1) * (a * a).sum(axis=1))
+    boot = rho[1:][np.isfinite(rho[1:])]
+    if not np.isfinite(rho[0]) or boot.size < n_boot // 2:
+        return rho[0], np.nan, np.nan
+    low, high = np.percentile(boot, [2.5, 97.5])
+    return float(rho[0]), float(low), float(high)
+
+
+def flatness_columns(frame):
+    """The flatness measures of the results, oriented so that larger = flatter."""
+    cols = {}
+    for c in frame.columns:
+        if c.startswith("dE_") and not c.startswith("dE_se_"):
+            cols[f"-dE({c[3:]})"] = -frame[c]
+        elif c.startswith("SH2_"):
+            cols[f"S/H2(gamma={c[4:]})"] = frame[c]
+        elif c.startswith("SF_"):
+            cols[f"f(k={c[3:]})"] = frame[c]
+    return pd.DataFrame(cols, index=frame.index)
+
+
+GROUP_KEYS = ["problem", "n_train", "architecture"]
+
+
+def analyse(frame, n_boot=N_BOOT):
+    """Per-group and pooled rank correlations: (groups table, correlations table)."""
+    flat = flatness_columns(frame)
+    acc = frame["heldout_accuracy"].to_numpy()
+    err = frame["train_error"].to_numpy()
+    groups = list(frame.groupby(GROUP_KEYS, sort=True).indices.items())
+    cells = list(frame.groupby(GROUP_KEYS + ["procedure"]).indices.values())
+    summary = pd.DataFrame([
+        dict(zip(GROUP_KEYS, key), n=len(idx),
+             n_zero_train_error=int((err[idx] == 0).sum()),
+             train_error_min=err[idx].min(), train_error_max=err[idx].max(),
+             heldout_min=acc[idx].min(), heldout_max=acc[idx].max(),
+             heldout_span=acc[idx].max() - acc[idx].min())
+        for key, idx in groups])
+    rows = []
+    for measure in flat.columns:
+        v = flat[measure].to_numpy()
+        ok = np.isfinite(v)
+
+        def add(scope, strata, control=None, **where):
+            strata = [s[ok[s]] for s in strata]
+            rho, lo, hi = rank_correlation(v, acc, strata, control, n_boot)
+            rows.append(dict(measure=measure, scope=scope, **where,
+                             n=int(sum(len(s) for s in strata if len(s) >= 2)),
+                             rho=rho, low=lo, high=hi))
+
+        for key, idx in groups:
+            where = dict(zip(GROUP_KEYS, key))
+            add("group", [idx], **where)
+            if ok[idx].any() and np.ptp(err[idx[ok[idx]]]) > 0:
+                add("group, training error controlled", [idx], control=err, **where)
+        add("all networks", [np.arange(len(frame))])
+        add("within groups", [idx for _, idx in groups])
+        add("within groups, training error controlled", [idx for _, idx in groups],
+            control=err)
+        add("within groups, zero training error", [idx[err[idx] == 0] for _, idx in groups])
+        annealed = ~frame["procedure"].isin(PERCEPTRON_RULE).to_numpy()
+        add("within groups, without the perceptron rule",
+            [idx[annealed[idx]] for _, idx in groups])
+        add("between seeds of a procedure", cells)
+    return summary, pd.DataFrame(rows)
+
+
+# -- figures -------------------------------------------------------------------------------
+
+
+def plot(frame, column, xlabel, path, log=False):
+    """Flatness against held-out accuracy, one panel per group, coloured by procedure."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    data = frame[np.isfinite(frame[column])]
+    groups = list(data.groupby(GROUP_KEYS, sort=True))
+    if not groups:
+        return None
+    ncols = min(4, len(groups))
+    nrows = -(-len(groups) // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(3.6 * ncols, 3.0 * nrows),
+                             squeeze=False)
+    colors = dict(zip(PROCEDURES, plt.get_cmap("tab10").colors))
+    markers = {"sgd-annealed": "o", "focusing-bp": "s", "entropy-greedy": "D",
+               "replicated": "^"}
+    for ax, (key, g) in zip(axes.flat, groups):
+        for name, sub in g.groupby("procedure", sort=False):
+            ax.scatter(sub[column], sub["heldout_accuracy"], s=22, color=colors[name],
+                       marker=markers[PROCEDURES[name]["solver"]], label=name,
+                       edgecolors="none")
+        ax.set_title("{}, {} images, {}".format(*key), fontsize=8)
+        ax.tick_params(labelsize=7)
+        if log:
+            ax.set_xscale("log")
+    for ax in axes.flat[len(groups):]:
+        ax.axis("off")
+    for ax in axes[:, 0]:
+        ax.set_ylabel("held-out accuracy", fontsize=8)
+    for ax in axes[-1]:
+        ax.set_xlabel(xlabel, fontsize=8)
+    handles = {h.get_label(): h for ax in axes.flat
+               for h in ax.get_legend_handles_labels()[0]}
+    fig.legend([handles[k] for k in PROCEDURES if k in handles],
+               [k for k in PROCEDURES if k in handles], loc="lower center",
+               ncol=5, fontsize=7, frameon=False)
+    fig.tight_layout(rect=(0, 0.06, 1, 1))
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def _interval(r):
+    if not np.isfinite(r.rho):
+        return "—"
+    if not np.isfinite(r.low):
+        return f"{r.rho:+.2f} (n={r.n})"
+    return f"{r.rho:+.2f} [{r.low:+.2f}, {r.high:+.2f}] (n={r.n})"
+
+
+def tables(summary, corr):
+    """The three printed tables: groups, ρ per group, pooled ρ ("ρ [95 % CI] (n)")."""
+    cell = corr.assign(text=[_interval(r) for r in corr.itertuples()])
+    in_group = cell["scope"] == "group"
+    per_group = cell[in_group].pivot_table(index=GROUP_KEYS, columns="measure",
+                                           values="text", aggfunc="first", sort=False)
+    per_group = per_group.reindex(columns=cell["measure"].unique()).reset_index()
+    pooled = cell[~cell["scope"].str.startswith("group")].pivot_table(
+        index="measure", columns="scope", values="text", aggfunc="first", sort=False)
+    pooled = pooled.reindex(index=cell["measure"].unique()).reset_index()
+    return summary, per_group, pooled
+
+
+def report(path, n_boot=N_BOOT):
+    """Print and save the group and correlation tables and the figures of ``path``."""
+    frame = pd.read_csv(path)
+    summary, corr = analyse(frame, n_boot)
+    base = os.path.splitext(path)[0]
+    summary.to_csv(base + "_groups.csv", index=False)
+    corr.to_csv(base + "_correlations.csv", index=False)
+    titles = ["Groups (held-out accuracy and training error ranges)",
+              "Spearman ρ(flatness, held-out accuracy) per group [95 % bootstrap interval]",
+              "Pooled Spearman ρ(flatness, held-out accuracy) [95 % bootstrap interval]"]
+    with pd.option_context("display.width", 250, "display.max_rows", 1000,
+                           "display.max_columns", 30, "display.precision", 3,
+                           "display.max_colwidth", 40):
+        for title, table in zip(titles, tables(summary, corr)):
+            print(f"\n{title}\n{table.to_string(index=False)}")
+    p = max((c for c in frame.columns if c.startswith("dE_") and "se" not in c),
+            key=lambda c: float(c[3:]))
+    plot(frame, p, f"local energy δE(p={p[3:]}) (← flatter)", base + "_local_energy.png",
+         log=True)
+    g = [c for c in frame.columns if c.startswith("SH2_")]
+    if g:
+        plot(frame, g[-1], f"local entropy S/H₂ at γ={g[-1][4:]} (flatter →)",
+             base + "_local_entropy.png")
+    print(f"\nwritten: {base}_groups.csv, {base}_correlations.csv, figures {base}_*.png")
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--problems", default=None,
+                        help=f"comma-separated, among {', '.join(PROBLEMS)} (with "
+                             "--sizes and --architectures: a full cross product instead "
+                             "of the default grid)")
+    parser.add_argument("--sizes", default=None, help="training-set sizes, e.g. 300,3000")
+    parser.add_argument("--architectures", default=None,
+                        help=f"comma-separated, among {', '.join(ARCHITECTURES)}")
+    parser.add_argument("--procedures", default=",".join(PROCEDURES),
+                        help="comma-separated procedure names (default: all)")
+    parser.add_argument("--seeds", default="0,1")
+    parser.add_argument("--flip-fractions",
+                        default=",".join(f"{p:g}" for p in DEFAULT_FLIP_FRACTIONS))
+    parser.add_argument("--gammas", default=",".join(f"{g:g}" for g in DEFAULT_GAMMAS))
+    parser.add_argument("--n-flips", default=",".join(map(str, DEFAULT_N_FLIPS)),
+                        help="numbers of flipped weights k of the solution fractions")
+    parser.add_argument("--n-samples", type=int, default=200,
+                        help="local-energy draws per network")
+    parser.add_argument("--n-jobs", type=int, default=2)
+    parser.add_argument("--backend", default="loky")
+    parser.add_argument("--n-boot", type=int, default=N_BOOT)
+    parser.add_argument("--out", default=os.path.join(RESULTS, f"{NAME}.csv"))
+    parser.add_argument("--analyse-only", action="store_true",
+                        help="no training: analyse the CSV of --out")
+    args = parser.parse_args(argv)
+
+    if not args.analyse_only:
+        if args.problems or args.sizes or args.architectures:
+            blocks = [((args.problems or ",".join(PROBLEMS)).split(","),
+                       [int(n) for n in (args.sizes or "300,3000").split(",")],
+                       (args.architectures or "perceptron").split(","))]
+        else:
+            blocks = DEFAULT_GRID
+        procedures = [p.strip() for p in args.procedures.split(",")]
+        unknown = [p for p in procedures if p not in PROCEDURES]
+        if unknown:
+            parser.error(f"unknown procedures {unknown}; known: {list(PROCEDURES)}")
+        specs = grid_specs(blocks, procedures, [int(s) for s in args.seeds.split(",")])
+        os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
+        run(specs, args.out, args.n_jobs, args.backend,
+            [float(p) for p in args.flip_fractions.split(",")],
+            [float(g) for g in args.gammas.split(",")],
+            [int(k) for k in args.n_flips.split(",")], args.n_samples)
+    report(args.out, args.n_boot)
+
+
+if __name__ == "__main__":
+    main()
