@@ -12,24 +12,36 @@ import pandas as pd
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
 
 
+#: the estimators' own parameters; every other entry of ``params`` is a solver option
+ESTIMATOR_PARAMETERS = {"fit_intercept", "tol", "n_iter_no_change", "early_stopping",
+                        "validation_fraction", "max_memory", "verbose", "warm_start",
+                        "n_jobs"}
+
+
 def make_estimator(model, solver, n_hidden, seed, params):
     """A skwfm estimator for ``model`` in {"perceptron", "committee", "tree", "parity"}.
 
-    The benchmarks on random patterns study the paper's storage problem, which has no
+    ``solver`` is a solver name; ``params`` a dict of estimator parameters and solver
+    options (for example ``{"n_steps": 201, "n_jobs": 2}``), sorted out by name. The
+    benchmarks on random patterns study the paper's storage problem, which has no
     threshold: ``fit_intercept=False`` unless ``params`` says otherwise.
     """
     from skwfm import BinaryPerceptronClassifier, CommitteeClassifier
+    from skwfm.solvers import SOLVERS
 
     params = {"fit_intercept": False, **params}
+    own = {k: v for k, v in params.items() if k in ESTIMATOR_PARAMETERS}
+    options = {k: v for k, v in params.items() if k not in ESTIMATOR_PARAMETERS}
+    solver_object = SOLVERS[solver](**options)
     if model == "perceptron":
-        return BinaryPerceptronClassifier(solver=solver, random_state=seed, **params)
+        return BinaryPerceptronClassifier(solver=solver_object, random_state=seed, **own)
     architecture = {"committee": "fully-connected"}.get(model, model)
-    return CommitteeClassifier(n_hidden=n_hidden, architecture=architecture, solver=solver,
-                               random_state=seed, **params)
+    return CommitteeClassifier(n_hidden=n_hidden, architecture=architecture,
+                               solver=solver_object, random_state=seed, **own)
 
 
 def n_patterns(model, n_features, n_hidden, alpha):
-    """M for load α with the SPEC conventions (FC committee and parity machine:
+    """M for load α with the user guide's conventions (FC committee and parity machine:
     α = M/(N·K)); made odd."""
     weights = n_features * n_hidden if model in ("committee", "parity") else n_features
     m = int(round(alpha * weights))

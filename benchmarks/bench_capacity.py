@@ -1,6 +1,6 @@
 """Success rate and median fit time per load α, for any solver and model.
 
-Random ±1 patterns with random labels (the storage problem of SPEC 1.1). A run is a
+Random ±1 patterns with random labels (the paper's storage problem). A run is a
 success when the fitted network has zero training errors. Example::
 
     python benchmarks/bench_capacity.py --solver sgd-annealed --model perceptron \\

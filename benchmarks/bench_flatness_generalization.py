@@ -69,18 +69,19 @@ ARCHITECTURES = {
     "tree7": ("tree", 7),
 }
 
-#: training procedures: solver and options; ``family`` colours the figures
+#: training procedures: the solver (its ``name``) and the options of its solver object
+#: (:mod:`skwfm.solvers`); the solver sets the marker of the figures
 PROCEDURES = {
-    "sgd slow x1.001": dict(solver="sgd-annealed", gamma_growth=1.001),
-    "sgd x1.005": dict(solver="sgd-annealed", gamma_growth=1.005),
-    "sgd x1.05": dict(solver="sgd-annealed", gamma_growth=1.05),
-    "sgd fast x1.2": dict(solver="sgd-annealed", gamma_growth=1.2),
-    "sgd fixed gamma=1000": dict(solver="sgd-annealed", gamma=1e3, gamma_growth=1.0),
-    "sgd fixed gamma=1000 batch 1": dict(solver="sgd-annealed", gamma=1e3,
-                                         gamma_growth=1.0, batch_size=1),
-    "focusing-bp": dict(solver="focusing-bp"),
-    "entropy-greedy": dict(solver="entropy-greedy"),
-    "replicated": dict(solver="replicated"),
+    "sgd slow x1.001": ("sgd-annealed", dict(gamma_growth=1.001)),
+    "sgd x1.005": ("sgd-annealed", dict(gamma_growth=1.005)),
+    "sgd x1.05": ("sgd-annealed", dict(gamma_growth=1.05)),
+    "sgd fast x1.2": ("sgd-annealed", dict(gamma_growth=1.2)),
+    "sgd fixed gamma=1000": ("sgd-annealed", dict(gamma=1e3, gamma_growth=1.0)),
+    "sgd fixed gamma=1000 batch 1": ("sgd-annealed", dict(gamma=1e3, gamma_growth=1.0,
+                                                          batch_size=1)),
+    "focusing-bp": ("focusing-bp", {}),
+    "entropy-greedy": ("entropy-greedy", {}),
+    "replicated": ("replicated", {}),
 }
 
 #: the procedures without annealing (γ = 1000 from the start: the perceptron rule,
@@ -119,15 +120,16 @@ def make_network(spec):
 
     ``spec`` has keys ``architecture`` (a key of :data:`ARCHITECTURES`), ``procedure``
     (a key of :data:`PROCEDURES`) and ``seed``. This is the only function that builds
-    estimators: when solver options move from the estimators to solver objects, only
-    this function changes.
+    estimators.
     """
     from skwfm import BinaryPerceptronClassifier, CommitteeClassifier
+    from skwfm.solvers import SOLVERS
 
-    options = dict(PROCEDURES[spec["procedure"]])
+    name, options = PROCEDURES[spec["procedure"]]
     # real data: every unit learns a threshold; one thread per network (the study
     # spreads networks over the cores)
-    common = dict(fit_intercept=True, random_state=spec["seed"], n_jobs=1, **options)
+    common = dict(solver=SOLVERS[name](**options), fit_intercept=True,
+                  random_state=spec["seed"], n_jobs=1)
     arch = ARCHITECTURES[spec["architecture"]]
     if arch is None:
         return BinaryPerceptronClassifier(**common)
@@ -152,7 +154,7 @@ def grid_specs(blocks, procedures, seeds):
 def _cost(spec):
     """A rough relative cost, to start the slow networks first."""
     networks = 10 if PROBLEMS[spec["problem"]] is None else 1
-    solver = PROCEDURES[spec["procedure"]]["solver"]
+    solver = PROCEDURES[spec["procedure"]][0]
     slow = {"focusing-bp": 20, "entropy-greedy": 20, "replicated": 5}.get(solver, 1)
     arch = {"perceptron": 1, "fc3": 3, "tree7": 10}[spec["architecture"]]
     return networks * spec["n_train"] * slow * arch
@@ -189,7 +191,7 @@ def measure_network(spec, flip_fractions, gammas, n_flips, n_samples):
         fit_s = time.perf_counter() - t0
     held = est.predict(X_held) == y_held
     row = dict(spec, network=network_id(spec),
-               solver=PROCEDURES[spec["procedure"]]["solver"],
+               solver=PROCEDURES[spec["procedure"]][0],
                fit_s=fit_s, n_iter=int(np.max(est.n_iter_)),
                converged=bool(est.converged_), n_warnings=len(caught),
                train_error=1.0 - est.score(X, y),
@@ -420,7 +422,7 @@ def plot(frame, column, xlabel, path, log=False):
     for ax, (key, g) in zip(axes.flat, groups):
         for name, sub in g.groupby("procedure", sort=False):
             ax.scatter(sub[column], sub["heldout_accuracy"], s=22, color=colors[name],
-                       marker=markers[PROCEDURES[name]["solver"]], label=name,
+                       marker=markers[PROCEDURES[name][0]], label=name,
                        edgecolors="none")
         ax.set_title("{}, {} images, {}".format(*key), fontsize=8)
         ax.tick_params(labelsize=7)

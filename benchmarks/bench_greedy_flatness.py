@@ -1,7 +1,8 @@
-"""Flatness of entropy-greedy solutions against sgd-annealed ones (local energy, SPEC 2.4).
+"""Flatness of entropy-greedy solutions against sgd-annealed ones (local energy).
 
 Random ±1 patterns at one load; each seed is one instance solved by every solver, and the
-local energy δE(p) of each solution is measured by sampling. Example::
+local energy δE(p) of each solution is measured by sampling (user guide, "Flatness").
+Example::
 
     python benchmarks/bench_greedy_flatness.py --n-features 1001 --alpha 0.4 --seeds 10
 
@@ -22,7 +23,7 @@ from _common import make_estimator, n_patterns, parse_json, save, timed_fit  # n
 
 from skwfm.datasets import make_random_patterns  # noqa: E402
 from skwfm.flatness import local_energy, local_entropy  # noqa: E402
-from skwfm.solvers import get_solver  # noqa: E402
+from skwfm.solvers.entropy_greedy import ESTIMATES  # noqa: E402
 
 
 def main(argv=None):
@@ -36,13 +37,15 @@ def main(argv=None):
                         help="Monte-Carlo draws of the local energy per p")
     parser.add_argument("--gammas", default="",
                         help="also measure the BP local entropy S/H2 at these couplings "
-                             "(comma-separated, e.g. 3,1.5; SPEC 2.6)")
+                             "(comma-separated, e.g. 3,1.5; skwfm.flatness.local_entropy)")
     parser.add_argument(
         "--solvers", default="entropy-greedy,sgd-annealed",
-        help="comma-separated; 'entropy-greedy:bp' runs the BP variant and "
-             "'entropy-greedy:bp:R' the BP variant with R rounds after the first solution")
+        help="comma-separated; 'entropy-greedy:bp' runs the BP estimate and "
+             "'entropy-greedy:bp:R' (or ':annealed:R') at most R rounds after the first "
+             "solution")
     parser.add_argument("--params", default="",
-                        help="JSON dict {solver: {parameter: value}}")
+                        help="JSON dict {solver spec: {estimator parameter or solver "
+                             "option: value}}")
     parser.add_argument("--out", default=None, help="CSV path of the per-fit table")
     args = parser.parse_args(argv)
 
@@ -60,15 +63,15 @@ def main(argv=None):
             if entropy:
                 params["entropy"] = entropy
             est = make_estimator("perceptron", solver, 1, seed, params)
-            solver_class = type(get_solver(solver))
-            saved = getattr(solver_class, "DEEPEN_ROUNDS", None)
+            estimate = ESTIMATES.get(entropy)
+            saved = None if estimate is None else estimate.DEEPEN
             if deepen:
-                solver_class.DEEPEN_ROUNDS = int(deepen)
+                estimate.DEEPEN = int(deepen)
             try:
                 seconds, error = timed_fit(est, X, y)
             finally:
                 if deepen:
-                    solver_class.DEEPEN_ROUNDS = saved
+                    estimate.DEEPEN = saved
             row = {"solver": spec, "seed": seed, "M": M, "time_s": seconds,
                    "train_error": error, "solved": error == 0.0}
             if error == 0.0:

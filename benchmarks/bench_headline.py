@@ -2,7 +2,7 @@
 
 For each solver in ``skwfm.solvers.SOLVERS`` (or ``--solvers``), each model (binary
 perceptron, N=1001; fully connected committee, K=5, N=321) and each load α, fit random
-±1 patterns with random labels (the storage problem of SPEC 1.1; the same instances as
+±1 patterns with random labels (the paper's storage problem; the same instances as
 ``bench_capacity.py``: seed s draws the patterns and seeds the solver) and report:
 
 * ``solved``/``success_rate``: fits with zero training errors;
@@ -10,7 +10,7 @@ perceptron, N=1001; fully connected committee, K=5, N=321) and each load α, fit
 * flatness of the *solved* networks, mean over seeds: local energy δE(p) at p = 0.005
   and 0.02 (exact, ``skwfm.flatness.local_energy(method="exact")``) and the local
   entropy relative to its bound, S/H₂, at BP couplings γ = 3 and 1.5
-  (``skwfm.flatness.local_entropy``; the columns of SPEC 2.6). ``--no-entropy`` skips
+  (``skwfm.flatness.local_entropy``). ``--no-entropy`` skips
   the BP part.
 
 Example (the defaults; a few minutes on two cores)::

@@ -1,8 +1,9 @@
 """Replicated SGD on the reference committee instance: success rate, epochs, time, speed-up.
 
-The instance of SPEC 3.2.2 / appendix B: fully connected committee K=5, N=321, load
-α = M/(N·K) = 0.5 (M = 802 random ±1 patterns with random labels), with the documented
-configuration y=7 replicas, batch 80, λ=0.75, γ=0.05, γ_step=0.001, η=2 (least-action).
+The instance of the reference code's documented "good configuration" (user guide,
+"replicated"): fully connected committee K=5, N=321, load α = M/(N·K) = 0.5 (M = 802
+random ±1 patterns with random labels), y=7 replicas, batch 80, λ=0.75, γ=0.05,
+γ_step=0.001, η=2 (least-action).
 Two parts:
 
 * ``success``: for each ``--replicas`` value, every seed is fitted once with
@@ -45,17 +46,18 @@ from _common import save  # noqa: E402
 
 from skwfm import CommitteeClassifier  # noqa: E402
 from skwfm.datasets import make_random_patterns  # noqa: E402
+from skwfm.solvers import Replicated  # noqa: E402
 
-# the storage problem of the paper: no thresholds
-REFERENCE = dict(n_hidden=5, solver="replicated", batch_size=80, coupling=0.75, gamma=0.05,
-                 gamma_step=0.001, learning_rate=2.0, update_rule="least-action",
-                 fit_intercept=False)
+#: the reference configuration's options
+REFERENCE = dict(batch_size=80, coupling=0.75, gamma=0.05, gamma_step=0.001,
+                 learning_rate=2.0, update_rule="least-action")
 
 
 def fit(X, y, seed, n_replicas, n_jobs, max_iter):
     # the paper's random-pattern problems have no threshold: fit_intercept=False
-    clf = CommitteeClassifier(n_replicas=n_replicas, n_jobs=n_jobs, max_iter=max_iter,
-                              fit_intercept=False, random_state=seed, **REFERENCE)
+    solver = Replicated(n_replicas=n_replicas, max_iter=max_iter, **REFERENCE)
+    clf = CommitteeClassifier(n_hidden=5, solver=solver, n_jobs=n_jobs,
+                              fit_intercept=False, random_state=seed)
     t0, c0 = time.perf_counter(), time.process_time()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -99,18 +101,18 @@ def machine_speedup(n_threads, seconds=1.0):
     """
     from concurrent.futures import ThreadPoolExecutor
 
-    from skwfm._kernels.replicated import count_errors
+    from skwfm._kernels.forward import count_errors
     from skwfm._layout import NetworkLayout
 
     X, y = make_random_patterns(1000, 1001, random_state=0)
     X, y = X.astype(np.float64), y.astype(np.float64)
-    kernel_args = NetworkLayout("fully-connected", 1001, 5).kernel_args()
+    layout = NetworkLayout("fully-connected", 1001, 5)
     W = np.random.default_rng(0).choice([-1.0, 1.0], (n_threads, 5 * 1001))
-    outs = [np.empty(1, dtype=np.int64) for _ in range(n_threads)]
+    bias = np.zeros(5)
 
     def work(t, repeats):
         for _ in range(repeats):
-            count_errors(X, y, W[t:t + 1], *kernel_args, outs[t])
+            count_errors(X, y, W[t], bias, *layout.kernel_args(), layout.output_rule)
 
     work(0, 1)
     t0 = time.perf_counter()

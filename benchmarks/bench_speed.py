@@ -64,8 +64,8 @@ def measure(architecture, n_hidden, M, N, repeats, warmup):
     X, y = make_random_patterns(M, N, random_state=0)
     X = np.ascontiguousarray(X, dtype=np.float64)
     layout = NetworkLayout(architecture, N, n_hidden)
-    defaults = SGDAnnealed.defaults
-    eta = SGDAnnealed.learning_rates["perceptron" if n_hidden == 1 else "committee"]
+    defaults = SGDAnnealed().get_params()
+    eta = SGDAnnealed.LEARNING_RATES["perceptron" if n_hidden == 1 else "committee"]
     rng = np.random.default_rng(0)
     hidden = np.clip(defaults["init_scale"] * rng.standard_normal(layout.n_weights), -1, 1)
     epochs = _SignEpochs(X, y, layout, hidden, defaults["batch_size"], eta)
@@ -94,7 +94,7 @@ class DenseEpochs:
     """The dense path of the solver for ``C`` networks on the same inputs."""
 
     def __init__(self, X, Y, layout, rng):
-        defaults = SGDAnnealed.defaults
+        defaults = SGDAnnealed().get_params()
         self.X32 = np.ascontiguousarray(X, dtype=np.float32)
         self.Y = np.ascontiguousarray(Y, dtype=np.float64)
         C = Y.shape[0]
@@ -107,18 +107,18 @@ class DenseEpochs:
         self.gamma = np.full(C, defaults["gamma"])
         self.losses, self.flips = np.zeros(C), np.zeros(C, dtype=np.int64)
         self.errors = np.zeros(C, dtype=np.int64)
-        self.eta = SGDAnnealed.learning_rates[
+        self.eta = SGDAnnealed.LEARNING_RATES[
             "perceptron" if layout.n_hidden == 1 else "committee"]
 
     def __call__(self):
         order = self.rng.permutation(self.X32.shape[0])
         args = self.layout.kernel_args()
         sgd_epoch_dense(self.X32, self.Y, self.hidden, self.w32, self.bias, self.active,
-                        order, SGDAnnealed.defaults["batch_size"], self.eta, self.gamma,
+                        order, SGDAnnealed().batch_size, self.eta, self.gamma,
                         True, *args, self.losses, self.flips, self.layout.output_rule)
         count_errors_dense(self.X32, self.Y, self.w32, self.bias, self.active, *args,
                            self.errors, self.layout.output_rule)
-        self.gamma *= SGDAnnealed.defaults["gamma_growth"]
+        self.gamma *= SGDAnnealed().gamma_growth
 
 
 def measure_dense(n_samples, repeats, warmup):

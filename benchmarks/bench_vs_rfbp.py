@@ -9,9 +9,13 @@ sides use the shared comparison script ``shared/peers/compare_fbp.py`` (same gen
 same seeds, rFBP with its documented MagP64 recipe) in the same run, one after the other::
 
     python benchmarks/bench_vs_rfbp.py --rfbp-python /path/to/rfbp/bin/python \\
-        --compare ../shared/peers/compare_fbp.py --cases 321:5:0.3,1001:1:0.7 --seeds 1,2,3
+        --compare ../shared/peers/compare_fbp.py --cases 321:5:0.3,1001:1:0.7 --seeds 1,2,3 \\
+        --params '{"fit_intercept": false}'
 
-Prints one row per implementation and case and writes ``benchmarks/results/vs_rfbp.csv``.
+The comparison script builds skwfm's estimator with ``solver="focusing-bp"`` (the
+solver's default options) and the ``--params`` given, which can therefore only be
+options of the estimator (``fit_intercept``, ``tol``, ...). Prints one row per
+implementation and case and writes ``benchmarks/results/vs_rfbp.csv``.
 """
 
 import argparse
@@ -49,7 +53,8 @@ def main(argv=None):
     parser.add_argument("--cases", default="321:5:0.3,1001:1:0.7",
                         help="comma-separated N:K:alpha")
     parser.add_argument("--seeds", default="1,2,3")
-    parser.add_argument("--params", default="", help="JSON estimator parameters for skwfm")
+    parser.add_argument("--params", default="",
+                        help="JSON dict of estimator parameters for skwfm (not solver options)")
     parser.add_argument("--out", default=None)
     args = parser.parse_args(argv)
 

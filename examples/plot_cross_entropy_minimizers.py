@@ -6,12 +6,12 @@ Cross-entropy at fixed γ: how flat are the solutions it reaches?
 The cross-entropy loss of a stability x = y (w·ξ)/√N,
 ℓ_γ(x) = ln(1 + e^{−2γx}) / (2γ), interpolates between a smooth loss that keeps
 pushing every margin up (small γ) and the perceptron loss max(0, −x) (γ → ∞). The
-paper's claim (SPEC 4.4, item 2) is that minimizers of ℓ_γ at finite γ sit in wide
+paper's claim (its abstract) is that minimizers of ℓ_γ at finite γ sit in wide
 flat minima of the *error* loss, and that as γ grows they degrade towards the typical,
 isolated solutions.
 
-Here we keep γ fixed during training (``solver="sgd-annealed"`` with
-``gamma_growth=1.0``) at five values, from γ = 0.5 to γ = 1000 (the perceptron rule on
+Here we keep γ fixed during training (``solver=SGDAnnealed(gamma=γ,
+gamma_growth=1.0)``) at five values, from γ = 0.5 to γ = 1000 (the perceptron rule on
 the hidden weights), and fit a binary perceptron with N = 401 weights on M = 181 random
 patterns (load α ≈ 0.3) from twelve random initialisations per γ. For every solution
 we measure the local entropy of the error loss, S(d), by belief propagation
@@ -34,6 +34,7 @@ import numpy as np
 from skwfm import BinaryPerceptronClassifier
 from skwfm.datasets import make_random_patterns
 from skwfm.flatness import binary_entropy, local_energy, local_entropy
+from skwfm.solvers import SGDAnnealed
 
 N, M = 401, 121
 X, y = make_random_patterns(n_samples=M, n_features=N, random_state=0)
@@ -49,11 +50,9 @@ for g in train_gammas:
             warnings.simplefilter("ignore")  # unsolved runs are reported below
             # the paper's random-pattern problems have no threshold: fit_intercept=False
             clf = BinaryPerceptronClassifier(
-                fit_intercept=False,
-                solver="sgd-annealed", gamma=g, gamma_growth=1.0, max_iter=2000,
-                random_state=seed,
-            ).fit(X, y)
-        if not clf.converged_:
+                solver=SGDAnnealed(gamma=g, gamma_growth=1.0, max_iter=2000),
+                fit_intercept=False, random_state=seed).fit(X, y)
+        if clf.score(X, y) < 1.0:
             print(f"gamma={g:g} seed {seed}: not solved, left out")
             continue
         curve = local_entropy(clf, X, y, probe_gammas, n_jobs=2, random_state=0)

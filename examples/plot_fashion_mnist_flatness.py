@@ -40,6 +40,7 @@ from sklearn.preprocessing import StandardScaler
 from skwfm import BinaryPerceptronClassifier
 from skwfm.datasets import load_fashion_mnist
 from skwfm.flatness import local_energy, local_entropy, sampled_local_entropy
+from skwfm.solvers import EntropyGreedy, FocusingBP, Replicated, SGDAnnealed
 
 X_all, X_test, y_all, y_test = load_fashion_mnist(classes=(5, 9), return_X_y=True)
 order = np.random.default_rng(0).permutation(len(X_all))
@@ -55,20 +56,19 @@ print(f"training set {X.shape}, held-out set {X_held.shape}")
 # --------------------------------------------------
 # All the options that distinguish the procedures are in this one table.
 PROCEDURES = {
-    "sgd, gamma x1.005": dict(solver="sgd-annealed", gamma_growth=1.005),
-    "sgd, gamma x1.2": dict(solver="sgd-annealed", gamma_growth=1.2),
-    "sgd, gamma=1000": dict(solver="sgd-annealed", gamma=1e3, gamma_growth=1.0),
-    "sgd, gamma=1000, batch 1": dict(solver="sgd-annealed", gamma=1e3,
-                                     gamma_growth=1.0, batch_size=1),
-    "focusing-bp": dict(solver="focusing-bp"),
-    "entropy-greedy": dict(solver="entropy-greedy"),
-    "replicated": dict(solver="replicated"),
+    "sgd, gamma x1.005": SGDAnnealed(gamma_growth=1.005),
+    "sgd, gamma x1.2": SGDAnnealed(gamma_growth=1.2),
+    "sgd, gamma=1000": SGDAnnealed(gamma=1e3, gamma_growth=1.0),
+    "sgd, gamma=1000, batch 1": SGDAnnealed(gamma=1e3, gamma_growth=1.0, batch_size=1),
+    "focusing-bp": FocusingBP(),
+    "entropy-greedy": EntropyGreedy(),
+    "replicated": Replicated(),
 }
 
 rows = []
-for name, options in PROCEDURES.items():
+for name, solver in PROCEDURES.items():
     for seed in range(3):
-        clf = BinaryPerceptronClassifier(random_state=seed, **options)
+        clf = BinaryPerceptronClassifier(solver, random_state=seed)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # a fit that ends with errors is flagged below
             clf.fit(X, y)

@@ -33,6 +33,7 @@ from sklearn.model_selection import GridSearchCV
 
 from skwfm import BinaryPerceptronClassifier, FlatnessScorer
 from skwfm.datasets import make_teacher_student
+from skwfm.solvers import SGDAnnealed
 
 X, y, teacher = make_teacher_student(n_samples=270, n_features=301, random_state=0)
 
@@ -43,12 +44,13 @@ scoring = {
     "local_energy": FlatnessScorer("local_energy", flip_fraction=0.01, method="exact"),
 }
 param_grid = [
-    {"gamma_growth": [1.002, 1.01, 1.05, 1.2]},
-    {"gamma": [1e3], "gamma_growth": [1.0]},  # the perceptron rule
+    {"solver__gamma_growth": [1.002, 1.01, 1.05, 1.2]},
+    {"solver__gamma": [1e3], "solver__gamma_growth": [1.0]},  # the perceptron rule
 ]
 search = GridSearchCV(
     # the paper's random-pattern problems have no threshold: fit_intercept=False
-    BinaryPerceptronClassifier(fit_intercept=False, max_iter=3000, random_state=0),
+    BinaryPerceptronClassifier(solver=SGDAnnealed(max_iter=3000), fit_intercept=False,
+                               random_state=0),
     param_grid,
     scoring=scoring,
     refit="accuracy",
@@ -62,7 +64,7 @@ with warnings.catch_warnings():
 
 results = pd.DataFrame(search.cv_results_)
 results["schedule"] = [
-    "perceptron rule" if p.get("gamma") == 1e3 else f"x{p['gamma_growth']}"
+    "perceptron rule" if p.get("solver__gamma") == 1e3 else f"x{p['solver__gamma_growth']}"
     for p in results["params"]
 ]
 columns = ["schedule", "mean_test_accuracy", "mean_train_accuracy",

@@ -6,8 +6,9 @@ Success rate of focusing BP on the binary perceptron
 A binary perceptron with N weights can store random labels up to the load
 α = M/N ≈ 0.833, but finding a solution gets hard well before that: the solutions are
 mostly isolated, and only rare dense regions are reachable by an efficient algorithm.
-Focusing belief propagation (``solver="focusing-bp"``, see :ref:`focusing_bp`) steers
-BP towards those dense regions with a growing focusing field.
+Focusing belief propagation (``solver="focusing-bp"``, or a
+:class:`~skwfm.solvers.FocusingBP` object with its options, see :ref:`focusing_bp`)
+steers BP towards those dense regions with a growing focusing field.
 
 Here we count, for a small perceptron (N = 201) and several loads, how many of a few
 random instances each protocol solves: the default pseudo-reinforcement over 101 steps,
@@ -31,6 +32,7 @@ from sklearn.exceptions import ConvergenceWarning
 
 from skwfm import BinaryPerceptronClassifier
 from skwfm.datasets import make_random_patterns
+from skwfm.solvers import FocusingBP
 
 N = 201
 alphas = [0.5, 0.6, 0.7, 0.75, 0.8]
@@ -47,8 +49,8 @@ for name, n_steps in protocols.items():
         for seed in seeds:
             X, y = make_random_patterns(M, N, random_state=seed)
             # the paper's random-pattern problems have no threshold: fit_intercept=False
-            clf = BinaryPerceptronClassifier(fit_intercept=False, solver="focusing-bp",
-                                             n_steps=n_steps, random_state=seed)
+            clf = BinaryPerceptronClassifier(FocusingBP(n_steps=n_steps),
+                                             fit_intercept=False, random_state=seed)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", ConvergenceWarning)
                 clf.fit(X, y)
@@ -78,10 +80,10 @@ plt.show()
 # %%
 # What the history records
 # ------------------------
-# One row per focusing step: the (γ, y) pair, the BP sweeps made, the largest message
-# change and the training error of the sign readout.
+# One row per focusing step (``iteration``), with the step's (γ, y) pair, the BP sweeps
+# made, the largest message change and the training error of the sign readout.
 
 X, y = make_random_patterns(int(0.6 * N) | 1, N, random_state=0)
 clf = BinaryPerceptronClassifier(fit_intercept=False, solver="focusing-bp", random_state=0)
 clf.fit(X, y)
-print(clf.history_[["step", "gamma", "y", "max_change", "train_error"]].tail())
+print(clf.history_[["iteration", "gamma", "y", "max_change", "train_error"]].tail())

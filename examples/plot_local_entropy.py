@@ -31,25 +31,24 @@ import numpy as np
 from skwfm import BinaryPerceptronClassifier
 from skwfm.datasets import make_teacher_student
 from skwfm.flatness import annealed_teacher_bound, binary_entropy, local_entropy
-from skwfm.solvers import SOLVERS
+from skwfm.solvers import FocusingBP, SGDAnnealed
 
 N, M = 501, 301
 X, y, teacher = make_teacher_student(n_samples=M, n_features=N, random_state=0)
 
 configs = {
-    "sgd-annealed, slow (x1.005)": dict(gamma_growth=1.005),
-    "sgd-annealed, fast (x1.2)": dict(gamma_growth=1.2),
-    "perceptron rule (gamma=1e3)": dict(gamma=1e3, gamma_growth=1.0, max_iter=3000),
+    "sgd-annealed, slow (x1.005)": SGDAnnealed(gamma_growth=1.005),
+    "sgd-annealed, fast (x1.2)": SGDAnnealed(gamma_growth=1.2),
+    "perceptron rule (gamma=1e3)": SGDAnnealed(gamma=1e3, gamma_growth=1.0, max_iter=3000),
+    "focusing-bp": FocusingBP(),
 }
-if "focusing-bp" in SOLVERS:
-    configs["focusing-bp"] = dict(solver="focusing-bp")
 
 networks = {"teacher": teacher}
-for name, params in configs.items():
+for name, solver in configs.items():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         # the paper's random-pattern problems have no threshold: fit_intercept=False
-        clf = BinaryPerceptronClassifier(fit_intercept=False, random_state=0, **params)
+        clf = BinaryPerceptronClassifier(solver, fit_intercept=False, random_state=0)
         clf.fit(X, y)
     print(f"{name:30s} training error {1 - clf.score(X, y):.3f}")
     networks[name] = clf

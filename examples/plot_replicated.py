@@ -27,26 +27,27 @@ import numpy as np
 
 from skwfm import BinaryPerceptronClassifier
 from skwfm.datasets import make_random_patterns
+from skwfm.solvers import Replicated
 
 N = 301
 X, y = make_random_patterns(n_samples=150, n_features=N, random_state=0)
 # the paper's random-pattern problems have no threshold: fit_intercept=False
-clf = BinaryPerceptronClassifier(solver="replicated", n_replicas=7, fit_intercept=False,
+clf = BinaryPerceptronClassifier(solver=Replicated(n_replicas=7), fit_intercept=False,
                                  random_state=0)
 clf.fit(X, y)
 h = clf.history_
 print(f"solved: {clf.converged_} after {clf.n_iter_} epochs, "
       f"training accuracy of coef_: {clf.score(X, y):.3f}")
-print(h[["epoch", "center_train_error", "replica_train_error", "mean_distance",
+print(h[["iteration", "center_train_error", "replica_train_error", "mean_distance",
          "gamma"]].iloc[::20].to_string(index=False))
 
 fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.8))
-ax1.plot(h.epoch, h.mean_distance, color="C2")
+ax1.plot(h.iteration, h.mean_distance, color="C2")
 ax1.set_xlabel("epoch")
 ax1.set_ylabel("mean distance of replicas to centre")
 ax1.set_title("replicas collapse onto the centre")
-ax2.plot(h.epoch, h.center_train_error, label="centre")
-ax2.plot(h.epoch, h.replica_train_error, label="best replica", alpha=0.8)
+ax2.plot(h.iteration, h.center_train_error, label="centre")
+ax2.plot(h.iteration, h.replica_train_error, label="best replica", alpha=0.8)
 ax2.set_xlabel("epoch")
 ax2.set_ylabel("training error")
 ax2.legend()
@@ -75,9 +76,9 @@ for alpha in alphas:
         solved = 0
         for seed in seeds:
             X, y = make_random_patterns(n_samples=M, n_features=N, random_state=seed)
-            est = BinaryPerceptronClassifier(solver="replicated", n_replicas=r,
-                                             batch_size=30, max_iter=300,
-                                             fit_intercept=False, random_state=seed)
+            solver = Replicated(n_replicas=r, batch_size=30, max_iter=300)
+            est = BinaryPerceptronClassifier(solver=solver, fit_intercept=False,
+                                             random_state=seed)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # unsolved fits warn
                 solved += est.fit(X, y).converged_

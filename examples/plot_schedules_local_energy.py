@@ -4,7 +4,7 @@ Slow and fast γ schedules: local energy of the solutions
 ==========================================================
 
 The ``"sgd-annealed"`` solver multiplies the γ of its cross-entropy loss by
-``gamma_growth`` after every epoch. The paper's claim (SPEC 3.4) is that a slowly
+``gamma_growth`` after every epoch. The paper's claim (its abstract) is that a slowly
 growing γ ends in flatter minima of the training error than a fast one.
 :ref:`sphx_glr_auto_examples_plot_sgd_annealed_schedules.py` shows how the two
 schedules train; here we measure where they end.
@@ -29,30 +29,30 @@ import numpy as np
 from skwfm import BinaryPerceptronClassifier
 from skwfm.datasets import make_random_patterns
 from skwfm.flatness import local_energy
+from skwfm.solvers import SGDAnnealed
 
 N, M = 1001, 400
 X, y = make_random_patterns(n_samples=M, n_features=N, random_state=0)
 schedules = {
-    "very slow (×1.001 per epoch)": dict(gamma_growth=1.001),
-    "slow (×1.005)": dict(gamma_growth=1.005),
-    "medium (×1.05)": dict(gamma_growth=1.05),
-    "fast (×1.2)": dict(gamma_growth=1.2),
-    "no annealing (γ=1000)": dict(gamma=1e3, gamma_growth=1.0),
+    "very slow (×1.001 per epoch)": SGDAnnealed(gamma_growth=1.001, max_iter=3000),
+    "slow (×1.005)": SGDAnnealed(gamma_growth=1.005, max_iter=3000),
+    "medium (×1.05)": SGDAnnealed(gamma_growth=1.05, max_iter=3000),
+    "fast (×1.2)": SGDAnnealed(gamma_growth=1.2, max_iter=3000),
+    "no annealing (γ=1000)": SGDAnnealed(gamma=1e3, gamma_growth=1.0, max_iter=3000),
 }
 flips = np.array([0.001, 0.002, 0.005, 0.01, 0.02, 0.05])
 n_seeds = 8
 
 curves = {}
-for name, params in schedules.items():
+for name, solver in schedules.items():
     rows = []
     for seed in range(n_seeds):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # unsolved runs are counted below
             # the paper's random-pattern problems have no threshold: fit_intercept=False
-            clf = BinaryPerceptronClassifier(solver="sgd-annealed", max_iter=3000,
-                                             fit_intercept=False, random_state=seed,
-                                             **params).fit(X, y)
-        if not clf.converged_:
+            clf = BinaryPerceptronClassifier(solver, fit_intercept=False,
+                                             random_state=seed).fit(X, y)
+        if clf.score(X, y) < 1.0:
             continue
         de = local_energy(clf, X, y, flip_fractions=flips, method="exact")
         rows.append(de["error_increase"].to_numpy())

@@ -26,6 +26,7 @@ import matplotlib.pyplot as plt
 
 from skwfm import BinaryPerceptronClassifier
 from skwfm.datasets import make_random_patterns
+from skwfm.solvers import SGDAnnealed
 
 N, M = 1001, 400
 X, y = make_random_patterns(n_samples=M, n_features=N, random_state=0)
@@ -36,12 +37,10 @@ histories = {name: [] for name in schedules}
 for name, growth in schedules.items():
     for seed in range(3):
         # the paper's random-pattern problems have no threshold: fit_intercept=False
-        clf = BinaryPerceptronClassifier(
-            fit_intercept=False,
-            solver="sgd-annealed", gamma_growth=growth, random_state=seed
-        ).fit(X, y)
+        clf = BinaryPerceptronClassifier(solver=SGDAnnealed(gamma_growth=growth),
+                                         fit_intercept=False, random_state=seed).fit(X, y)
         histories[name].append(clf.history_)
-        print(f"{name:26s} seed {seed}: solved={clf.converged_!s:5s} "
+        print(f"{name:26s} seed {seed}: solved={clf.score(X, y) == 1.0!s:5s} "
               f"after {clf.n_iter_:4d} epochs, final gamma = {clf.history_.gamma.iloc[-1]:.3g}")
 
 # %%
@@ -56,12 +55,12 @@ fig, (ax_err, ax_gamma) = plt.subplots(2, 1, figsize=(7, 6.5), sharex=True)
 for name, runs in histories.items():
     for i, h in enumerate(runs):
         label = name if i == 0 else None
-        ax_err.plot(h.epoch, h.train_error, color=colors[name], alpha=0.8, lw=1.2,
+        ax_err.plot(h.iteration, h.train_error, color=colors[name], alpha=0.8, lw=1.2,
                     label=label)
-        ax_gamma.semilogy(h.epoch, h.gamma, color=colors[name], alpha=0.8, lw=1.2,
+        ax_gamma.semilogy(h.iteration, h.gamma, color=colors[name], alpha=0.8, lw=1.2,
                           label=label)
         # mark where the run found a solution
-        ax_gamma.plot(h.epoch.iloc[-1], h.gamma.iloc[-1], "o", color=colors[name], ms=5)
+        ax_gamma.plot(h.iteration.iloc[-1], h.gamma.iloc[-1], "o", color=colors[name], ms=5)
 ax_err.set_ylabel("training error (fraction of M)")
 ax_err.set_ylim(bottom=0)
 ax_err.legend(title="schedule")

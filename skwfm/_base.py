@@ -1,5 +1,6 @@
 """What both estimators share: parameters, validation, labels, one-vs-rest and prediction."""
 
+import inspect
 import warnings
 from numbers import Integral, Real
 
@@ -13,49 +14,92 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from .solvers import SOLVERS, get_solver
-from .solvers._base import MAX_ITER_REASON, Task
+from .solvers import SOLVERS, Solver, get_solver
+from .solvers._fit import MAX_ITER_REASON, SOLVED, Task, ordered_row
+from .solvers._restarts import fit_restarts
 
-PROTOCOLS = {"standard-reinforcement", "scoping", "pseudo-reinforcement"}
 
-#: parameters handed to the solvers (everything but the bookkeeping ones)
-SOLVER_PARAMETER_NAMES = (
-    "max_iter", "tol", "n_iter_no_change", "bp_tol", "learning_rate", "batch_size",
-    "gamma", "gamma_growth", "gamma_step", "init_scale", "protocol", "n_steps",
-    "sweeps_per_step", "damping", "n_replicas", "coupling", "update_rule", "entropy",
-    "max_memory", "center", "n_jobs", "polish_steps",
+#: the parameters every estimator has, with their defaults, in the order of the signature
+SHARED_PARAMETERS = (
+    ("solver", "sgd-annealed"),
+    ("fit_intercept", True),
+    ("tol", 1e-3),
+    ("n_iter_no_change", None),
+    ("early_stopping", False),
+    ("validation_fraction", 0.1),
+    ("n_restarts", 1),
+    ("max_memory", 4.0),
+    ("random_state", None),
+    ("verbose", 0),
+    ("warm_start", False),
+    ("n_jobs", None),
 )
+
+
+def estimator_parameters(positional=(), keyword=()):
+    """Class decorator: an ``__init__`` that stores its arguments, with the signature
+    ``(self, <positional>, *, <keyword>, <shared>)``.
+
+    ``positional`` and ``keyword`` are ``(name, default)`` pairs of the estimator's own
+    parameters; the shared ones come from :data:`SHARED_PARAMETERS` (a shared parameter
+    named in ``positional`` moves there). Every parameter is declared once, and
+    scikit-learn reads them from the signature as usual (``get_params``, ``clone``).
+    """
+    own = {name for name, _ in positional}
+    par = inspect.Parameter
+    signature = inspect.Signature(
+        [par("self", par.POSITIONAL_OR_KEYWORD)]
+        + [par(name, par.POSITIONAL_OR_KEYWORD, default=d) for name, d in positional]
+        + [par(name, par.KEYWORD_ONLY, default=d)
+           for name, d in (*keyword, *SHARED_PARAMETERS) if name not in own]
+    )
+
+    def __init__(self, *args, **kwargs):
+        try:
+            bound = signature.bind(self, *args, **kwargs)
+        except TypeError as error:
+            raise TypeError(_parameter_error(type(self).__name__, kwargs, error)) from None
+        bound.apply_defaults()
+        for name, value in list(bound.arguments.items())[1:]:
+            setattr(self, name, value)
+
+    __init__.__signature__ = signature
+
+    def decorate(cls):
+        __init__.__qualname__ = f"{cls.__name__}.__init__"
+        cls.__init__ = __init__
+        return cls
+
+    return decorate
+
+
+def _parameter_error(estimator, kwargs, error):
+    """The message for arguments an estimator does not take, pointing to the solver
+    objects when one of them is a solver's option."""
+    for name in kwargs:
+        owners = [cls.__name__ for cls in SOLVERS.values()
+                  if name in cls._get_param_names()]
+        if owners:
+            return (
+                f"{estimator} got an unexpected keyword argument {name!r}: it is an "
+                f"option of the solver ({' / '.join(owners)}), given with the solver "
+                f"object, e.g. solver={owners[0]}({name}=...)."
+            )
+    return f"{estimator}: {error}"
 
 
 class BaseBinaryNetwork(ClassifierMixin, BaseEstimator):
     """Base class of the binary-weight classifiers; not meant to be used directly."""
 
     _parameter_constraints = {
-        "solver": [StrOptions(set(SOLVERS))],
+        "solver": [StrOptions(set(SOLVERS)), Solver],
         "fit_intercept": ["boolean"],
-        "max_iter": [Interval(Integral, 1, None, closed="left"), None],
         "tol": [Interval(Real, 0, None, closed="left")],
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left"), None],
         "early_stopping": ["boolean"],
         "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
-        "bp_tol": [Interval(Real, 0, None, closed="neither"), None],
-        "learning_rate": [Interval(Real, 0, None, closed="neither"), None],
-        "batch_size": [Interval(Integral, 1, None, closed="left"), None],
-        "gamma": [Interval(Real, 0, None, closed="neither"), None],
-        "gamma_growth": [Interval(Real, 1, None, closed="left"), None],
-        "gamma_step": [Interval(Real, 0, None, closed="left"), None],
-        "init_scale": [Interval(Real, 0, None, closed="neither"), None],
-        "protocol": [StrOptions(PROTOCOLS), "array-like"],
-        "n_steps": [Interval(Integral, 1, None, closed="left")],
-        "sweeps_per_step": [Interval(Integral, 1, None, closed="left"), None],
-        "damping": [Interval(Real, 0, 1, closed="left")],
-        "n_replicas": [Interval(Integral, 1, None, closed="left"), None],
-        "coupling": [Interval(Real, 0, None, closed="left"), None],
-        "update_rule": [StrOptions({"least-action", "cross-entropy"})],
-        "entropy": [StrOptions({"annealed", "bp"})],
+        "n_restarts": [Interval(Integral, 1, None, closed="left")],
         "max_memory": [Interval(Real, 0, None, closed="neither")],
-        "center": [StrOptions({"traced", "explicit"})],
-        "polish_steps": [Interval(Integral, 0, None, closed="left"), None],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
         "warm_start": ["boolean"],
@@ -69,9 +113,6 @@ class BaseBinaryNetwork(ClassifierMixin, BaseEstimator):
         raise NotImplementedError
 
     # -- fit ---------------------------------------------------------------------------
-
-    def _solver_params(self):
-        return {name: getattr(self, name) for name in SOLVER_PARAMETER_NAMES}
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y):
@@ -100,9 +141,6 @@ class BaseBinaryNetwork(ClassifierMixin, BaseEstimator):
                 "samples of at least two classes."
             )
         layout = self._make_layout(X.shape[1])
-        solver = get_solver(self.solver)
-        params = self._solver_params()
-        solver.check(solver.resolve(params), layout, X.shape[0])
 
         init = self._warm_start_state(classes, layout)
         n_out = 1 if classes.shape[0] == 2 else classes.shape[0]
@@ -110,35 +148,53 @@ class BaseBinaryNetwork(ClassifierMixin, BaseEstimator):
         seeds = rng.randint(np.iinfo(np.int32).max, size=n_out)
         # drawn after the networks' seeds, so that those do not depend on the options
         shared_seed, split_seed = rng.randint(np.iinfo(np.int32).max, size=2)
+        # restarts after the first: their networks' seeds and their shared seed
+        more = rng.randint(np.iinfo(np.int32).max, size=(self.n_restarts - 1, n_out + 1))
         train, val = self._validation_split(y_index, int(split_seed))
         if n_out == 1:
             targets = [np.where(y_index == 1, 1, -1).astype(np.int8)]
             labels = [""]
         else:
             targets = [np.where(y_index == c, 1, -1).astype(np.int8) for c in range(n_out)]
-            labels = [f"class {c!r}" for c in classes]
+            labels = [f"class {c}" for c in classes]
         X_train = X if val is None else np.ascontiguousarray(X[train])
         X_val = None if val is None else np.ascontiguousarray(X[val])
-        tasks = [
-            Task(
+
+        def task(c, r):
+            seed, shared = (seeds[c], shared_seed) if r == 0 else (more[r - 1, c],
+                                                                  more[r - 1, -1])
+            label = labels[c] if self.n_restarts == 1 else \
+                ", ".join(filter(None, [labels[c], f"restart {r}"]))
+            warm = init is not None and r == 0
+            return Task(
                 X=X_train,
                 y=targets[c] if val is None else targets[c][train],
                 layout=layout,
-                seed=int(seeds[c]),
-                shared_seed=int(shared_seed),
+                seed=int(seed),
+                shared_seed=int(shared),
                 fit_intercept=bool(self.fit_intercept),
                 X_val=X_val,
                 y_val=None if val is None else targets[c][val],
-                init_weights=None if init is None else init[0][c],
-                init_intercept=None if init is None else init[1][c],
-                label=labels[c],
+                init_weights=init[0][c] if warm else None,
+                init_intercept=init[1][c] if warm else None,
+                tol=self.tol,
+                n_iter_no_change=self.n_iter_no_change,
+                max_memory=self.max_memory,
+                n_jobs=self.n_jobs,
+                label=label,
                 verbose=self.verbose,
+                network=c,
+                restart=r,
             )
-            for c in range(n_out)
-        ]
-        results = solver.fit_tasks(tasks, params, self.n_jobs)
+
+        restarts = [[task(c, r) for c in range(n_out)] for r in range(self.n_restarts)]
+        solver = get_solver(self.solver).resolve(restarts[0][0])
+        solver.check(restarts[0][0])
+        outs, winners = fit_restarts(solver, restarts, self.n_jobs)
+        results = [outs[r][c] for c, r in enumerate(winners)]
 
         self.classes_ = classes
+        self.solver_ = solver
         self._layout = layout
         self.coef_ = np.stack(
             [r.weights.astype(np.int8).reshape(layout.coef_shape) for r in results]
@@ -147,14 +203,15 @@ class BaseBinaryNetwork(ClassifierMixin, BaseEstimator):
         self.intercept_ = intercept[:, 0] if layout.n_hidden == 1 else intercept
         self.n_iter_ = int(max(r.n_iter for r in results))
         self.converged_ = bool(all(r.stop_reason != MAX_ITER_REASON for r in results))
-        self.history_ = self._history(results, classes if n_out > 1 else None)
+        self.history_ = self._history(outs, winners, classes if n_out > 1 else None)
         if not self.converged_:
             worst = max(r.n_errors for r in results)
             warnings.warn(
-                f"Solver {self.solver!r} reached max_iter ({self.n_iter_} iterations) "
-                f"before its stopping rule; the best configuration seen is kept (at most "
-                f"{worst} of {X_train.shape[0]} training patterns misclassified). "
-                "Increase max_iter, use a slower schedule or a lower load.",
+                f"Solver {solver!r} reached its max_iter ({self.n_iter_} "
+                f"{solver.iteration}s) before its stopping rule; the best configuration "
+                f"seen is kept (at most {worst} of {X_train.shape[0]} training patterns "
+                "misclassified). Increase the solver's max_iter, use a slower schedule "
+                "or a lower load.",
                 ConvergenceWarning,
             )
         return self
@@ -193,13 +250,23 @@ class BaseBinaryNetwork(ClassifierMixin, BaseEstimator):
         return [c.reshape(-1) for c in self.coef_], list(intercept)
 
     @staticmethod
-    def _history(results, classes):
+    def _history(outs, winners, classes):
+        """The rows of every network's restarts: all of them, or, when one solved the
+        network, those up to it (the later ones may have been stopped at a point that
+        depends on scheduling)."""
         frames = []
-        for c, r in enumerate(results):
-            frame = pd.DataFrame(r.history)
-            if classes is not None:
-                frame.insert(0, "class", classes[c])
-            frames.append(frame)
+        for c, winner in enumerate(winners):
+            solved = outs[winner][c].stop_reason == SOLVED
+            for r in range(winner + 1 if solved else len(outs)):
+                frame = pd.DataFrame(outs[r][c].history)
+                # the common columns first and last, whichever row a column first
+                # appears in
+                frame = frame[list(ordered_row(dict.fromkeys(frame.columns)))]
+                if len(outs) > 1:
+                    frame.insert(0, "restart", r)
+                if classes is not None:
+                    frame.insert(0, "class", classes[c])
+                frames.append(frame)
         return pd.concat(frames, ignore_index=True)
 
     # -- predict -----------------------------------------------------------------------
@@ -235,7 +302,7 @@ class BaseBinaryNetwork(ClassifierMixin, BaseEstimator):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
-            Input patterns.
+            Patterns to classify, with the features seen during fit.
 
         Returns
         -------

@@ -1,10 +1,10 @@
 """Belief-propagation engine shared by the BP-based parts of skwfm.
 
 :class:`BeliefPropagation` holds the messages of one training set (perceptron or
-committee, SPEC 3.1.2–3.1.3) and runs sweeps of the numba kernels in
-:mod:`skwfm._kernels.bp`; the focusing solver (SPEC 3.1) drives it with a focusing
-protocol, and :func:`local_free_entropy` (SPEC 2.3) drives it with a fixed field towards a
-reference configuration.
+committee; user guide: focusing-bp, "Belief propagation on a binary network") and runs
+sweeps of the numba kernels in :mod:`skwfm._kernels.bp`; the focusing solver drives it
+with a focusing protocol, the entropy-greedy solver and :func:`local_free_entropy` with a
+fixed field towards a reference configuration (user guide: flatness).
 """
 
 from dataclasses import dataclass
@@ -13,17 +13,17 @@ import numpy as np
 from scipy.special import ndtri
 from scipy.stats import binom
 
-from ._layout import OUTPUT_MAJORITY
 from ._kernels.bp import (
     bethe_free_entropy,
     bp_sweep,
     recompute_totals,
-    sign_errors,
     theta_moments,
     threshold_fewest_errors,
     threshold_maximize,
     threshold_objective,
 )
+from ._kernels.forward import count_errors
+from ._layout import OUTPUT_MAJORITY
 
 #: default memory limit (GiB) of :func:`local_free_entropy`
 DEFAULT_MAX_MEMORY = 4.0
@@ -101,7 +101,7 @@ class BeliefPropagation:
         machine with any K).
     init_scale : float
         Initial pattern-to-weight messages are magnetizations uniform in
-        (−init_scale, init_scale) ("randfact" of the reference code).
+        (−init_scale, init_scale) ("randfact" of BinaryCommitteeMachineFBP.jl).
     rng : numpy Generator
         Source of the initial messages and of the sweep orders.
     messages : BPMessages, optional
@@ -239,8 +239,8 @@ class BeliefPropagation:
 
     def n_errors(self):
         """Training errors of the readout (with the current thresholds)."""
-        return int(sign_errors(self.X, self.y, self.H, self.starts, self.ends, self.offsets,
-                               self.output_rule, self.thresholds))
+        return int(count_errors(self.X, self.y, self.H, self.thresholds, self.starts,
+                                self.ends, self.offsets, self.output_rule))
 
     # -- sweeps ----------------------------------------------------------------------------
 
@@ -329,8 +329,8 @@ class BeliefPropagation:
         Gaussian of mean b_k and variance s²_μk = Σ_j ξ_j² over its inputs. A perceptron
         starts from the b that maximizes the free entropy of its patterns in that state
         (it depends on the class balance only); starting from 0, the first sweeps commit
-        the weights to a threshold that ignores the balance (a one-vs-rest perceptron on
-        Fashion-MNIST was seen to settle on the constant "rest" network). A majority
+        the weights to a threshold that ignores the balance (user guide: focusing-bp,
+        "Real data"). A majority
         committee starts every unit at b = s Φ⁻¹(q), s the median of s_μk, with q the
         probability of a unit being +1 that makes the majority +1 as often as the labels
         are; a parity machine stays at 0.
@@ -350,17 +350,12 @@ class BeliefPropagation:
             q = _unit_probability(float(np.mean(self.y > 0)), K)
             self.thresholds[:] = np.median(sd, axis=0) * ndtri(q)
 
-    def run(self, *, tol, max_sweeps, damping=0.0, p=0.0, r=0.0, stop=None):
-        """Sweep until the largest change is below ``tol`` or ``max_sweeps`` sweeps.
-
-        ``stop``, if given, is called after every sweep; the run ends there when it
-        returns True. Returns ``(converged, n_sweeps, last_change)``.
-        """
+    def run(self, *, tol, max_sweeps, damping=0.0):
+        """Sweep without focusing until the largest change is below ``tol`` or
+        ``max_sweeps`` sweeps; return ``(converged, n_sweeps, last_change)``."""
         change = np.inf
         for n in range(1, max_sweeps + 1):
-            change = self.sweep(damping, p, r)
-            if stop is not None and stop():
-                return change < tol, n, change
+            change = self.sweep(damping)
             if change < tol:
                 return True, n, change
         return False, max_sweeps, change
@@ -422,9 +417,9 @@ def local_free_entropy(X, y, layout, reference, gamma, *, tol=1e-5, max_sweeps=5
                        thresholds=None):
     """Bethe free entropy of the solutions of a training set around a reference.
 
-    Runs BP on the factor graph of the training set (perceptron: SPEC 3.1.2; committee:
-    3.1.3) with an external field ``gamma * reference[i]`` on every weight and no
-    focusing messages, and evaluates the Bethe free entropy at the fixed point (SPEC 2.3):
+    Runs BP on the factor graph of the training set (user guide: focusing-bp) with an
+    external field ``gamma * reference[i]`` on every weight and no focusing messages, and
+    evaluates the Bethe free entropy at the fixed point (user guide: flatness):
 
     .. math::
 

@@ -6,12 +6,14 @@ import numpy as np
 
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from ._base import BaseBinaryNetwork
+from ._base import BaseBinaryNetwork, estimator_parameters
 from ._docstrings import fill_doc
 from ._layout import NetworkLayout
 
 
 @fill_doc
+@estimator_parameters(positional=(("n_hidden", 5),),
+                      keyword=(("architecture", "fully-connected"),))
 class CommitteeClassifier(BaseBinaryNetwork):
     """Committee machine: K sign units with ±1 weights and a majority-vote output.
 
@@ -44,9 +46,7 @@ class CommitteeClassifier(BaseBinaryNetwork):
     architecture : {{"fully-connected", "tree", "parity"}}, default="fully-connected"
         How the hidden units are connected to the inputs and combined.
 
-    {solver_parameters}
-
-    {common_parameters}
+    {shared_parameters}
 
     Attributes
     ----------
@@ -88,73 +88,6 @@ class CommitteeClassifier(BaseBinaryNetwork):
         "n_hidden": [Interval(Integral, 1, None, closed="left")],
         "architecture": [StrOptions({"fully-connected", "tree", "parity"})],
     }
-
-    def __init__(
-        self,
-        n_hidden=5,
-        *,
-        architecture="fully-connected",
-        solver="sgd-annealed",
-        fit_intercept=True,
-        max_iter=None,
-        tol=1e-3,
-        n_iter_no_change=None,
-        early_stopping=False,
-        validation_fraction=0.1,
-        bp_tol=None,
-        learning_rate=None,
-        batch_size=None,
-        gamma=None,
-        gamma_growth=None,
-        gamma_step=None,
-        init_scale=None,
-        protocol="pseudo-reinforcement",
-        n_steps=101,
-        sweeps_per_step=None,
-        damping=0.5,
-        n_replicas=None,
-        coupling=None,
-        update_rule="least-action",
-        entropy="annealed",
-        max_memory=4.0,
-        center="traced",
-        polish_steps=None,
-        random_state=None,
-        verbose=0,
-        warm_start=False,
-        n_jobs=None,
-    ):
-        self.n_hidden = n_hidden
-        self.architecture = architecture
-        self.solver = solver
-        self.fit_intercept = fit_intercept
-        self.max_iter = max_iter
-        self.tol = tol
-        self.n_iter_no_change = n_iter_no_change
-        self.early_stopping = early_stopping
-        self.validation_fraction = validation_fraction
-        self.bp_tol = bp_tol
-        self.learning_rate = learning_rate
-        self.batch_size = batch_size
-        self.gamma = gamma
-        self.gamma_growth = gamma_growth
-        self.gamma_step = gamma_step
-        self.init_scale = init_scale
-        self.protocol = protocol
-        self.n_steps = n_steps
-        self.sweeps_per_step = sweeps_per_step
-        self.damping = damping
-        self.n_replicas = n_replicas
-        self.coupling = coupling
-        self.update_rule = update_rule
-        self.entropy = entropy
-        self.max_memory = max_memory
-        self.center = center
-        self.polish_steps = polish_steps
-        self.random_state = random_state
-        self.verbose = verbose
-        self.warm_start = warm_start
-        self.n_jobs = n_jobs
 
     def _make_layout(self, n_features):
         if self.n_hidden % 2 == 0 and self.architecture != "parity":

@@ -3,26 +3,26 @@
 Every network in skwfm is stored as one flat vector of ``n_weights`` binary weights.
 Hidden unit ``k`` owns the weights ``w[offsets[k]:offsets[k] + (ends[k] - starts[k])]``
 and sees the input features ``X[:, starts[k]:ends[k]]``. This covers the three models
-of SPEC section 1 with one representation that the numba kernels understand:
+of the user guide (:ref:`models`) with one representation that the numba kernels
+understand:
 
 * perceptron: one unit that sees every feature (``K = 1``);
 * fully connected committee: ``K`` units that each see every feature (``K * N`` weights);
 * tree committee: ``K`` units on contiguous, disjoint blocks of (nearly) equal size
   (``N`` weights in all);
 * parity machine: ``K`` units that each see every feature, like the fully connected
-  committee, but the output is the product of the hidden signs (SPEC 1.2 and 4.6).
+  committee, but the output is the product of the hidden signs.
 """
 
 from dataclasses import dataclass, field
 
 import numpy as np
 
-ARCHITECTURES = ("perceptron", "fully-connected", "tree", "parity")
+# the output rules, as the integer codes the kernels take: the majority of the units,
+# or their product (architecture "parity")
+from ._kernels.forward import OUTPUT_MAJORITY, OUTPUT_PARITY
 
-#: output rule of the network, as the integer code the kernels take
-OUTPUT_MAJORITY = 0
-#: output = Π_k τ_k (architecture "parity")
-OUTPUT_PARITY = 1
+ARCHITECTURES = ("perceptron", "fully-connected", "tree", "parity")
 
 
 @dataclass(frozen=True)
@@ -32,7 +32,7 @@ class NetworkLayout:
     Parameters
     ----------
     architecture : {"perceptron", "fully-connected", "tree", "parity"}
-        Model of SPEC section 1 (``"parity"``: fully connected units, product output).
+        Model of the user guide (``"parity"``: fully connected units, product output).
     n_features : int
         Number of input features N.
     n_hidden : int, default=1
@@ -100,7 +100,7 @@ class NetworkLayout:
         return OUTPUT_PARITY if self.architecture == "parity" else OUTPUT_MAJORITY
 
     def load(self, n_samples):
-        """Load α of a training set of ``n_samples`` patterns (SPEC section 1 conventions).
+        """Load α of a training set of ``n_samples`` patterns (the user guide's conventions).
 
         Perceptron and tree committee: α = M / N; fully connected committee and parity
         machine: α = M / (N K).

@@ -1,11 +1,12 @@
 """BinaryPerceptronClassifier: one sign unit with ±1 weights."""
 
-from ._base import BaseBinaryNetwork
+from ._base import BaseBinaryNetwork, estimator_parameters
 from ._docstrings import fill_doc
 from ._layout import NetworkLayout
 
 
 @fill_doc
+@estimator_parameters(positional=(("solver", "sgd-annealed"),))
 class BinaryPerceptronClassifier(BaseBinaryNetwork):
     """Binary perceptron: ±1 weights, output ``sign(w·x)``, trained towards wide flat minima.
 
@@ -18,9 +19,7 @@ class BinaryPerceptronClassifier(BaseBinaryNetwork):
 
     Parameters
     ----------
-    {solver_parameters}
-
-    {common_parameters}
+    {shared_parameters}
 
     Attributes
     ----------
@@ -48,69 +47,6 @@ class BinaryPerceptronClassifier(BaseBinaryNetwork):
     >>> clf.coef_.shape, clf.coef_.dtype
     ((1, 1001), dtype('int8'))
     """
-
-    def __init__(
-        self,
-        solver="sgd-annealed",
-        *,
-        fit_intercept=True,
-        max_iter=None,
-        tol=1e-3,
-        n_iter_no_change=None,
-        early_stopping=False,
-        validation_fraction=0.1,
-        bp_tol=None,
-        learning_rate=None,
-        batch_size=None,
-        gamma=None,
-        gamma_growth=None,
-        gamma_step=None,
-        init_scale=None,
-        protocol="pseudo-reinforcement",
-        n_steps=101,
-        sweeps_per_step=None,
-        damping=0.5,
-        n_replicas=None,
-        coupling=None,
-        update_rule="least-action",
-        entropy="annealed",
-        max_memory=4.0,
-        center="traced",
-        polish_steps=None,
-        random_state=None,
-        verbose=0,
-        warm_start=False,
-        n_jobs=None,
-    ):
-        self.solver = solver
-        self.fit_intercept = fit_intercept
-        self.max_iter = max_iter
-        self.tol = tol
-        self.n_iter_no_change = n_iter_no_change
-        self.early_stopping = early_stopping
-        self.validation_fraction = validation_fraction
-        self.bp_tol = bp_tol
-        self.learning_rate = learning_rate
-        self.batch_size = batch_size
-        self.gamma = gamma
-        self.gamma_growth = gamma_growth
-        self.gamma_step = gamma_step
-        self.init_scale = init_scale
-        self.protocol = protocol
-        self.n_steps = n_steps
-        self.sweeps_per_step = sweeps_per_step
-        self.damping = damping
-        self.n_replicas = n_replicas
-        self.coupling = coupling
-        self.update_rule = update_rule
-        self.entropy = entropy
-        self.max_memory = max_memory
-        self.center = center
-        self.polish_steps = polish_steps
-        self.random_state = random_state
-        self.verbose = verbose
-        self.warm_start = warm_start
-        self.n_jobs = n_jobs
 
     def _make_layout(self, n_features):
         return NetworkLayout("perceptron", n_features)

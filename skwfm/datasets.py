@@ -1,4 +1,4 @@
-"""Data generators of the storage and teacher–student problems (SPEC section 1), and a
+"""Data generators of the storage and teacher–student problems (user guide: models), and a
 reader of the Fashion-MNIST files for the real-data experiments."""
 
 import gzip
@@ -87,12 +87,12 @@ def make_teacher_student(n_samples=100, n_features=1001, *, n_hidden=1,
     architecture : {"fully-connected", "tree", "parity"}, default="fully-connected"
         Committee architecture of the teacher (ignored for ``n_hidden=1``).
     random_state : int, RandomState instance or None, default=None
-        Seed.
+        Seed of the teacher and of the patterns.
 
     Returns
     -------
     X : ndarray of int8 of shape (n_samples, n_features)
-        Patterns.
+        Random ±1 patterns.
     y : ndarray of int8 of shape (n_samples,)
         Teacher's labels in {-1, +1}.
     teacher : ndarray of int8

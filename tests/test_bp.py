@@ -9,6 +9,8 @@ from scipy.special import log_ndtr
 
 from skwfm._bp import BeliefPropagation, check_bp_memory, local_free_entropy
 from skwfm._kernels import bp as kbp
+from skwfm._kernels.bp.nodes import _negligible_node
+from skwfm._kernels.forward import count_errors
 from skwfm._layout import NetworkLayout
 
 FMAX = 30.0
@@ -232,9 +234,9 @@ def kernel_sweep(order, X, y, u, ext, foc, U, V, layout, p, r, lam, bias=None, f
     work = np.empty((7, max(layout.n_weights, 64)))
     bufs = (np.empty(K), np.empty(K), np.empty((K + 1, K + 1)), np.empty((K + 1, K + 1)))
     if bias is None and flip == 0.0 and moments is None and not fast:
-        # the signature that predates thresholds (used by other modules' tests)
+        # the optional arguments left out: no thresholds, no noise, no moments kept
         maxdiff = kbp.bp_sweep(order, X, y, u, H, ext, foc, U, V, starts, ends, offsets, p,
-                               r, lam, work, *bufs)
+                               r, lam, work, *bufs, layout.output_rule)
     else:
         maxdiff = kbp.bp_sweep(order, X, y, u, H, ext, foc, U, V, starts, ends, offsets, p,
                                r, lam, work, *bufs, layout.output_rule,
@@ -314,7 +316,7 @@ def test_free_entropy_matches_reference(arch, N, K, M, real):
     H = ext + u.sum(axis=0)
     got = kbp.bethe_free_entropy(X, y, u, H, ext, U, V, starts, ends, offsets,
                                  np.empty((7, max(N, 64))), np.empty(K), np.empty((K + 1, K + 1)),
-                                 np.empty((K + 1, K + 1)))
+                                 np.empty((K + 1, K + 1)), layout.output_rule)
     assert got == pytest.approx(ref_free_entropy(X, y, u, ext, U, V, layout), abs=1e-9)
 
 
@@ -329,7 +331,7 @@ def test_free_entropy_with_clamped_cavities(arch, K):
     assert np.any(np.abs(H[None, :] - u) > 30)
     got = kbp.bethe_free_entropy(X, y, u, H, ext, U, V, starts, ends, offsets,
                                  np.empty((7, 64)), np.empty(K), np.empty((K + 1, K + 1)),
-                                 np.empty((K + 1, K + 1)))
+                                 np.empty((K + 1, K + 1)), layout.output_rule)
     assert got == pytest.approx(
         ref_free_entropy(X, y, u, ext, U, V, layout, stable=True), rel=1e-12)
 
@@ -448,14 +450,21 @@ def test_memory_limit_message():
     assert check_bp_memory(100, layout, 1.0) < 0.01
 
 
-def test_sign_errors_kernel():
-    layout, X, y, rng = instance("fully-connected", 11, 3, 40, seed=4)
+@pytest.mark.parametrize("arch,K,real", [("fully-connected", 3, False), ("tree", 3, True),
+                                         ("perceptron", 1, True)])
+def test_readout_errors(arch, K, real):
+    """The errors of the readout sign0(H) with the thresholds, as BP counts them (the
+    forward kernel, compiled and in plain Python)."""
+    layout, X, y, rng = instance(arch, 12, K, 50, seed=8, real=real)
     H = rng.standard_normal(layout.n_weights)
+    H[0] = 0.0  # sign0: +1
+    b = rng.uniform(-1, 1, K)
     w = np.where(H >= 0, 1.0, -1.0)
-    want = layout.n_errors(layout.preactivations(X, w), y)
+    want = layout.n_errors(layout.preactivations(X, w, b), y)
     starts, ends, offsets = layout.kernel_args()
-    assert kbp.sign_errors(X, y, H, starts, ends, offsets) == want
-    bp = BeliefPropagation(X, y, layout, init_scale=0.1, rng=rng)
+    args = (X, y, H, b, starts, ends, offsets, layout.output_rule)
+    assert count_errors(*args) == count_errors.py_func(*args) == want
+    bp = BeliefPropagation(X, y, layout, init_scale=0.1, rng=rng, thresholds=b)
     bp.H[:] = H
     assert bp.n_errors() == want
 
@@ -645,12 +654,12 @@ def test_fast_mode_matches_reference(flip):
 
 def test_negligible_node_criterion():
     # every argument beyond TAIL_Z: Φ = 1 to 1e-16, fields vanish
-    assert kbp._negligible_node(20.0, 3.0, 0.0, 1.0)
-    assert not kbp._negligible_node(10.0, 3.0, 0.0, 1.0)
+    assert _negligible_node(20.0, 3.0, 0.0, 1.0)
+    assert not _negligible_node(10.0, 3.0, 0.0, 1.0)
     # with a constant c0 the violated side is flat too, without it never
-    assert kbp._negligible_node(-20.0, 3.0, 0.01, 0.98)
-    assert not kbp._negligible_node(-20.0, 3.0, 0.0, 1.0)
-    assert not kbp._negligible_node(-5.0, 3.0, 0.01, 0.98)
+    assert _negligible_node(-20.0, 3.0, 0.01, 0.98)
+    assert not _negligible_node(-20.0, 3.0, 0.0, 1.0)
+    assert not _negligible_node(-5.0, 3.0, 0.01, 0.98)
 
 
 @pytest.mark.parametrize("K", [1, 3, 5])
@@ -702,23 +711,9 @@ def test_free_entropy_with_thresholds_matches_reference(arch, N, K, M, real, fli
     H = ext + u.sum(axis=0)
     got = kbp.bethe_free_entropy(X, y, u, H, ext, U, V, starts, ends, offsets,
                                  np.empty((7, max(N, 64))), np.empty(K), np.empty((K + 1, K + 1)),
-                                 np.empty((K + 1, K + 1)), 0, bias, flip)
+                                 np.empty((K + 1, K + 1)), layout.output_rule, bias, flip)
     want = ref_free_entropy(X, y, u, ext, U, V, layout, bias=bias, flip=flip)
     assert got == pytest.approx(want, abs=1e-9)
-
-
-def test_sign_errors_with_thresholds():
-    layout, X, y, rng = instance("tree", 12, 3, 50, seed=8, real=True)
-    H = rng.standard_normal(layout.n_weights)
-    b = rng.uniform(-1, 1, 3)
-    w = np.where(H >= 0, 1.0, -1.0)
-    want = layout.n_errors(layout.preactivations(X, w, b), y)
-    starts, ends, offsets = layout.kernel_args()
-    assert kbp.sign_errors(X, y, H, starts, ends, offsets, 0, b) == want
-    assert kbp.sign_errors.py_func(X, y, H, starts, ends, offsets, 0, b) == want
-    bp = BeliefPropagation(X, y, layout, init_scale=0.1, rng=rng, thresholds=b)
-    bp.H[:] = H
-    assert bp.n_errors() == want
 
 
 def ref_threshold_objective(moments, y, V, k, hard, flip, b):

@@ -1,4 +1,6 @@
-"""solver="entropy-greedy": proxy kernels against brute force, and the solver on fixed seeds."""
+"""EntropyGreedy(entropy="annealed"): the proxy's kernels against brute force, the
+annealed search, and the driver it shares with entropy="bp" (whose own tests are in
+tests/test_entropy_greedy_bp.py)."""
 
 import hashlib
 import itertools
@@ -6,6 +8,7 @@ import math
 import warnings
 
 import numpy as np
+import pandas as pd
 import pytest
 from scipy.optimize import minimize_scalar
 from scipy.special import log_ndtr as scipy_log_ndtr
@@ -17,12 +20,17 @@ from sklearn.preprocessing import StandardScaler
 from skwfm import BinaryPerceptronClassifier, CommitteeClassifier
 from skwfm._kernels import greedy as kg
 from skwfm._kernels import greedy_dense as kd
+from skwfm._kernels.forward import OUTPUT_MAJORITY
 from skwfm._layout import NetworkLayout
 from skwfm.datasets import make_random_patterns
-from skwfm.solvers import get_solver
-from skwfm.solvers._base import Task
-from skwfm.solvers.entropy_greedy import (binary_entropy, block_norms, log_cosh_ratio,
-                                          scale_rows)
+from skwfm.solvers import EntropyGreedy, Task
+from skwfm.solvers._greedy_annealed import (
+    AnnealedProxy,
+    binary_entropy,
+    block_norms,
+    distance_schedule,
+    scale_rows,
+)
 
 LAYOUTS = [
     ("perceptron", 1, 13),
@@ -127,11 +135,13 @@ def distance_factor(d):
 
 
 def kernel_gains(X, y, layout, w, c, ternary):
+    """Σ_μ ln P_μ and the gain of every flip: from the two matrix–vector products of
+    the ternary search, or one flip at a time (the exact check of the dense search)."""
     M, K, P = X.shape[0], layout.n_hidden, layout.n_weights
     pre = layout.preactivations(X, w)
     norms = block_norms(X, layout)
     lnA, lnB, lnP = np.empty((M, K)), np.empty((M, K)), np.empty(M)
-    total = kg.pattern_tables(pre, norms, y, c, lnA, lnB, lnP)
+    total = kg.pattern_tables(pre, norms, y, c, lnA, lnB, lnP, OUTPUT_MAJORITY)
     starts, ends, offsets = layout.kernel_args()
     gain = np.empty(P)
     if ternary:
@@ -140,18 +150,14 @@ def kernel_gains(X, y, layout, w, c, ternary):
         kg.flip_gains_ternary(X, w, up, down, starts, ends, offsets, np.empty(P),
                               np.empty(P), gain)
     else:
-        kg.flip_gains_exact(X, w, pre, norms, y, c, lnA, lnB, lnP, starts, ends, offsets,
-                            gain)
+        for p in range(P):
+            k, j = kg.weight_position(p, starts, ends, offsets)
+            gain[p] = kd.flip_log_total(pre, k, -2.0 * w[p], X[:, j].copy(), norms, y, c,
+                                        lnA, lnB) - total
     return total, gain
 
 
 # -- kernels ------------------------------------------------------------------------------
-
-def test_log_ndtr_matches_scipy():
-    xs = np.concatenate([np.linspace(-60, 40, 2001), [-20.0, -19.999, 0.0, 1e-8, -1e-8]])
-    ours = np.array([kg.log_ndtr(x) for x in xs])
-    np.testing.assert_allclose(ours, scipy_log_ndtr(xs), rtol=1e-9, atol=1e-300)
-
 
 @pytest.mark.parametrize("architecture,K,N", LAYOUTS)
 @pytest.mark.parametrize("d", [0.25, 0.02, 0.002])
@@ -204,7 +210,7 @@ def test_greedy_round_follows_best_flip(architecture, K, N):
     moves, errors, _, total = kg.greedy_round(
         X, np.ascontiguousarray(X.T), y, w, pre, np.zeros(K), 1.0, block_norms(X, layout),
         c, starts, ends, offsets, False, 10_000, 1e-9, 1e-3, best_w, np.zeros(K), 10**9,
-        True)
+        True, OUTPUT_MAJORITY)
     assert moves == ref_moves
     np.testing.assert_array_equal(w, ref_w)
     np.testing.assert_array_equal(pre, layout.preactivations(X, ref_w))
@@ -217,7 +223,7 @@ def test_greedy_round_follows_best_flip(architecture, K, N):
 def tables_of(eff, norms, y, c):
     M, K = eff.shape
     lnA, lnB, lnP = np.empty((M, K)), np.empty((M, K)), np.empty(M)
-    total = kg.pattern_tables(eff, norms, y, c, lnA, lnB, lnP)
+    total = kg.pattern_tables(eff, norms, y, c, lnA, lnB, lnP, OUTPUT_MAJORITY)
     return total, lnA, lnB, lnP
 
 
@@ -311,7 +317,7 @@ def test_fit_thresholds_climbs_to_the_optimum(architecture, K, N):
     g1, g2 = np.empty((K, M), np.float32), np.empty((K, M), np.float32)
     f1, f2, bound = np.empty(K), np.empty(K), np.empty(K)
     total = kg.fit_thresholds(pre, shift, eff, norms, y, c, lnA, lnB, lnP, g1, g2, f1, f2,
-                              bound, start, 1e-10, 200)
+                              bound, start, 1e-10, 200, OUTPUT_MAJORITY)
     assert total > start + 1.0
     np.testing.assert_array_equal(eff, pre + shift)
     b = shift * (1 - 2 * d)
@@ -337,7 +343,7 @@ def test_greedy_round_with_thresholds_ends_at_a_local_maximum(architecture, K, N
     moves, errors, best, total = kg.greedy_round(
         X, np.ascontiguousarray(X.T), y, w, pre, shift, keep, block_norms(X, layout),
         distance_factor(d), starts, ends, offsets, fit_intercept, 10_000, 1e-9, 1e-3,
-        w.copy(), np.zeros(K), 10**9, False)
+        w.copy(), np.zeros(K), 10**9, False, OUTPUT_MAJORITY)
     b = shift * keep
     assert moves > 0 and (np.any(b != 0) == fit_intercept)
     assert total == pytest.approx(ref_proxy(X, y, layout, w, b, d), rel=1e-10)
@@ -421,7 +427,7 @@ def test_dense_round_ends_at_a_local_maximum(architecture, K, N, fit_intercept):
     moves, flips, errors, best, total = kd.dense_round(
         X.astype(np.float32), np.ascontiguousarray(X.T), y, w, pre, shift, keep, norms, c,
         starts, ends, offsets, fit_intercept, 10_000, 1e-9, 1e-3, w.size, best_w, best_b,
-        10**9, False)
+        10**9, False, OUTPUT_MAJORITY)
     b = shift * keep
     assert flips >= moves > 0 and total > start
     assert total == pytest.approx(ref_proxy(X, y, layout, w, b, d), rel=1e-10)
@@ -448,7 +454,15 @@ def test_scale_rows_keeps_outputs():
     assert np.abs(Xs).max() == 1.0 and np.all(Xs[3] == 0.0)
 
 
-# -- solver ------------------------------------------------------------------------------
+def test_distance_schedule():
+    d = distance_schedule(0.3, 0.002, 40)
+    assert len(d) == 40 and d[0] == 0.3 and d[-1] == pytest.approx(0.002)
+    np.testing.assert_allclose(d[1:] / d[:-1], (0.002 / 0.3) ** (1 / 39))
+    # a first distance below the last (a large gamma): the last alone
+    np.testing.assert_array_equal(distance_schedule(0.001, 0.002, 40), [0.002])
+
+
+# -- the annealed search -----------------------------------------------------------------
 
 @pytest.mark.parametrize("fit_intercept", [False, True])
 def test_annealed_solves_perceptron_on_fixed_seeds(fit_intercept):
@@ -474,8 +488,8 @@ def test_storage_problem_unchanged_without_intercept():
     X, y = make_random_patterns(n_samples=9, n_features=21, random_state=0)
     X, y = np.vstack([X, X[:1]]), np.concatenate([y, -y[:1]])  # unsolvable: kicks
     with pytest.warns(ConvergenceWarning):
-        c = BinaryPerceptronClassifier(solver="entropy-greedy", fit_intercept=False,
-                                       max_iter=80, random_state=0).fit(X, y)
+        c = BinaryPerceptronClassifier(EntropyGreedy(max_iter=80), fit_intercept=False,
+                                       random_state=0).fit(X, y)
     expected = [("63d3da0a64e2599c", 40, 69, 0.01296296841226972),
                 ("d63acd5746690342", 40, 195, 0.014426633960187982),
                 ("3686f75eced925aa", 80, 19, 0.03518540310906505)]
@@ -491,15 +505,41 @@ def test_annealed_history_and_schedule():
     clf = BinaryPerceptronClassifier(solver="entropy-greedy", fit_intercept=False,
                                      random_state=1).fit(X, y)
     h = clf.history_
-    assert list(h.columns[:5]) == ["round", "d", "moves", "train_error", "entropy"]
+    assert list(h.columns) == ["iteration", "train_error", "time", "d", "moves", "flips",
+                               "entropy", "best_train_error", "no_improvement"]
+    np.testing.assert_array_equal(h["iteration"], np.arange(1, len(h) + 1))
+    assert clf.n_iter_ == h["iteration"].iloc[-1] <= clf.solver_.max_iter == 600
     assert h["d"].iloc[0] == pytest.approx(0.5 * (1 - math.tanh(0.5)))
     assert np.all(np.diff(h["d"].to_numpy()) < 0)  # annealing down, then deepening
-    assert h["d"].iloc[-1] == pytest.approx(get_solver("entropy-greedy").D_END)
+    assert h["d"].iloc[-1] == pytest.approx(AnnealedProxy.D_END)
     assert h["best_train_error"].iloc[-1] == 0.0 and clf.score(X, y) == 1.0
-    assert clf.n_iter_ == len(h)
+    np.testing.assert_array_equal(h["flips"], h["moves"])  # ±1 inputs: one flip a move
     # the proxy never exceeds its bound H₂(d)
     bound = [binary_entropy(d) for d in h["d"]]
     assert np.all(h["entropy"].to_numpy() <= np.array(bound) + 1e-12)
+
+
+def test_rounds_after_the_first_solution_go_deeper_unjudged():
+    """After the first solution the search climbs the rest of the schedule; the
+    stopping rule counts the round of the first solution, not the ones after it, and
+    max_iter may end the deepening without a ConvergenceWarning."""
+    X, y = make_random_patterns(n_samples=60, n_features=101, random_state=1)
+    clf = BinaryPerceptronClassifier(solver="entropy-greedy", fit_intercept=False,
+                                     random_state=1).fit(X, y)
+    h = clf.history_
+    first = int(np.argmax(h["train_error"].to_numpy() == 0.0))  # row of the 1st solution
+    assert 0 < first < len(h) - 5
+    assert h["no_improvement"].iloc[first] == 0  # counted: it improved
+    assert np.all(h["no_improvement"].iloc[first:] == 0)  # and frozen after it
+    assert clf.converged_
+    short = EntropyGreedy(max_iter=first + 3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        cut = BinaryPerceptronClassifier(short, fit_intercept=False, random_state=1)
+        cut.fit(X, y)
+    assert cut.converged_ and cut.n_iter_ == first + 3 and cut.score(X, y) == 1.0
+    pd.testing.assert_frame_equal(cut.history_.drop(columns="time"),
+                                  h.drop(columns="time").iloc[:first + 3])
 
 
 def test_annealed_deepening_widens_margins(monkeypatch):
@@ -513,12 +553,11 @@ def test_annealed_deepening_widens_margins(monkeypatch):
         pre = layout.preactivations(X.astype(float), clf.coef_.ravel().astype(float))
         lnA, lnB, lnP = np.empty((121, 1)), np.empty((121, 1)), np.empty(121)
         return kg.pattern_tables(pre, block_norms(X.astype(float), layout),
-                                 y.astype(float), c, lnA, lnB, lnP)
+                                 y.astype(float), c, lnA, lnB, lnP, OUTPUT_MAJORITY)
 
-    solver_class = type(get_solver("entropy-greedy"))
     deep = BinaryPerceptronClassifier(solver="entropy-greedy", fit_intercept=False,
                                       random_state=0).fit(X, y)
-    monkeypatch.setattr(solver_class, "DEEPEN_ANNEALED", 0)
+    monkeypatch.setattr(AnnealedProxy, "DEEPEN", 0)
     first = BinaryPerceptronClassifier(solver="entropy-greedy", fit_intercept=False,
                                        random_state=0).fit(X, y)
     assert deep.score(X, y) == first.score(X, y) == 1.0
@@ -533,16 +572,19 @@ def test_annealed_committee_fully_connected():
         clf = CommitteeClassifier(n_hidden=3, solver="entropy-greedy", fit_intercept=False,
                                   random_state=seed)
         solved += clf.fit(X, y).converged_
-    assert solved >= 2
+    assert solved >= 2  # measured 3/3
 
 
 @pytest.mark.parametrize("fit_intercept", [False, True])
 def test_scale_invariance_of_the_fit(fit_intercept):
     X, y = make_random_patterns(n_samples=40, n_features=31, random_state=0)
     X = X * np.random.default_rng(0).uniform(0.5, 2.0, size=31)  # real-valued inputs
-    fits = [BinaryPerceptronClassifier(solver="entropy-greedy", fit_intercept=fit_intercept,
-                                       random_state=0).fit(X * scale, y)
-            for scale in (1.0, 2.0**-600)]
+    solver = EntropyGreedy(max_iter=50)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        fits = [BinaryPerceptronClassifier(solver, fit_intercept=fit_intercept,
+                                           random_state=0).fit(X * scale, y)
+                for scale in (1.0, 2.0**-600)]
     np.testing.assert_array_equal(fits[0].coef_, fits[1].coef_)
     np.testing.assert_allclose(fits[0].intercept_ * 2.0**-600, fits[1].intercept_,
                                rtol=1e-12)
@@ -553,10 +595,11 @@ def test_unsolvable_returns_best_so_far():
     X, y = make_random_patterns(n_samples=8, n_features=21, random_state=0)
     X = np.vstack([X, X[:1]])
     y = np.concatenate([y, -y[:1]])
-    with pytest.warns(Warning):
-        clf = BinaryPerceptronClassifier(solver="entropy-greedy", max_iter=60,
-                                         random_state=0).fit(X, y)
+    with pytest.warns(ConvergenceWarning):
+        clf = BinaryPerceptronClassifier(EntropyGreedy(max_iter=60), random_state=0)
+        clf.fit(X, y)
     h = clf.history_
+    assert clf.n_iter_ == len(h) == 60 and not clf.converged_
     assert clf.score(X, y) == pytest.approx(1 - h["best_train_error"].min())
     assert h["best_train_error"].min() == pytest.approx(1 / 9)
 
@@ -622,98 +665,72 @@ def test_early_stopping_keeps_the_best_network_on_validation():
     layout = NetworkLayout("perceptron", 64)
     task = Task(X=np.ascontiguousarray(X[:450]), y=y[:450].astype(np.int8), layout=layout,
                 seed=3, fit_intercept=True, X_val=np.ascontiguousarray(X[450:]),
-                y_val=y[450:].astype(np.int8))
-    solver = get_solver("entropy-greedy")
-    result = solver.fit_binary(task, solver.resolve({"n_iter_no_change": 15}))
+                y_val=y[450:].astype(np.int8), n_iter_no_change=15)
+    result = EntropyGreedy().resolve(task).fit_binary(task)
     val = np.array([row["validation_error"] for row in result.history])
     assert result.stop_reason == "no improvement"
     # the rule counts rounds since the best validation error (tol 1e-3 < 1/150)
     assert len(val) - 1 - np.argmin(val) == 15
     kept = task.validation_errors(result.weights, result.intercept)
     assert kept / 150 == val.min() < val[0]
-    train = layout.n_errors(layout.preactivations(task.X, result.weights, result.intercept),
-                            task.y)
-    assert train == result.n_errors
+    assert task.errors(result.weights, result.intercept) == result.n_errors
 
 
 def test_warm_start_continues_from_weights_and_thresholds():
     X, y = digits_task()
-    clf = BinaryPerceptronClassifier(solver="entropy-greedy", max_iter=8, random_state=0)
+    clf = BinaryPerceptronClassifier(EntropyGreedy(max_iter=8), random_state=0)
     with pytest.warns(ConvergenceWarning):
         clf.fit(X, y)
     first = clf.score(X, y)
     coef, intercept = clf.coef_.copy(), clf.intercept_.copy()
-    clf.set_params(warm_start=True, max_iter=1)
+    clf.set_params(warm_start=True, solver__max_iter=1)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         clf.fit(X, y)
     # the fit starts from the previous network, which it keeps unless it finds better
     assert clf.score(X, y) >= first
     assert clf.history_["best_train_error"].iloc[0] <= 1 - first + 1e-12
-    solver = get_solver("entropy-greedy")
     task = Task(X=X, y=y.astype(np.int8), layout=NetworkLayout("perceptron", 64), seed=5,
                 fit_intercept=True, init_weights=coef.ravel(), init_intercept=intercept)
-    result = solver.fit_binary(task, solver.resolve({"max_iter": 1}))
+    result = EntropyGreedy(max_iter=1).resolve(task).fit_binary(task)
     pre = X @ coef.ravel() + intercept[0]
     assert result.n_errors <= np.sum(np.where(pre > 0, 1, -1) != y)
 
 
-def test_bp_variant_solves_and_goes_deeper():
-    solved = 0
-    for seed in range(3):
-        X, y = make_random_patterns(n_samples=50, n_features=101, random_state=seed)
-        clf = BinaryPerceptronClassifier(solver="entropy-greedy", entropy="bp",
-                                         random_state=seed).fit(X, y)
-        solved += clf.converged_ and clf.score(X, y) == 1.0
-        h = clf.history_
-        assert {"gamma", "moves", "proposals", "phi", "entropy", "d"} <= set(h.columns)
-        assert np.all(h["moves"] <= h["proposals"]) and np.all(h["proposals"] <= 20)
-        assert np.all(np.diff(h["gamma"].to_numpy()) > 0)  # scoping
-        # the search goes on for DEEPEN_ROUNDS rounds after the first solution
-        first = int(np.argmax(h["best_train_error"].to_numpy() == 0.0)) + 1
-        assert len(h) == first + get_solver("entropy-greedy").DEEPEN_ROUNDS
-    assert solved == 3
+# -- the solver object --------------------------------------------------------------------
+
+def test_defaults_are_resolved_per_estimate():
+    X, y = make_random_patterns(n_samples=20, n_features=31, random_state=0)
+    task = Task(X=X.astype(float), y=y.astype(np.int8),
+                layout=NetworkLayout("perceptron", 31), seed=0)
+    annealed = EntropyGreedy().resolve(task)
+    assert annealed.max_iter == AnnealedProxy.MAX_ITER == 600
+    assert annealed.gamma_growth is None and annealed.sweeps_per_step is None
+    bp = EntropyGreedy(entropy="bp", bp_tol=1e-3).resolve(task)
+    assert bp == EntropyGreedy(entropy="bp", max_iter=100, gamma_growth=1.05, bp_tol=1e-3,
+                               sweeps_per_step=1, init_scale=0.01)
+    assert EntropyGreedy(max_iter=7).resolve(task).max_iter == 7
 
 
-def test_flip_prediction_is_exact_with_true_marginals():
-    """ln Z(w̃ with w̃_j flipped) − ln Z(w̃) = ln(cosh(h − γw̃_j)/cosh(h + γw̃_j)), h the
-    exact cavity field of w_j (by enumeration of every configuration)."""
-    rng = np.random.default_rng(4)
-    N, M, gamma = 9, 4, 0.7
-    X = rng.choice([-1.0, 1.0], size=(M, N))
-    y = rng.choice([-1.0, 1.0], size=M)
-    W = np.array(list(itertools.product((-1.0, 1.0), repeat=N)))
-    solutions = W[np.all(np.where(W @ X.T > 0, 1.0, -1.0) == y, axis=1)]
-    assert len(solutions) > 10
-    ref = rng.choice([-1.0, 1.0], size=N)
-
-    def log_z(r):
-        return np.log(np.sum(np.exp(gamma * solutions @ r)))
-
-    weights = np.exp(gamma * solutions @ ref)
-    m = weights @ solutions / weights.sum()
-    free = np.flatnonzero(np.abs(m) < 1 - 1e-9)  # weights not fixed by the patterns
-    assert len(free) >= 5
-    for j in free:
-        flipped = ref.copy()
-        flipped[j] = -flipped[j]
-        h = np.arctanh(m[j]) - gamma * ref[j]
-        assert log_cosh_ratio(h, gamma * ref[j]) == pytest.approx(
-            log_z(flipped) - log_z(ref), abs=1e-10)
+def test_options_of_the_bp_estimate_are_not_silently_ignored():
+    X, y = make_random_patterns(n_samples=20, n_features=31, random_state=0)
+    with pytest.warns(UserWarning, match="gamma_growth, sweeps_per_step only apply to "
+                                         "entropy='bp'"):
+        BinaryPerceptronClassifier(EntropyGreedy(gamma_growth=1.1, sweeps_per_step=2),
+                                   random_state=0).fit(X, y)
+    with pytest.raises(ValueError, match="'entropy' parameter of EntropyGreedy"):
+        BinaryPerceptronClassifier(EntropyGreedy(entropy="exact")).fit(X, y)
 
 
-def test_bp_variant_refuses_even_committee():
-    solver = get_solver("entropy-greedy")
-    params = solver.resolve({"entropy": "bp", "max_memory": 4.0})
-    with pytest.raises(ValueError, match="odd number of hidden units"):
-        solver.check(params, NetworkLayout("fully-connected", 11, 2), 10)
-    with pytest.raises(ValueError, match="max_memory"):
-        solver.check({**params, "max_memory": 1e-9}, NetworkLayout("perceptron", 11), 10)
-
-
-@pytest.mark.parametrize("architecture,n_features", [("fully-connected", 21), ("tree", 63)])
-def test_bp_variant_solves_committees(architecture, n_features):
-    X, y = make_random_patterns(n_samples=19, n_features=n_features, random_state=0)
-    clf = CommitteeClassifier(n_hidden=3, architecture=architecture,
-                              solver="entropy-greedy", entropy="bp", random_state=0)
-    assert clf.fit(X, y).score(X, y) == 1.0
+def test_verbose_lines_of_the_annealed_search(capsys):
+    X, y = make_random_patterns(n_samples=60, n_features=101, random_state=1)
+    BinaryPerceptronClassifier(solver="entropy-greedy", fit_intercept=False, verbose=2,
+                               random_state=1).fit(X, y)
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 40  # one per round
+    assert lines[0].startswith("[skwfm] iteration 1: train error ")
+    assert ", d 0.2689, " in lines[0] and " flips, S_ann " in lines[0]
+    BinaryPerceptronClassifier(solver="entropy-greedy", fit_intercept=False, verbose=1,
+                               random_state=1).fit(X, y)
+    # verbose=1: every max_iter // 20 = 30 rounds
+    assert capsys.readouterr().out.splitlines() == [lines[29]]

@@ -15,6 +15,7 @@ from sklearn.preprocessing import StandardScaler
 
 from skwfm import BinaryPerceptronClassifier, CommitteeClassifier
 from skwfm.datasets import make_random_patterns, make_teacher_student
+from skwfm.solvers import SGDAnnealed
 
 ESTIMATORS = [
     lambda **kw: BinaryPerceptronClassifier(**kw),
@@ -52,10 +53,10 @@ def test_coef_shapes_and_blocks(patterns):
 
 @pytest.mark.parametrize("make", ESTIMATORS, ids=IDS)
 def test_predictions_follow_the_weights(make, patterns):
-    """predict equals the network of SPEC 1.1/1.2 evaluated by hand on coef_."""
+    """predict equals the network of the user guide evaluated by hand on coef_."""
     X, y = patterns
     labels = np.where(y > 0, "yes", "no")
-    clf = make(random_state=0, max_iter=3).fit(X, labels)
+    clf = make(random_state=0, solver=SGDAnnealed(max_iter=3)).fit(X, labels)
     W = clf.coef_[0]
     b = np.atleast_1d(clf.intercept_[0])
     assert np.any(b != 0.0)  # thresholds are learned by default
@@ -76,18 +77,18 @@ def test_predictions_follow_the_weights(make, patterns):
 def test_same_seed_same_weights_for_any_n_jobs(make):
     X, y = make_random_patterns(n_samples=90, n_features=31, random_state=3)
     y3 = np.where(X[:, 0] > 0, 2, np.where(y > 0, 1, 0))  # three classes
-    a = make(random_state=7, n_jobs=1, max_iter=30).fit(X, y3)
-    b = make(random_state=7, n_jobs=2, max_iter=30).fit(X, y3)
+    a = make(random_state=7, n_jobs=1, solver=SGDAnnealed(max_iter=30)).fit(X, y3)
+    b = make(random_state=7, n_jobs=2, solver=SGDAnnealed(max_iter=30)).fit(X, y3)
     assert a.coef_.shape[0] == 3
     np.testing.assert_array_equal(a.coef_, b.coef_)
-    c = make(random_state=8, n_jobs=1, max_iter=30).fit(X, y3)
+    c = make(random_state=8, n_jobs=1, solver=SGDAnnealed(max_iter=30)).fit(X, y3)
     assert not np.array_equal(a.coef_, c.coef_)
 
 
 @pytest.mark.parametrize("make", ESTIMATORS, ids=IDS)
 def test_pickle_round_trip_keeps_predictions(make, patterns):
     X, y = patterns
-    clf = make(random_state=0, max_iter=5).fit(X, y)
+    clf = make(random_state=0, solver=SGDAnnealed(max_iter=5)).fit(X, y)
     clone = pickle.loads(pickle.dumps(clf))
     np.testing.assert_array_equal(clone.predict(X), clf.predict(X))
     np.testing.assert_array_equal(clone.decision_function(X), clf.decision_function(X))
@@ -96,7 +97,7 @@ def test_pickle_round_trip_keeps_predictions(make, patterns):
 def test_multiclass_one_vs_rest_by_largest_score():
     X, y = load_digits(return_X_y=True)
     X = StandardScaler().fit_transform(X)
-    clf = BinaryPerceptronClassifier(random_state=0, max_iter=30).fit(X, y)
+    clf = BinaryPerceptronClassifier(solver=SGDAnnealed(max_iter=30), random_state=0).fit(X, y)
     scores = clf.decision_function(X)
     assert scores.shape == (len(y), 10) and clf.coef_.shape == (10, 64)
     np.testing.assert_array_equal(clf.predict(X), clf.classes_[scores.argmax(axis=1)])
@@ -106,8 +107,8 @@ def test_multiclass_one_vs_rest_by_largest_score():
 
 def test_non_convergence_keeps_best_and_warns():
     X, y = make_random_patterns(n_samples=200, n_features=51, random_state=0)  # α ≈ 4
-    clf = BinaryPerceptronClassifier(random_state=0, max_iter=15)
-    with pytest.warns(ConvergenceWarning, match="reached max_iter"):
+    clf = BinaryPerceptronClassifier(solver=SGDAnnealed(max_iter=15), random_state=0)
+    with pytest.warns(ConvergenceWarning, match="reached its max_iter"):
         clf.fit(X, y)
     assert not clf.converged_ and clf.n_iter_ == 15
     best = clf.history_["best_train_error"].iloc[-1]
@@ -155,7 +156,7 @@ def test_clear_errors(patterns):
         CommitteeClassifier(n_hidden=103, architecture="tree").fit(X, y)
     with pytest.raises(TypeError, match="[Ss]parse"):
         BinaryPerceptronClassifier().fit(sp.csr_matrix(X), y)
-    clf = BinaryPerceptronClassifier(max_iter=2).fit(X, y)
+    clf = BinaryPerceptronClassifier(solver=SGDAnnealed(max_iter=2)).fit(X, y)
     with pytest.raises(ValueError, match="features"):
         clf.predict(X[:, :50])
     with pytest.raises(ValueError, match="solver"):
@@ -167,7 +168,8 @@ def test_tree_with_several_units_passes_basic_contracts():
     from sklearn.base import clone
     X, y = load_breast_cancer(return_X_y=True)
     X = StandardScaler().fit_transform(X)
-    clf = CommitteeClassifier(n_hidden=5, architecture="tree", random_state=0, max_iter=20)
+    clf = CommitteeClassifier(n_hidden=5, architecture="tree",
+                              solver=SGDAnnealed(max_iter=20), random_state=0)
     a = clone(clf).fit(X, y).predict(X)
     b = clone(clf).fit(X, y).predict(X)
     np.testing.assert_array_equal(a, b)
@@ -180,7 +182,8 @@ def test_tree_with_several_units_passes_basic_contracts():
 
 def test_pipeline_grid_search_over_solver_and_n_hidden():
     X, y = load_breast_cancer(return_X_y=True)
-    pipe = make_pipeline(StandardScaler(), CommitteeClassifier(random_state=0, max_iter=20))
+    pipe = make_pipeline(StandardScaler(), CommitteeClassifier(solver=SGDAnnealed(max_iter=20),
+                                                               random_state=0))
     grid = GridSearchCV(pipe, {"committeeclassifier__n_hidden": [1, 3],
                                "committeeclassifier__solver": ["sgd-annealed"]}, cv=3)
     with warnings.catch_warnings():
@@ -191,8 +194,10 @@ def test_pipeline_grid_search_over_solver_and_n_hidden():
 
 def test_grid_search_multiclass_digits():
     X, y = load_digits(return_X_y=True)
-    pipe = make_pipeline(StandardScaler(), BinaryPerceptronClassifier(random_state=0))
-    grid = GridSearchCV(pipe, {"binaryperceptronclassifier__max_iter": [5, 20]}, cv=3)
+    pipe = make_pipeline(StandardScaler(),
+                         BinaryPerceptronClassifier(SGDAnnealed(), random_state=0))
+    grid = GridSearchCV(pipe, {"binaryperceptronclassifier__solver__max_iter": [5, 20]},
+                        cv=3)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         grid.fit(X, y)

@@ -10,9 +10,9 @@ from sklearn.metrics import accuracy_score, make_scorer
 from sklearn.model_selection import GridSearchCV, cross_validate
 
 from skwfm import BinaryPerceptronClassifier, CommitteeClassifier, FlatnessScorer
+from skwfm._kernels.forward import OUTPUT_MAJORITY, errors_of_columns
 from skwfm._kernels.local_energy import (
     column_preactivations,
-    count_errors,
     nested_flip_errors,
     transpose_into,
 )
@@ -26,6 +26,7 @@ from skwfm.flatness import (
     teacher_local_energy,
 )
 from skwfm.flatness._local_energy import _flat_index_maps, draw_flips
+from skwfm.solvers import SGDAnnealed
 
 
 def _random_network(layout, seed):
@@ -61,7 +62,8 @@ def test_nested_flip_kernel_matches_python(kind, N, K, real):
         for kernel in (nested_flip_errors, nested_flip_errors.py_func):
             errors = np.zeros(len(p_sorted), dtype=np.int64)
             preT = pre0.copy()
-            kernel(XT, y, w, unit_of, feature_of, preT, flips, ends, errors)
+            kernel(XT, y, w, unit_of, feature_of, preT, flips, ends, errors,
+                   OUTPUT_MAJORITY)
             assert errors.tolist() == expected
 
         # flip_mode="fixed": the first ⌊p·P⌋ weights of one permutation
@@ -75,7 +77,8 @@ def test_nested_flip_kernel_matches_python(kind, N, K, real):
             expected.append(layout.n_errors(layout.preactivations(X, w2), y))
         errors = np.zeros(len(p_sorted), dtype=np.int64)
         preT = pre0.copy()
-        nested_flip_errors(XT, y, w, unit_of, feature_of, preT, flips, ends, errors)
+        nested_flip_errors(XT, y, w, unit_of, feature_of, preT, flips, ends, errors,
+                           OUTPUT_MAJORITY)
         assert errors.tolist() == expected
 
 
@@ -84,7 +87,8 @@ def test_count_errors_and_setup_kernels_match_numpy():
     X, y = make_random_patterns(n_samples=30, n_features=21, random_state=0)
     w = _random_network(layout, 0)
     pre = layout.preactivations(X, w)
-    assert count_errors(np.ascontiguousarray(pre.T), y) == layout.n_errors(pre, y)
+    assert errors_of_columns(np.ascontiguousarray(pre.T), y, OUTPUT_MAJORITY) == \
+        layout.n_errors(pre, y)
     XT = np.empty((21, 30), dtype=np.int8)
     transpose_into(X, XT, 0, 10)
     transpose_into(X, XT, 10, 21)
@@ -127,7 +131,8 @@ def test_fixed_flip_mode_close_to_independent():
 def test_local_energy_of_estimator_and_weights_agree():
     X, y = make_random_patterns(n_samples=60, n_features=51, random_state=0)
     labels = np.where(y > 0, "yes", "no")
-    clf = BinaryPerceptronClassifier(fit_intercept=False, max_iter=50, random_state=0).fit(X, labels)
+    clf = BinaryPerceptronClassifier(solver=SGDAnnealed(max_iter=50), fit_intercept=False,
+                                     random_state=0).fit(X, labels)
     from_est = local_energy(clf, X, labels, [0.02], n_samples=20, random_state=0)
     # classes_ = ["no", "yes"]: "yes" is +1, like y
     from_w = local_energy(clf.coef_[0], X, y, [0.02], n_samples=20, random_state=0)
@@ -215,10 +220,10 @@ def test_exact_local_energy_matches_enumeration(kind, N, K):
 def _fitted_with(kind, N, K, X, y, weights, intercept):
     """A fitted estimator whose network is replaced by the given weights and thresholds."""
     if kind == "perceptron":
-        est = BinaryPerceptronClassifier(max_iter=1, random_state=0).fit(X, y)
+        est = BinaryPerceptronClassifier(solver=SGDAnnealed(max_iter=1), random_state=0).fit(X, y)
     else:
-        est = CommitteeClassifier(n_hidden=K, architecture=kind, max_iter=1,
-                                  random_state=0).fit(X, y)
+        est = CommitteeClassifier(n_hidden=K, architecture=kind,
+                                  solver=SGDAnnealed(max_iter=1), random_state=0).fit(X, y)
     est.coef_ = weights.reshape((1,) + est._layout.coef_shape).astype(np.int8)
     est.intercept_ = np.asarray(intercept, dtype=np.float64).reshape(est.intercept_.shape)
     return est
@@ -298,7 +303,8 @@ def test_teacher_local_energy_follows_arccos():
 def test_local_energy_multiclass_and_class_index():
     X, y = make_random_patterns(n_samples=90, n_features=31, random_state=0)
     labels = np.arange(90) % 3
-    clf = CommitteeClassifier(fit_intercept=False, n_hidden=3, max_iter=20, random_state=0).fit(X, labels)
+    clf = CommitteeClassifier(n_hidden=3, solver=SGDAnnealed(max_iter=20),
+                              fit_intercept=False, random_state=0).fit(X, labels)
     all_ = local_energy(clf, X, labels, [0.1], n_samples=10, random_state=0)
     assert all_["class"].tolist() == [0, 1, 2]
     one = local_energy(clf, X, labels, [0.1], n_samples=10, class_index=2, random_state=0)
@@ -329,7 +335,7 @@ def test_reference_curves():
     assert binary_entropy(0.0) == 0.0 and binary_entropy(1.0) == 0.0
     assert binary_entropy(0.5) == pytest.approx(np.log(2))
     d = np.array([0.028, 0.117])
-    # SPEC 2.5: annealed bound at α=0.6 is 0.061 and 0.210 at these distances
+    # the annealed bound at α=0.6 is 0.061 and 0.210 at these distances
     np.testing.assert_allclose(annealed_teacher_bound(d, 0.6), [0.061, 0.210], atol=2e-3)
     np.testing.assert_allclose(teacher_local_energy([0.001, 0.01]), [0.020, 0.064],
                                atol=1e-3)
@@ -346,7 +352,7 @@ GRID = [4.0, 3.0, 2.0, 1.5, 1.0, 0.6, 0.2]
     (np.ones(10), dict(architecture="tree", n_hidden=3)),
 ])
 def test_local_entropy_without_constraints_is_binary_entropy(weights, kw):
-    """No patterns, or patterns that every configuration satisfies: S = H₂(d) (SPEC 2.2)."""
+    """No patterns, or patterns that every configuration satisfies: S = H₂(d)."""
     n_features = weights.shape[-1]
     empty = local_entropy(weights, np.empty((0, n_features)), np.empty(0), GRID, **kw)
     # an all-zero input has pre-activation 0 whatever the weights: output −1 always
@@ -388,7 +394,7 @@ def test_teacher_is_isolated_small():
 
 @pytest.mark.slow
 def test_teacher_is_isolated_n1001():
-    """SPEC 2.5 / must-show 2: N=1001, α=0.6, two instances.
+    """A teacher is isolated: N=1001, α=0.6, two instances.
 
     d = 0 for γ ≥ 1.5 on both; at γ = 1.2 one instance is still frozen (seed 1) and the
     other has left the teacher only to d ≈ 0.01 (seed 0).
@@ -412,7 +418,8 @@ def test_sgd_solution_flatter_than_teacher():
 def teacher_model(teacher):
     """A fitted estimator carrying the teacher's weights (scorers take estimators)."""
     X0 = np.vstack([teacher, -teacher]).astype(np.float64)
-    clf = BinaryPerceptronClassifier(fit_intercept=False, max_iter=1, random_state=0).fit(X0, [1, -1])
+    clf = BinaryPerceptronClassifier(solver=SGDAnnealed(max_iter=1), fit_intercept=False,
+                                     random_state=0).fit(X0, [1, -1])
     clf.coef_ = teacher.reshape(1, -1).astype(np.int8)
     return clf
 
@@ -436,7 +443,8 @@ def test_scorer_values_match_profiles():
 def test_scorer_multiclass_averages_networks():
     X, _ = make_random_patterns(n_samples=45, n_features=51, random_state=0)
     labels = np.arange(45) % 3
-    clf = BinaryPerceptronClassifier(fit_intercept=False, max_iter=30, random_state=0).fit(X, labels)
+    clf = BinaryPerceptronClassifier(solver=SGDAnnealed(max_iter=30), fit_intercept=False,
+                                     random_state=0).fit(X, labels)
     scorer = FlatnessScorer("local_energy", flip_fraction=0.1, random_state=0)
     curve = scorer.profile(clf, X, labels)
     assert scorer(clf, X, labels) == pytest.approx(-curve["error_increase"].mean())
@@ -454,8 +462,9 @@ def test_scorer_in_grid_search_multimetric():
     }
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        search = GridSearchCV(BinaryPerceptronClassifier(fit_intercept=False, random_state=0),
-                              {"gamma_growth": [1.005, 1.5]}, cv=2, scoring=scoring,
+        search = GridSearchCV(BinaryPerceptronClassifier(SGDAnnealed(), fit_intercept=False,
+                                                         random_state=0),
+                              {"solver__gamma_growth": [1.005, 1.5]}, cv=2, scoring=scoring,
                               refit="accuracy", return_train_score=True).fit(X, y)
     results = pd.DataFrame(search.cv_results_)
     # training folds are solved: local entropy ratios in (0, 1], local energies ≤ 0
@@ -474,11 +483,15 @@ def test_scorer_with_metadata_routing():
                               random_state=0)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            result = cross_validate(BinaryPerceptronClassifier(fit_intercept=False, max_iter=50, random_state=0),
+            result = cross_validate(BinaryPerceptronClassifier(solver=SGDAnnealed(max_iter=50),
+                                                               fit_intercept=False,
+                                                               random_state=0),
                                     X, y, cv=2, scoring={"acc": accuracy, "flat": flat},
                                     params={"sample_weight": weights})
-            search = GridSearchCV(BinaryPerceptronClassifier(fit_intercept=False, max_iter=50, random_state=0),
-                                  {"gamma": [0.5, 1.0]}, cv=2,
+            search = GridSearchCV(BinaryPerceptronClassifier(solver=SGDAnnealed(max_iter=50),
+                                                             fit_intercept=False,
+                                                             random_state=0),
+                                  {"solver__gamma": [0.5, 1.0]}, cv=2,
                                   scoring={"acc": accuracy, "flat": flat},
                                   refit="acc").fit(X, y, sample_weight=weights)
     assert np.all(np.isfinite(result["test_flat"]))
@@ -491,7 +504,8 @@ def test_scorer_errors():
     with pytest.raises(ValueError, match="measure"):
         FlatnessScorer("hessian")
     X, y = make_random_patterns(n_samples=10, n_features=11, random_state=0)
-    clf = BinaryPerceptronClassifier(fit_intercept=False, max_iter=5, random_state=0).fit(X, y)
+    clf = BinaryPerceptronClassifier(solver=SGDAnnealed(max_iter=5), fit_intercept=False,
+                                     random_state=0).fit(X, y)
     with pytest.raises(TypeError, match="metadata"):
         FlatnessScorer("local_energy")(clf, X, y, sample_weight=np.ones(10))
 
@@ -502,7 +516,9 @@ def test_pipeline_is_measured_on_transformed_inputs():
 
     X, y = make_random_patterns(n_samples=40, n_features=31, random_state=0)
     flip = FunctionTransformer(lambda Z: -Z)
-    pipe = make_pipeline(flip, BinaryPerceptronClassifier(fit_intercept=False, max_iter=30, random_state=0))
+    pipe = make_pipeline(flip, BinaryPerceptronClassifier(solver=SGDAnnealed(max_iter=30),
+                                                          fit_intercept=False,
+                                                          random_state=0))
     pipe.fit(X, y)
     scorer = FlatnessScorer("local_energy", flip_fraction=0.05, n_samples=10, random_state=0)
     a = scorer.profile(pipe, X, y)
@@ -531,7 +547,7 @@ def test_local_entropy_of_committee_solutions():
 
 @pytest.mark.slow
 def test_focusing_bp_flatter_than_perceptron_rule():
-    """Must-show 3 in small: N=1001, α=0.4, two instances of SPEC 2.6's setting.
+    """The paper's ordering in small: N=1001, α=0.4, two instances.
 
     benchmarks/bench_flatness.py runs the full comparison (five instances, four solvers).
     """
@@ -539,11 +555,13 @@ def test_focusing_bp_flatter_than_perceptron_rule():
         X, y = make_random_patterns(n_samples=400, n_features=1001,
                                     random_state=8000 + seed)
         scores = {}
-        for name, params in {"fbp": dict(solver="focusing-bp"),
-                             "rule": dict(gamma=1e3, gamma_growth=1.0, max_iter=3000)}.items():
+        for name, solver in {"fbp": "focusing-bp",
+                             "rule": SGDAnnealed(gamma=1e3, gamma_growth=1.0,
+                                                 max_iter=3000)}.items():
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                clf = BinaryPerceptronClassifier(fit_intercept=False, random_state=seed, **params).fit(X, y)
+                clf = BinaryPerceptronClassifier(solver, fit_intercept=False,
+                                                 random_state=seed).fit(X, y)
             assert clf.score(X, y) == 1.0
             entropy = local_entropy(clf, X, y, [1.5], random_state=0)
             energy = local_energy(clf, X, y, [0.005], n_samples=200, n_jobs=2,

@@ -1,4 +1,4 @@
-"""**STORAGE: protocols, bookkeeping and success on small fixed instances."""
+"""focusing-bp: protocols, bookkeeping, success rates on small instances, real data."""
 
 import math
 import warnings
@@ -8,17 +8,20 @@ import pytest
 from sklearn.exceptions import ConvergenceWarning
 
 from skwfm import BinaryPerceptronClassifier, CommitteeClassifier
+from skwfm._layout import NetworkLayout
 from skwfm.datasets import make_random_patterns, make_teacher_student
+from skwfm.solvers import FocusingBP
 from skwfm.solvers.focusing_bp import (
+    BATCH_LOAD,
     focusing_parameters,
     focusing_protocol,
     max_hidden_overlap,
 )
-from skwfm._layout import NetworkLayout
 
 
-#: random patterns are the storage problem: no thresholds
-STORAGE = dict(solver="focusing-bp", fit_intercept=False)
+def storage(**options):
+    """Estimator arguments for random patterns, the storage problem (no thresholds)."""
+    return dict(solver=FocusingBP(**options), fit_intercept=False)
 
 
 def patterns(alpha, n_features, n_weights, seed):
@@ -71,67 +74,119 @@ def test_max_hidden_overlap():
     assert np.isnan(max_hidden_overlap(w[:4], NetworkLayout("perceptron", 4)))
 
 
+# -- the solver object ------------------------------------------------------------------------
+
+def test_options_defaults_and_unit_of_max_iter():
+    """max_iter counts focusing steps: None is one pass of the protocol; options left at
+    None are resolved for the model and the data in solver_."""
+    X, y = patterns(0.3, 51, 153, 0)
+    clf = CommitteeClassifier(n_hidden=3, solver=FocusingBP(n_steps=40), fit_intercept=False,
+                              random_state=0).fit(X, y)
+    s = clf.solver_
+    assert (s.max_iter, s.sweeps_per_step, s.bp_tol, s.batch_size) == (40, 100, 0.1, len(y))
+    assert clf.solver.max_iter is None and clf.solver.sweeps_per_step is None
+    X, y = cancer_split()[0::2]
+    s = BinaryPerceptronClassifier(FocusingBP(n_steps=5), random_state=0).fit(X, y).solver_
+    assert (s.max_iter, s.sweeps_per_step, s.bp_tol) == (5, 1, 1e-3)
+    assert s.batch_size == math.ceil(BATCH_LOAD * X.shape[1])  # with intercept: mini-batches
+    assert FocusingBP().iteration == "focusing step"
+
+
+def test_convergence_warning_counts_steps():
+    X, y = patterns(1.3, 101, 101, 0)
+    clf = BinaryPerceptronClassifier(**storage(n_steps=12, max_iter=30), random_state=0)
+    with pytest.warns(ConvergenceWarning, match=r"max_iter \(30 focusing steps\)"):
+        clf.fit(X, y)
+    h = clf.history_
+    assert clf.n_iter_ == 30 == h.iteration.iloc[-1] == len(h)
+    np.testing.assert_array_equal(h.iteration, np.arange(1, 31))
+    assert list(h["pass"].drop_duplicates()) == [1, 2, 3] and h.step.max() == 12
+
+
+def test_grid_search_over_solver_options():
+    from sklearn.model_selection import GridSearchCV
+
+    X, y = cancer_split()[0::2]
+    grid = GridSearchCV(BinaryPerceptronClassifier(FocusingBP(n_steps=10), random_state=0),
+                        {"solver__damping": [0.3, 0.5]}, cv=2).fit(X, y)
+    assert grid.best_estimator_.solver_.damping in (0.3, 0.5)
+    assert grid.best_estimator_.solver_.n_steps == 10
+
+
 # -- solver ---------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("seed", [0, 1, 2])
+#: the success-rate tests below run seeds 0-9 and allow one failure; measured on seeds
+#: 0-19 (/work/scratch/fbp13/rates.py): every instance of each of them was solved
+SEEDS = range(10)
+
+
 @pytest.mark.parametrize("protocol", ["pseudo-reinforcement", "standard-reinforcement"])
-def test_perceptron_solves_alpha_half(seed, protocol):
-    X, y = patterns(0.5, 201, 201, seed)
-    clf = BinaryPerceptronClassifier(**STORAGE, protocol=protocol,
-                                     random_state=seed).fit(X, y)
-    assert clf.converged_
-    assert clf.score(X, y) == 1.0
-    h = clf.history_
-    assert list(h.columns[:6]) == ["step", "gamma", "y", "sweeps", "max_change",
-                                   "bp_converged"]
-    assert 30 < clf.n_iter_ < 101  # it takes a while: plain BP (step 1) does not solve it
+def test_perceptron_solves_alpha_half(protocol):
+    fits = []
+    for seed in SEEDS:
+        X, y = patterns(0.5, 201, 201, seed)
+        clf = BinaryPerceptronClassifier(**storage(protocol=protocol),
+                                         random_state=seed).fit(X, y)
+        fits.append(clf)
+        assert clf.converged_ == (clf.score(X, y) == 1.0)
+    assert sum(clf.converged_ for clf in fits) >= len(SEEDS) - 1
+    # it takes a while: plain BP (step 1) solves none of them
+    assert min(clf.n_iter_ for clf in fits) > 1
+    h = fits[0].history_
+    assert list(h.columns[:10]) == ["iteration", "train_error", "time", "step", "gamma",
+                                    "y", "sweeps", "max_change", "bp_converged", "pass"]
     assert h.train_error.iloc[-1] == 0.0
     assert (h.sweeps == 1).all()  # perceptron default: one damped sweep per step
 
 
-@pytest.mark.parametrize("seed", [0, 1, 2])
-def test_fc_committee_solves(seed):
-    X, y = patterns(0.3, 51, 3 * 51, seed)
-    clf = CommitteeClassifier(n_hidden=3, **STORAGE, random_state=seed).fit(X, y)
-    assert clf.converged_ and clf.score(X, y) == 1.0
+def test_fc_committee_solves():
+    solved = 0
+    for seed in SEEDS:
+        X, y = patterns(0.3, 51, 3 * 51, seed)
+        clf = CommitteeClassifier(n_hidden=3, **storage(), random_state=seed).fit(X, y)
+        solved += clf.converged_ and clf.score(X, y) == 1.0
+    assert solved >= len(SEEDS) - 1
     h = clf.history_
     assert "max_hidden_overlap" in h and h.max_hidden_overlap.between(-1, 1).all()
     assert h.sweeps.max() > 1  # committee default: BP towards convergence at each step
 
 
-@pytest.mark.parametrize("seed", [0, 1])
-def test_tree_committee_solves(seed):
-    X, y = patterns(0.4, 99, 99, seed)
-    clf = CommitteeClassifier(n_hidden=3, architecture="tree", **STORAGE,
-                              random_state=seed).fit(X, y)
-    assert clf.converged_ and clf.score(X, y) == 1.0
+def test_tree_committee_solves():
+    solved = 0
+    for seed in SEEDS:
+        X, y = patterns(0.4, 99, 99, seed)
+        clf = CommitteeClassifier(n_hidden=3, architecture="tree", **storage(),
+                                  random_state=seed).fit(X, y)
+        solved += clf.converged_ and clf.score(X, y) == 1.0
+    assert solved >= len(SEEDS) - 1
 
 
 def test_real_valued_teacher_student():
-    rng = np.random.default_rng(0)
-    teacher = rng.choice([-1.0, 1.0], 101)
-    X = rng.standard_normal((60, 101))
-    y = np.where(X @ teacher > 0, 1, -1)
-    clf = BinaryPerceptronClassifier(**STORAGE, random_state=0).fit(X, y)
-    assert clf.converged_
+    solved = 0
+    for seed in SEEDS:
+        rng = np.random.default_rng(seed)
+        teacher = rng.choice([-1.0, 1.0], 101)
+        X = rng.standard_normal((60, 101))
+        y = np.where(X @ teacher > 0, 1, -1)
+        clf = BinaryPerceptronClassifier(**storage(), random_state=seed).fit(X, y)
+        solved += clf.converged_
+    assert solved >= len(SEEDS) - 1
 
 
 def test_explicit_protocol_and_reproducible():
     X, y = patterns(0.4, 101, 101, 3)
     pairs = [(g, 1 + 10 * g) for g in np.linspace(0.0, 3.0, 60)]
-    a = BinaryPerceptronClassifier(**STORAGE, protocol=pairs,
-                                   random_state=5).fit(X, y)
-    b = BinaryPerceptronClassifier(**STORAGE, protocol=pairs,
-                                   random_state=5).fit(X, y)
+    a = BinaryPerceptronClassifier(**storage(protocol=pairs), random_state=5).fit(X, y)
+    b = BinaryPerceptronClassifier(**storage(protocol=pairs), random_state=5).fit(X, y)
     np.testing.assert_array_equal(a.coef_, b.coef_)
-    assert a.converged_
+    assert a.solver_.max_iter == 60
     np.testing.assert_allclose(a.history_.gamma, [p[0] for p in pairs[:a.n_iter_]])
 
 
 def test_solution_checked_after_every_sweep():
     """BP that never meets tol still stops at the sweep whose readout solves the set."""
     X, y = patterns(0.55, 101, 101, 0)
-    clf = BinaryPerceptronClassifier(**STORAGE, sweeps_per_step=30, bp_tol=1e-12,
+    clf = BinaryPerceptronClassifier(**storage(sweeps_per_step=30, bp_tol=1e-12),
                                      random_state=0).fit(X, y)
     h = clf.history_
     assert clf.converged_ and clf.score(X, y) == 1.0
@@ -141,18 +196,19 @@ def test_solution_checked_after_every_sweep():
 
 
 def test_passes_restart_from_fresh_messages():
-    """max_iter passes: a failed pass is followed by a fresh one; the first is unchanged."""
+    """A max_iter beyond the protocol's length: a pass that ends with errors is followed
+    by a fresh one from new random messages; the first pass is unchanged."""
     X, y = patterns(0.6, 101, 101, 1)
-    one = BinaryPerceptronClassifier(**STORAGE, n_steps=20, random_state=0)
+    one = BinaryPerceptronClassifier(**storage(n_steps=20), random_state=0)
     with pytest.warns(ConvergenceWarning):
         one.fit(X, y)
-    two = BinaryPerceptronClassifier(**STORAGE, n_steps=20,
-                                     max_iter=5, n_iter_no_change=100,
-                                     random_state=0).fit(X, y)
+    two = BinaryPerceptronClassifier(**storage(n_steps=20, max_iter=100),
+                                     n_iter_no_change=100, random_state=0).fit(X, y)
     h1, h2 = one.history_, two.history_
     assert not one.converged_ and one.n_iter_ == 20 and (h1["pass"] == 1).all()
     assert two.converged_ and two.score(X, y) == 1.0
     assert h2["pass"].max() == 2 and two.n_iter_ == len(h2) > 20
+    np.testing.assert_array_equal(h2.iteration, np.arange(1, len(h2) + 1))
     first = h2[h2["pass"] == 1]
     np.testing.assert_array_equal(first.train_error, h1.train_error)
     assert list(h2[h2["pass"] == 2].step[:2]) == [1, 2]
@@ -161,7 +217,7 @@ def test_passes_restart_from_fresh_messages():
 def test_unsolvable_keeps_best_so_far():
     """Above capacity: no abort, the fewest-errors configuration is returned."""
     X, y = patterns(1.3, 101, 101, 0)
-    clf = BinaryPerceptronClassifier(**STORAGE, n_steps=30, random_state=0)
+    clf = BinaryPerceptronClassifier(**storage(n_steps=30), random_state=0)
     with pytest.warns(ConvergenceWarning):
         clf.fit(X, y)
     h = clf.history_
@@ -174,7 +230,7 @@ def test_unsolvable_keeps_best_so_far():
 
 def test_warm_start_starts_close():
     X, y, teacher = make_teacher_student(80, 101, random_state=1)
-    clf = BinaryPerceptronClassifier(**STORAGE, random_state=0).fit(X, y)
+    clf = BinaryPerceptronClassifier(**storage(), random_state=0).fit(X, y)
     first = clf.n_iter_
     clf.set_params(warm_start=True)
     with warnings.catch_warnings():
@@ -185,7 +241,7 @@ def test_warm_start_starts_close():
 
 def test_memory_limit():
     X, y = patterns(0.3, 51, 153, 0)
-    clf = CommitteeClassifier(n_hidden=3, **STORAGE, max_memory=1e-6)
+    clf = CommitteeClassifier(n_hidden=3, **storage(), max_memory=1e-6)
     with pytest.raises(ValueError, match=r"needs .* GiB .* max_memory"):
         clf.fit(X, y)
 
@@ -194,7 +250,7 @@ def test_multiclass():
     rng = np.random.default_rng(0)
     X = rng.choice([-1.0, 1.0], (45, 61))
     y = np.repeat(["a", "b", "c"], 15)
-    clf = BinaryPerceptronClassifier(**STORAGE, random_state=0).fit(X, y)
+    clf = BinaryPerceptronClassifier(**storage(), random_state=0).fit(X, y)
     assert clf.coef_.shape == (3, 61)
     assert set(clf.history_["class"]) == {"a", "b", "c"}
 
@@ -205,7 +261,7 @@ def test_multiclass():
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_perceptron_n1001_alpha06(seed):
     X, y = patterns(0.6, 1001, 1001, seed)
-    clf = BinaryPerceptronClassifier(**STORAGE, random_state=seed).fit(X, y)
+    clf = BinaryPerceptronClassifier(**storage(), random_state=seed).fit(X, y)
     assert clf.converged_
 
 
@@ -213,7 +269,7 @@ def test_perceptron_n1001_alpha06(seed):
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_fc_committee_k5_n321_alpha03(seed):
     X, y = patterns(0.3, 321, 5 * 321, seed)
-    clf = CommitteeClassifier(n_hidden=5, **STORAGE, random_state=seed).fit(X, y)
+    clf = CommitteeClassifier(n_hidden=5, **storage(), random_state=seed).fit(X, y)
     assert clf.converged_
     assert clf.history_.max_hidden_overlap.iloc[-1] < 0.9  # no collapse
 
@@ -226,8 +282,8 @@ def test_perceptron_n1001_alpha075_slower_protocol():
         X, y = patterns(0.75, 1001, 1001, seed)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
-            clf = BinaryPerceptronClassifier(**STORAGE, n_steps=201,
-                                             sweeps_per_step=2, init_scale=0.5,
+            clf = BinaryPerceptronClassifier(**storage(n_steps=201, sweeps_per_step=2,
+                                                       init_scale=0.5),
                                              random_state=seed).fit(X, y)
         solved += clf.converged_
     assert solved >= 2
@@ -241,8 +297,8 @@ def test_fc_committee_k5_n321_alpha06_slower_protocol():
         X, y = patterns(0.6, 321, 5 * 321, seed)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
-            clf = CommitteeClassifier(n_hidden=5, **STORAGE, n_steps=401,
-                                      sweeps_per_step=4, init_scale=0.5,
+            clf = CommitteeClassifier(n_hidden=5, **storage(n_steps=401, sweeps_per_step=4,
+                                                            init_scale=0.5),
                                       random_state=seed).fit(X, y)
         solved += clf.converged_
     assert solved >= 1
@@ -288,7 +344,7 @@ def test_threshold_needed_for_an_imbalanced_teacher():
     assert fit.intercept_[0] > 2.0
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        plain = BinaryPerceptronClassifier(**STORAGE,
+        plain = BinaryPerceptronClassifier(**storage(),
                                            random_state=0).fit(X, y)
     assert plain.score(X, y) < fit.score(X, y) - 0.02
     assert plain.intercept_[0] == 0.0
@@ -332,7 +388,7 @@ def test_mini_batch_fits_are_reproducible_and_use_batch_size():
     b = BinaryPerceptronClassifier(solver="focusing-bp", random_state=2).fit(X, y)
     np.testing.assert_array_equal(a.coef_, b.coef_)
     np.testing.assert_array_equal(a.intercept_, b.intercept_)
-    full = BinaryPerceptronClassifier(solver="focusing-bp", batch_size=300,
+    full = BinaryPerceptronClassifier(solver=FocusingBP(batch_size=300),
                                       random_state=2).fit(X, y)
     assert not a.history_.train_error.equals(full.history_.train_error)
     assert min(a.score(X, y), full.score(X, y)) >= 0.8
@@ -342,7 +398,7 @@ def test_warm_start_keeps_the_thresholds():
     Xtr, _, ytr, _ = cancer_split()
     clf = BinaryPerceptronClassifier(solver="focusing-bp", random_state=0).fit(Xtr, ytr)
     first = clf.score(Xtr, ytr)
-    clf.set_params(warm_start=True, n_steps=5)
+    clf.set_params(warm_start=True, solver=FocusingBP(n_steps=5))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         clf.fit(Xtr, ytr)

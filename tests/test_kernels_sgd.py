@@ -95,7 +95,8 @@ def test_gradient_matches_reference(problem):
     pre = layout.preactivations(X, w)
     patterns = np.array([4, 0, 3, 8])
     grad = np.zeros(layout.n_weights)
-    loss = cross_entropy_gradient(X, y, pre, *layout.kernel_args(), patterns, 0.7, grad)
+    loss = cross_entropy_gradient(X, y, pre, *layout.kernel_args(), patterns, 0.7, grad,
+                                  layout.output_rule)
     ref_loss, ref_grad = reference_gradient(X, y, w, layout, patterns, 0.7)
     assert loss == pytest.approx(ref_loss, rel=1e-12)
     np.testing.assert_allclose(grad, ref_grad, rtol=1e-12, atol=1e-14)
@@ -114,7 +115,7 @@ def test_gradient_is_descent_direction_of_loss():
     patterns = np.arange(X.shape[0])
     grad = np.zeros(layout.n_weights)
     cross_entropy_gradient(X, y, layout.preactivations(X, w), *layout.kernel_args(),
-                           patterns, 0.7, grad)
+                           patterns, 0.7, grad, layout.output_rule)
 
     def total(v):
         return sum(reference_loss(y[m] * (v @ X[m]) / math.sqrt(7), 0.7) for m in patterns)
@@ -166,7 +167,7 @@ def test_epoch_kernel_equals_its_python_twin(problem):
         w0 = w.copy()
         loss, n_flips = kernel(X, np.ascontiguousarray(X.T), y, hidden, w, pre,
                                *layout.kernel_args(), order, 4, 0.2, 0.8,
-                               np.empty(layout.n_weights))
+                               np.empty(layout.n_weights), layout.output_rule)
         assert n_flips >= np.count_nonzero(w != w0)
         results.append((loss, hidden, w, pre, n_flips))
     (l1, h1, w1, p1, f1), (l2, h2, w2, p2, f2) = results

@@ -7,11 +7,13 @@ import numpy as np
 import pytest
 
 from skwfm import CommitteeClassifier
-from skwfm._kernels.local_energy import count_errors, nested_flip_errors
+from skwfm._kernels.forward import errors_of_columns, errors_of_preactivations
+from skwfm._kernels.local_energy import nested_flip_errors
 from skwfm._kernels.sgd import cross_entropy_gradient
 from skwfm._layout import OUTPUT_MAJORITY, OUTPUT_PARITY, NetworkLayout
 from skwfm.datasets import make_random_patterns, make_teacher_student
 from skwfm.flatness import local_energy
+from skwfm.solvers import EntropyGreedy, FocusingBP, Replicated
 
 
 def parity_outputs(X, W, b=None):
@@ -60,10 +62,10 @@ def test_count_errors_kernel_parity():
     X, y, W = instance(N=8, K=4, M=50, seed=3)
     preT = (X @ W.T).T.copy()
     expected = int(np.sum(parity_outputs(X, W) != y))
-    assert count_errors(preT, y, OUTPUT_PARITY) == expected
-    assert count_errors.py_func(preT, y, OUTPUT_PARITY) == expected
+    assert errors_of_columns(preT, y, OUTPUT_PARITY) == expected
+    assert errors_of_columns.py_func(preT, y, OUTPUT_PARITY) == expected
     majority = np.where((np.where(preT > 0, 1, -1)).sum(axis=0) > 0, 1, -1)
-    assert count_errors(preT, y) == int(np.sum(majority != y))
+    assert errors_of_columns(preT, y, OUTPUT_MAJORITY) == int(np.sum(majority != y))
 
 
 def test_nested_flip_errors_parity_matches_forward_passes():
@@ -140,9 +142,10 @@ def test_sgd_parity_gradient_matches_reference():
         loss = kernel(X, yf, pre, starts, ends, offsets, patterns, 0.7, grad, OUTPUT_PARITY)
         assert loss == pytest.approx(loss_ref, rel=1e-12)
         np.testing.assert_allclose(grad, grad_ref, atol=1e-12)
-    # the default rule is still the majority's
+    # the majority's rule charges the patterns otherwise
     grad = np.zeros(27)
-    cross_entropy_gradient(X, yf, pre, starts, ends, offsets, patterns, 0.7, grad)
+    cross_entropy_gradient(X, yf, pre, starts, ends, offsets, patterns, 0.7, grad,
+                           OUTPUT_MAJORITY)
     assert not np.allclose(grad, grad_ref)
 
 
@@ -294,8 +297,8 @@ def test_focusing_bp_runs_on_parity_machines():
     magnetizations, so BP stays near the symmetric fixed point.)
     """
     X, y = make_random_patterns(n_samples=20, n_features=21, random_state=1)
-    clf = CommitteeClassifier(n_hidden=2, architecture="parity", solver="focusing-bp",
-                              n_steps=10, random_state=0).fit(X, y)
+    clf = CommitteeClassifier(n_hidden=2, architecture="parity",
+                              solver=FocusingBP(n_steps=10), random_state=0).fit(X, y)
     errors = np.sum(parity_outputs(X, clf.coef_[0].astype(float), clf.intercept_[0]) != y)
     assert clf.history_["best_train_error"].iloc[-1] == pytest.approx(errors / 20)
     assert "max_hidden_overlap" in clf.history_
@@ -305,42 +308,33 @@ def test_focusing_bp_runs_on_parity_machines():
 
 
 def test_replicated_least_action_parity_matches_reference():
-    from skwfm._kernels.replicated import count_errors as rep_count_errors
-    from skwfm._kernels.replicated import least_action_delta
+    from skwfm._kernels.replicated import least_action_charge
 
     X, y, W = instance(N=9, K=3, M=25, seed=9)
     layout = NetworkLayout("parity", 9, 3)
     pre = layout.preactivations(X, W.ravel())
-    starts, ends, offsets = layout.kernel_args()
-    yf = y.astype(np.float64)
-    patterns = np.arange(25, dtype=np.int64)
-    expected = np.zeros(27)
+    coefs = np.empty(3)
     n_wrong = 0
-    for mu in patterns:
+    for mu in range(25):
+        # a misclassified pattern pushes the unit nearest its threshold across it
         tau = np.where(pre[mu] > 0, 1.0, -1.0)
-        if np.prod(tau) == y[mu]:
-            continue
-        n_wrong += 1
-        k = int(np.argmin(np.abs(pre[mu])))
-        expected[k * 9:(k + 1) * 9] += 2.0 * -tau[k] * X[mu]
-    for kernel in (least_action_delta, least_action_delta.py_func):
-        delta = np.zeros(27)
-        assert kernel(X, yf, pre, starts, ends, offsets, patterns, 2.0, delta, 0, 27,
-                      OUTPUT_PARITY) == n_wrong
-        np.testing.assert_allclose(delta, expected, atol=1e-12)
+        wrong = np.prod(tau) != y[mu]
+        expected = np.zeros(3)
+        if wrong:
+            k = int(np.argmin(np.abs(pre[mu])))
+            expected[k] = -tau[k]
+        for kernel in (least_action_charge, least_action_charge.py_func):
+            assert kernel(float(y[mu]), pre[mu], coefs, OUTPUT_PARITY) == wrong
+            np.testing.assert_array_equal(coefs, expected)
+        n_wrong += wrong
     assert n_wrong > 5
-    weights = np.stack([W.ravel(), -W.ravel()])
-    out = np.empty(2, dtype=np.int64)
-    rep_count_errors(X, yf, weights, starts, ends, offsets, out, OUTPUT_PARITY)
-    for r in range(2):
-        assert out[r] == int(np.sum(parity_outputs(X, weights[r].reshape(3, 9)) != y))
 
 
 @pytest.mark.parametrize("update_rule", ["least-action", "cross-entropy"])
 def test_replicated_learns_an_easy_parity_instance(update_rule):
     X, y = make_random_patterns(n_samples=20, n_features=31, random_state=2)
-    clf = CommitteeClassifier(n_hidden=3, architecture="parity", solver="replicated",
-                              update_rule=update_rule, n_replicas=3, max_iter=300,
+    solver = Replicated(update_rule=update_rule, n_replicas=3, max_iter=300)
+    clf = CommitteeClassifier(n_hidden=3, architecture="parity", solver=solver,
                               random_state=0).fit(X, y)
     assert clf.converged_ and clf.score(X, y) == 1.0
 
@@ -363,7 +357,8 @@ def ref_parity_log_p(pre, norms, sigma, c):
 @pytest.mark.parametrize("K,real", [(2, False), (3, False), (3, True), (4, True)])
 def test_greedy_parity_tables_and_gains_match_enumeration(K, real):
     from skwfm._kernels import greedy as kg
-    from skwfm.solvers.entropy_greedy import block_norms
+    from skwfm._kernels import greedy_dense as kd
+    from skwfm.solvers._greedy_annealed import block_norms
 
     X, y, W = instance(N=7, K=K, M=12, seed=10 + K, real=real)
     y = y.astype(np.float64)
@@ -384,7 +379,10 @@ def test_greedy_parity_tables_and_gains_match_enumeration(K, real):
     expected = np.array([ref_total(np.where(np.arange(w.size) == p, -w, w))
                          for p in range(w.size)]) - ref_total(w)
     gain = np.empty(w.size)
-    kg.flip_gains_exact(X, w, pre, norms, y, c, lnA, lnB, lnP, starts, ends, offsets, gain)
+    for p in range(w.size):  # one flip at a time, as the dense search checks a move
+        k, j = kg.weight_position(p, starts, ends, offsets)
+        gain[p] = kd.flip_log_total(pre, k, -2.0 * w[p], X[:, j].copy(), norms, y, c, lnA,
+                                    lnB) - total
     np.testing.assert_allclose(gain, expected, rtol=1e-8, atol=1e-9)
     if not real:
         up, down = np.empty((12, K)), np.empty((12, K))
@@ -392,14 +390,16 @@ def test_greedy_parity_tables_and_gains_match_enumeration(K, real):
         kg.flip_gains_ternary(X, w, up, down, starts, ends, offsets, np.empty(w.size),
                               np.empty(w.size), gain)
         np.testing.assert_allclose(gain, expected, rtol=1e-8, atol=1e-9)
-    assert kg.count_errors(pre, y, OUTPUT_PARITY) == int(np.sum(parity_outputs(X, W) != y))
+    assert errors_of_preactivations(pre, np.zeros(pre.shape[1]), y, OUTPUT_PARITY) == \
+        int(np.sum(parity_outputs(X, W) != y))
 
 
 @pytest.mark.parametrize("entropy", ["annealed", "bp"])
 def test_entropy_greedy_on_an_easy_parity_instance(entropy):
     X, y = make_random_patterns(n_samples=12, n_features=31, random_state=2)
-    clf = CommitteeClassifier(n_hidden=2, architecture="parity", solver="entropy-greedy",
-                              entropy=entropy, max_iter=60, random_state=0).fit(X, y)
+    clf = CommitteeClassifier(n_hidden=2, architecture="parity",
+                              solver=EntropyGreedy(entropy=entropy, max_iter=60),
+                              random_state=0).fit(X, y)
     errors = np.sum(parity_outputs(X, clf.coef_[0].astype(float), clf.intercept_[0]) != y)
     assert clf.history_["best_train_error"].min() == pytest.approx(errors / 12)
     if entropy == "annealed":

@@ -9,6 +9,7 @@ from sklearn.exceptions import ConvergenceWarning
 from skwfm import BinaryPerceptronClassifier, CommitteeClassifier
 from skwfm._kernels.polish import polish_perceptron
 from skwfm.datasets import make_random_patterns
+from skwfm.solvers import FocusingBP
 from skwfm.solvers.focusing_bp import Polisher
 
 
@@ -110,9 +111,9 @@ def test_polisher_frees_the_least_certain_weights():
     np.testing.assert_array_equal(again[0], w)
 
 
-def fit(X, y, **params):
-    clf = BinaryPerceptronClassifier(solver="focusing-bp", fit_intercept=False, n_steps=31,
-                                     random_state=0, **params)
+def fit(X, y, **options):
+    clf = BinaryPerceptronClassifier(FocusingBP(n_steps=31, **options), fit_intercept=False,
+                                     random_state=0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         return clf.fit(X, y)
@@ -125,10 +126,11 @@ def test_polishing_leaves_bp_alone_and_is_recorded():
     polished = fit(X, y, polish_steps=3000)
     assert not plain.converged_
     h0, h1 = plain.history_, polished.history_
-    assert "polish_flips" not in h0
+    assert "polish_flips" not in h0 and "final_polish_flips" not in h0
     # the BP trajectory is the same up to where polishing finished the fit
-    n = min(len(h0), len(h1.dropna(subset=["gamma"])))
+    n = min(len(h0), len(h1))
     np.testing.assert_array_equal(h0.train_error[:n], h1.train_error[:n])
+    np.testing.assert_array_equal(h1.iteration, np.arange(1, len(h1) + 1))
     ran = h1.dropna(subset=["polish_flips"])
     assert len(ran) > 0
     final = (polished.predict(X) != y).sum()
@@ -137,18 +139,39 @@ def test_polishing_leaves_bp_alone_and_is_recorded():
     assert polished.converged_ == (final == 0)
 
 
+def test_final_polishing_is_part_of_the_last_row(capsys):
+    """A fit that ends with errors polishes its best configuration: reported on the last
+    iteration's row (one row per iteration) and in the progress lines."""
+    X, y = make_random_patterns(131, 101, random_state=0)  # α = 1.3: no solution
+    clf = BinaryPerceptronClassifier(FocusingBP(n_steps=20, polish_steps=200),
+                                     fit_intercept=False, verbose=2, random_state=0)
+    with pytest.warns(ConvergenceWarning):
+        clf.fit(X, y)
+    h = clf.history_
+    assert len(h) == clf.n_iter_ == 20
+    np.testing.assert_array_equal(h.iteration, np.arange(1, 21))
+    assert h.final_polish_flips.notna().sum() == 1 and h.final_polish_flips.iloc[-1] > 0
+    assert list(h.columns[-2:]) == ["best_train_error", "no_improvement"]
+    last = h.iloc[-1]
+    assert last.best_train_error <= min(h.train_error.min(), last.final_polish_train_error)
+    assert 1 - clf.score(X, y) == pytest.approx(last.best_train_error)
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 21 and all(line.startswith("[skwfm] iteration ") for line in lines)
+    assert "final polishing" in lines[-1]
+
+
 def test_polishing_off_by_default_and_validated():
-    assert BinaryPerceptronClassifier().polish_steps is None
+    assert FocusingBP().polish_steps == 0
     X, y = make_random_patterns(21, 11, random_state=0)
     with pytest.raises(ValueError, match="polish_steps"):
-        BinaryPerceptronClassifier(solver="focusing-bp", polish_steps=-1).fit(X, y)
+        BinaryPerceptronClassifier(solver=FocusingBP(polish_steps=-1)).fit(X, y)
     # committees ignore it
-    clf = CommitteeClassifier(n_hidden=3, solver="focusing-bp", fit_intercept=False,
-                              polish_steps=100, n_steps=11, random_state=0)
+    clf = CommitteeClassifier(n_hidden=3, solver=FocusingBP(polish_steps=100, n_steps=11),
+                              fit_intercept=False, random_state=0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         clf.fit(*make_random_patterns(31, 21, random_state=0))
-    assert "polish_flips" not in clf.history_
+    assert "polish_flips" not in clf.history_ and "final_polish_flips" not in clf.history_
 
 
 @pytest.mark.slow
@@ -156,14 +179,18 @@ def test_perceptron_n1001_alpha075_recipe_with_polishing():
     """User guide: with polishing, seed 7 (left one error short by BP) is solved, and
     seed 4 ends about 70 steps earlier than BP's own solution (step 180)."""
     X, y = make_random_patterns(751, 1001, random_state=7)
-    recipe = dict(solver="focusing-bp", fit_intercept=False, n_steps=201, sweeps_per_step=2,
-                  init_scale=0.5, random_state=7)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        plain = BinaryPerceptronClassifier(**recipe).fit(X, y)
-    polished = BinaryPerceptronClassifier(polish_steps=5000, **recipe).fit(X, y)
+    recipe = dict(n_steps=201, sweeps_per_step=2, init_scale=0.5)
+
+    def fit_recipe(seed, **options):
+        clf = BinaryPerceptronClassifier(FocusingBP(**recipe, **options),
+                                         fit_intercept=False, random_state=seed)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            return clf.fit(X, y)
+
+    plain = fit_recipe(7)
+    polished = fit_recipe(7, polish_steps=5000)
     assert not plain.converged_ and polished.converged_
     X, y = make_random_patterns(751, 1001, random_state=4)
-    recipe["random_state"] = 4
-    polished = BinaryPerceptronClassifier(polish_steps=5000, **recipe).fit(X, y)
+    polished = fit_recipe(4, polish_steps=5000)
     assert polished.converged_ and polished.n_iter_ < 150

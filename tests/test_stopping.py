@@ -19,7 +19,8 @@ from skwfm._kernels.stopping import (
     new_stopping_state,
     stopping_step,
 )
-from skwfm.solvers._base import BestSoFar, StoppingRule
+from skwfm.solvers import BestSoFar, StoppingRule
+from skwfm.solvers import SGDAnnealed
 
 
 def reference_rule(objectives, errors, tol, patience, scale=0.0, floor=0):
@@ -154,20 +155,20 @@ def test_max_iter_warns_but_the_stopping_rule_does_not():
         warnings.simplefilter("error", ConvergenceWarning)
         clf = BinaryPerceptronClassifier(n_iter_no_change=5, random_state=0).fit(X, y)
     assert clf.converged_
-    with pytest.warns(ConvergenceWarning, match="reached max_iter"):
-        clf = BinaryPerceptronClassifier(max_iter=3, n_iter_no_change=50,
-                                         random_state=0).fit(X, y)
+    with pytest.warns(ConvergenceWarning, match="reached its max_iter"):
+        clf = BinaryPerceptronClassifier(solver=SGDAnnealed(max_iter=3),
+                                         n_iter_no_change=50, random_state=0).fit(X, y)
     assert not clf.converged_ and clf.n_iter_ == 3
 
 
 def test_warm_start_keeps_the_thresholds():
     X, y = _digits()
-    clf = BinaryPerceptronClassifier(max_iter=5, random_state=0)
+    clf = BinaryPerceptronClassifier(solver=SGDAnnealed(max_iter=5), random_state=0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         clf.fit(X, y)
         first = clf.intercept_.copy()
-        clf.set_params(warm_start=True, max_iter=1, learning_rate=1e-9)
+        clf.set_params(warm_start=True, solver__max_iter=1, solver__learning_rate=1e-9)
         clf.fit(X, y)
     # a negligible step: the weights and thresholds are where the first fit left them
     np.testing.assert_allclose(clf.intercept_, first, atol=1e-3)

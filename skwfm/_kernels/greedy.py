@@ -18,7 +18,7 @@ output is right with the Poisson-binomial tail
 (t encodes the tie rule of the layout: an even vote goes to −1). The annealed proxy of the
 local entropy is ``S_ann = H₂(d) + (1/P_w) Σ_μ ln P_μ`` (P_w weights). For the perceptron
 (K = 1) P = q, the formula of Baldassi, Pittorino & Zecchina (PNAS 2020) with
-Δ = σ a / √N for ±1 inputs. For the parity machine (``output_rule`` 1)
+Δ = σ a / √N for ±1 inputs. For the parity machine (``OUTPUT_PARITY``)
 P = Prob(Π_k τ_k = σ), computed exactly from the q_k by a two-state (even/odd) recursion.
 
 Everything is done in log space: ``ln P`` can be far below the smallest double. The
@@ -31,6 +31,8 @@ import numpy as np
 from numba import njit
 
 from .bp import log_ndtr
+from .forward import OUTPUT_PARITY
+from .forward import errors_of_preactivations as network_errors
 from .sgd import flip_weight
 
 NEG_INF = -np.inf
@@ -76,31 +78,6 @@ def unit_log_agree(e, s, sigma, c):
 
 
 @njit(cache=True, nogil=True)
-def network_errors(pre, bias, y, output_rule=0):
-    """Training errors of the majority output (unit k is +1 iff
-    ``pre[μ, k] + bias[k] > 0``), or of the product of the units with ``output_rule`` 1."""
-    M, K = pre.shape
-    n = 0
-    for mu in range(M):
-        n_plus = 0
-        for k in range(K):
-            if pre[mu, k] + bias[k] > 0.0:
-                n_plus += 1
-        out = 1.0 if 2 * n_plus > K else -1.0
-        if output_rule == 1:
-            out = 1.0 if (K - n_plus) % 2 == 0 else -1.0
-        if out != y[mu]:
-            n += 1
-    return n
-
-
-@njit(cache=True, nogil=True)
-def count_errors(pre, y, output_rule=0):
-    """:func:`network_errors` without thresholds."""
-    return network_errors(pre, np.zeros(pre.shape[1]), y, output_rule)
-
-
-@njit(cache=True, nogil=True)
 def parity_tables(lnq, ln1mq, sigma, lnA, lnB, mu):
     """Parity machine: ``lnA[μ, k]`` = ln P(output σ | unit k agrees with σ),
     ``lnB[μ, k]`` = ln P(output σ | unit k disagrees), from the units' log-probabilities
@@ -128,13 +105,13 @@ def parity_tables(lnq, ln1mq, sigma, lnA, lnB, mu):
 
 
 @njit(cache=True, nogil=True)
-def pattern_tables(pre, norms, y, c, lnA, lnB, lnP, output_rule=0):
+def pattern_tables(pre, norms, y, c, lnA, lnB, lnP, output_rule):
     """Per pattern, ln P_μ and, per unit, the log-probabilities of a right output given
     that the unit agrees (``lnA[μ, k]``) or disagrees (``lnB[μ, k]``) with σ.
 
     Then ``P_μ = q_k A_k + (1 − q_k) B_k`` for every k: a flip inside unit k changes q_k
     only. A and B come from the exact distribution of the number of other units that
-    agree (log-space convolution, O(K²) per unit; the parity machine, ``output_rule`` 1,
+    agree (log-space convolution, O(K²) per unit; the parity machine, ``OUTPUT_PARITY``,
     uses :func:`parity_tables` instead). Returns Σ_μ ln P_μ over the patterns
     with P_μ > 0 (P_μ = 0 only for a pattern that no weights can get right: units with an
     all-zero input block outvoting the label).
@@ -149,9 +126,9 @@ def pattern_tables(pre, norms, y, c, lnA, lnB, lnP, output_rule=0):
         t = K // 2 + 1 if sigma > 0.0 else (K + 1) // 2
         for k in range(K):
             lnq[k], ln1mq[k] = unit_log_agree(pre[mu, k], norms[mu, k], sigma, c)
-        if output_rule == 1:
+        if output_rule == OUTPUT_PARITY:
             parity_tables(lnq, ln1mq, sigma, lnA, lnB, mu)
-        for k in range(K if output_rule != 1 else 0):
+        for k in range(0 if output_rule == OUTPUT_PARITY else K):
             dist[0] = 0.0
             n = 0
             for other in range(K):
@@ -225,31 +202,6 @@ def flip_gains_ternary(X, w, up, down, starts, ends, offsets, acc_a, acc_b, gain
                 acc_b[o + j] += x * b
     for p in range(gain.shape[0]):
         gain[p] = acc_a[p] + w[p] * acc_b[p]
-
-
-@njit(cache=True, nogil=True)
-def flip_gains_exact(X, w, pre, norms, y, c, lnA, lnB, lnP, starts, ends, offsets, gain):
-    """Gain Σ_μ Δ ln P_μ of flipping each weight, for any real inputs.
-
-    One Gaussian log-CDF pair per (pattern, weight): O(M·P) transcendentals.
-    """
-    M = X.shape[0]
-    K = starts.shape[0]
-    gain[:] = 0.0
-    for mu in range(M):
-        sigma = y[mu]
-        for k in range(K):
-            s = norms[mu, k]
-            if s == 0.0:
-                continue
-            o = offsets[k] - starts[k]
-            for j in range(starts[k], ends[k]):
-                x = X[mu, j]
-                if x == 0.0:
-                    continue
-                z = sigma * c * (pre[mu, k] - 2.0 * w[o + j] * x) / s
-                new = log_add(lnA[mu, k] + log_ndtr(z), lnB[mu, k] + log_ndtr(-z))
-                gain[o + j] += log_change(new, lnP[mu])
 
 
 @njit(cache=True, nogil=True)
@@ -333,7 +285,7 @@ def unit_log_total(eff, k, delta, norms, y, c, lnA, lnB):
 
 @njit(cache=True, nogil=True)
 def fit_thresholds(pre, shift, eff, norms, y, c, lnA, lnB, lnP, g1, g2, f1, f2, bound,
-                   total, tol, max_sweeps, output_rule=0):
+                   total, tol, max_sweeps, output_rule):
     """Ascent of Σ_μ ln P_μ in the shifts b_k / (1 − 2d), the weights fixed.
 
     Each sweep takes, for every unit whose predicted gain exceeds ``tol``, a Newton step
@@ -373,7 +325,7 @@ def fit_thresholds(pre, shift, eff, norms, y, c, lnA, lnB, lnP, g1, g2, f1, f2, 
 
 @njit(cache=True, nogil=True)
 def threshold_move(pre, shift, keep, bias, eff, norms, y, c, tables, slopes, total, tol,
-                   output_rule=0):
+                   output_rule):
     """:func:`fit_thresholds` (``tables`` = (lnA, lnB, lnP), ``slopes`` = (g1, g2, f1,
     f2, bound)), then ``bias`` = ``shift · keep`` (keep = 1 − 2d). Returns
     (Σ_μ ln P_μ, training errors) of the network with the new thresholds."""
@@ -399,7 +351,7 @@ def record_best(errors, best_errors, w, bias, best_w, best_bias):
 @njit(cache=True, nogil=True)
 def greedy_round(X, XT, y, w, pre, shift, keep, norms, c, starts, ends, offsets,
                  fit_intercept, max_moves, min_gain, threshold_tol, best_w, best_bias,
-                 best_errors, stop_at_zero, output_rule=0):
+                 best_errors, stop_at_zero, output_rule):
     """Best-improving single flips of the proxy at fixed d until none improves it, for
     inputs in {−1, 0, +1}.
 
@@ -410,7 +362,8 @@ def greedy_round(X, XT, y, w, pre, shift, keep, norms, c, starts, ends, offsets,
     (:func:`fit_thresholds`) before each move; b = ``shift · keep``, keep = 1 − 2d.
     Stops at a local maximum of the proxy, after ``max_moves``, or (``stop_at_zero``)
     at zero training errors. ``best_w``, ``best_bias`` receive any configuration with
-    fewer errors than ``best_errors``. ``output_rule`` 1: parity machine.
+    fewer errors than ``best_errors``. ``output_rule``: ``OUTPUT_MAJORITY`` or
+    ``OUTPUT_PARITY`` (:mod:`skwfm._kernels.forward`).
 
     Returns
     -------

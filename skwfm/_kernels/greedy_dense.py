@@ -157,7 +157,7 @@ def flip_log_total(eff, k, delta, col, norms, y, c, lnA, lnB):
 @njit(cache=True, nogil=True)
 def dense_round(X32, XT, y, w, pre, shift, keep, norms, c, starts, ends, offsets,
                 fit_intercept, max_moves, min_gain, threshold_tol, n_check, best_w,
-                best_bias, best_errors, stop_at_zero, output_rule=0):
+                best_bias, best_errors, stop_at_zero, output_rule):
     """Moves of several flips (module docstring) at fixed d until none improves the proxy.
 
     Arguments as :func:`~skwfm._kernels.greedy.greedy_round`, with ``X32`` the float32

@@ -1,40 +1,13 @@
-"""Local energy by sampling: training errors of randomly perturbed binary networks (SPEC 2.4)."""
+"""Local energy by sampling: training errors of randomly perturbed binary networks."""
 
 from numba import njit
 
-
-@njit(cache=True, nogil=True)
-def count_errors(preT, y, output_rule=0):
-    """Number of patterns μ whose network output differs from the label ``y[μ]``.
-
-    ``preT[k, μ]`` is the unnormalised pre-activation of hidden unit k; a unit outputs +1
-    when it is strictly positive, −1 otherwise, and the output is the majority of the K
-    units (K odd; K = 1 is the perceptron), or their product when ``output_rule`` is 1
-    (``OUTPUT_PARITY`` of :mod:`skwfm._layout`).
-    """
-    K, M = preT.shape
-    n_errors = 0
-    for mu in range(M):
-        votes = 0
-        n_minus = 0
-        for k in range(K):
-            if preT[k, mu] > 0:
-                votes += 1
-            else:
-                votes -= 1
-                n_minus += 1
-        if output_rule == 1:
-            out = 1 if n_minus % 2 == 0 else -1
-        else:
-            out = 1 if votes > 0 else -1
-        if out != y[mu]:
-            n_errors += 1
-    return n_errors
+from .forward import errors_of_columns
 
 
 @njit(cache=True, nogil=True)
 def nested_flip_errors(XT, y, w, unit_of, feature_of, preT, flips, level_ends, errors,
-                       output_rule=0):
+                       output_rule):
     """Errors of a network whose weights flip one after the other, read at nested levels.
 
     The weights ``flips[0], flips[1], ...`` (flat indices) are flipped in that order;
@@ -48,7 +21,7 @@ def nested_flip_errors(XT, y, w, unit_of, feature_of, preT, flips, level_ends, e
     Within a level the order of the flips does not matter; when four consecutive flips
     belong to the same unit they are applied in one pass over the patterns (callers sort
     each level by unit), which halves the memory traffic on ``preT``. ``output_rule``
-    as in :func:`count_errors`.
+    as in :func:`~skwfm._kernels.forward.errors_of_columns`.
     """
     M = preT.shape[1]
     t = 0
@@ -80,7 +53,7 @@ def nested_flip_errors(XT, y, w, unit_of, feature_of, preT, flips, level_ends, e
                 for mu in range(M):
                     row[mu] += step * col[mu]
                 t += 1
-        errors[level] = count_errors(preT, y, output_rule)
+        errors[level] = errors_of_columns(preT, y, output_rule)
 
 
 @njit(cache=True, nogil=True)

@@ -1,12 +1,13 @@
-"""Replicated SGD for binary networks: least-action steps and the replica–centre kick.
+"""Replicated SGD for binary networks: the rules of one replica and of the centre.
 
 The update rules of the user guide's "replicated" page (after the authors' reference code
-BinaryCommitteeMachineRSGD.jl for Baldassi et al., PNAS 2016). Every replica ``a`` keeps
-continuous hidden values ``H^a`` and binary weights ``w^a = sign0(H^a)`` (0 → +1, the
-convention of :func:`skwfm._kernels.sgd.apply_step`). The schedule that runs these rules
-over many networks and threads is :mod:`skwfm._kernels.replicated_schedule`;
-:func:`replica_round` runs one round of one network's replicas on its own (the
-process-backend driver of the solver).
+BinaryCommitteeMachineRSGD.jl for Baldassi et al., PNAS 2016): which hidden units a
+misclassified pattern charges under the least-action rule, a replica's step, its kick
+towards the centre, and the centre computed from the replicas. Every replica ``a``
+keeps continuous hidden values ``H^a`` and binary weights ``w^a = sign0(H^a)`` (0 → +1,
+the convention of :func:`skwfm._kernels.sgd.apply_step`). Every function works on any
+range of weights, so that threads can share a replica's weights. The schedule that runs
+these rules over a stack of networks is :mod:`skwfm._kernels.replicated_schedule`.
 """
 
 import math
@@ -14,28 +15,15 @@ import math
 import numpy as np
 from numba import njit
 
-# numba's on-disk cache of a kernel is keyed on its own file only: after editing sgd.py,
-# delete skwfm/_kernels/__pycache__/replicated*.* or the old callees stay compiled in
-from .sgd import apply_step, cross_entropy_gradient
+from .forward import OUTPUT_PARITY
 
-#: per-replica update rules, as the integer codes :func:`replica_round` takes
+#: per-replica update rules, as the integer codes the kernels take
 RULE_LEAST_ACTION = 0
 RULE_CROSS_ENTROPY = 1
 
 
-@njit(cache=True, nogil=True, fastmath=True)
-def _dot(a, b):
-    """``a·b`` of two equal-length vectors. fastmath lets LLVM vectorise the sum (exact
-    for ±1 entries; for real inputs only the rounding order changes, identically in
-    every run)."""
-    s = 0.0
-    for j in range(a.shape[0]):
-        s += a[j] * b[j]
-    return s
-
-
 @njit(cache=True, nogil=True)
-def least_action_charge(sigma, pre_row, coefs_row, output_rule=0):
+def least_action_charge(sigma, pre_row, coefs_row, output_rule):
     """Which hidden units the least-action rule pushes for one pattern, and which way.
 
     ``pre_row[k]`` is the pre-activation ``h_k`` of unit k (``w_k·ξ_(k) + b_k``) and
@@ -55,57 +43,29 @@ def least_action_charge(sigma, pre_row, coefs_row, output_rule=0):
         coefs_row[k] = 0.0
         out += 1.0 if pre_row[k] > 0.0 else -1.0
         prod *= 1.0 if pre_row[k] > 0.0 else -1.0
-    if output_rule == 1:
+    if output_rule == OUTPUT_PARITY:
         out = prod
     if sigma * out > 0.0:
         return False
     n_fix = int(round((1.0 - sigma * out) / 2.0))
-    if output_rule == 1:
+    if output_rule == OUTPUT_PARITY:
         n_fix = 1
     for _ in range(n_fix):
         best = -1
         best_abs = np.inf
         for k in range(K):
             tau = 1.0 if pre_row[k] > 0.0 else -1.0
-            wrong_side = tau != sigma or output_rule == 1
+            wrong_side = tau != sigma or output_rule == OUTPUT_PARITY
             if wrong_side and coefs_row[k] == 0.0 and abs(pre_row[k]) < best_abs:
                 best = k
                 best_abs = abs(pre_row[k])
         if best < 0:
             break
-        if output_rule == 1:
+        if output_rule == OUTPUT_PARITY:
             coefs_row[best] = -1.0 if pre_row[best] > 0.0 else 1.0
         else:
             coefs_row[best] = sigma
     return True
-
-
-@njit(cache=True, nogil=True)
-def least_action_delta(X, y, pre, starts, ends, offsets, patterns, learning_rate, delta,
-                       lo, hi, output_rule=0):
-    """Accumulate the least-action update of the misclassified ``patterns`` into
-    ``delta[lo:hi]`` (the other entries are left alone: threads share the weights of a
-    replica by ranges; ``lo=0, hi=P`` updates every weight).
-
-    ``pre[μ]`` holds the pre-activations of pattern μ. Every unit k that
-    :func:`least_action_charge` charges with a pattern (ξ, σ) receives
-    ``ΔH_k += η c_k ξ_(k)`` (``c_k = σ``; parity machine: ``−τ_k``). The weights are not
-    changed here (the whole minibatch sees the same weights). Returns the number of
-    misclassified patterns in the minibatch.
-    """
-    K = starts.shape[0]
-    coefs = np.zeros(K)
-    n_wrong = 0
-    for t in range(patterns.shape[0]):
-        mu = patterns[t]
-        if not least_action_charge(y[mu], pre[mu], coefs, output_rule):
-            continue
-        n_wrong += 1
-        for k in range(K):
-            if coefs[k] != 0.0:
-                add_charged_range(X[mu], learning_rate * coefs[k], starts[k], ends[k],
-                                  offsets[k], delta, lo, hi)
-    return n_wrong
 
 
 @njit(cache=True, nogil=True)
@@ -145,7 +105,7 @@ def center_pull(center, gamma_y, out):
 
     ``C`` is the traced-out centre (the mean of the replicas' weights) and
     ``gamma_y = γ·y``. ``γ = ∞`` gives ``sign(C)`` (0 where ``C = 0``). The pull is the
-    same for every replica of a round, so it is computed once per round and group.
+    same for every replica of a round, so it is computed once per round.
     """
     for p in range(center.shape[0]):
         c = center[p]
@@ -195,107 +155,6 @@ def kick_explicit(hidden, w, center_w, coupling, clip, push):
         push[p] = d
         n_flips += set_hidden(hidden, w, p, hidden[p] + coupling * d, clip)
     return n_flips
-
-
-@njit(cache=True, nogil=True)
-def gather_batch(X, y, w, starts, ends, offsets, batch, Xb, XbT, yb, preb, transpose):
-    """Copy the minibatch rows into ``Xb`` (and, with ``transpose``, into ``XbT``), labels
-    into ``yb``, and compute their pre-activations ``preb[t, k] = w_k·ξ^{batch[t]}_(k)``."""
-    K = starts.shape[0]
-    for t in range(batch.shape[0]):
-        mu = batch[t]
-        yb[t] = y[mu]
-        Xb[t] = X[mu]
-        if transpose:
-            for j in range(X.shape[1]):
-                XbT[j, t] = X[mu, j]
-        for k in range(K):
-            n = ends[k] - starts[k]
-            preb[t, k] = _dot(w[offsets[k]:offsets[k] + n], X[mu, starts[k]:ends[k]])
-
-
-@njit(cache=True, nogil=True)
-def replica_round(X, y, hidden, weights, starts, ends, offsets, rows, orders, first,
-                  batch_size, rule, learning_rate, gamma_loss, center, coupling, gamma_y,
-                  explicit, pushes, output_rule=0):
-    """One round of the synchronous schedule for the replicas ``rows``.
-
-    Replica ``a`` (hidden values ``hidden[a]``, weights ``weights[a]``) takes the minibatch
-    ``orders[a, first:first + batch_size]`` of its own pattern order, updates with the
-    least-action rule (:func:`least_action_delta` then :func:`shift_hidden`) or the
-    cross-entropy rule (the ℓ_γ gradient at ``gamma_loss`` of
-    :func:`~skwfm._kernels.sgd.cross_entropy_gradient` applied with
-    :func:`~skwfm._kernels.sgd.apply_step`), then receives :func:`kick` towards the fixed
-    traced-out ``center`` (the replicas' mean; ``gamma_y = γ·y``) or, with ``explicit``,
-    :func:`kick_explicit` towards the explicit centre's weights ``center``, storing its δ
-    in ``pushes[a]``. Returns the number of misclassified patterns met (least-action) or the
-    summed loss (cross-entropy). ``output_rule`` 1: parity machine (both rules).
-    """
-    M, N = X.shape
-    K = starts.shape[0]
-    stop = min(first + batch_size, M)
-    B = stop - first
-    clip = rule == RULE_CROSS_ENTROPY
-    Xb = np.empty((B, N))
-    XbT = np.empty((N, B) if clip else (0, 0))
-    yb = np.empty(B)
-    preb = np.empty((B, K))
-    local = np.arange(B)
-    delta = np.empty(hidden.shape[1])
-    pull = np.empty(0 if explicit else hidden.shape[1])
-    if not explicit:
-        center_pull(center, gamma_y, pull)
-    total = 0.0
-    for a in rows:
-        h = hidden[a]
-        w = weights[a]
-        batch = orders[a, first:stop]
-        gather_batch(X, y, w, starts, ends, offsets, batch, Xb, XbT, yb, preb, clip)
-        delta[:] = 0.0
-        if rule == RULE_LEAST_ACTION:
-            total += least_action_delta(Xb, yb, preb, starts, ends, offsets, local,
-                                        learning_rate, delta, 0, delta.shape[0],
-                                        output_rule)
-            shift_hidden(h, w, delta)
-        else:
-            # apply_step keeps ``preb`` (the minibatch's pre-activations) exact: unused
-            total += cross_entropy_gradient(Xb, yb, preb, starts, ends, offsets, local,
-                                            gamma_loss, delta, output_rule)
-            apply_step(XbT, h, w, preb, starts, ends, offsets, learning_rate, delta)
-        if explicit:
-            kick_explicit(h, w, center, coupling, clip, pushes[a])
-        else:
-            kick(h, w, pull, coupling, clip)
-    return total
-
-
-@njit(cache=True, nogil=True)
-def count_errors(X, y, weights, starts, ends, offsets, out, output_rule=0):
-    """Training errors of each network ``weights[r]`` into ``out[r]``.
-
-    Same outputs as :meth:`skwfm._layout.NetworkLayout.outputs`: a unit is +1 iff its
-    pre-activation is > 0, the network is +1 iff the vote sum is > 0 (``output_rule``
-    1: iff the product of the units is +1).
-    """
-    M = X.shape[0]
-    K = starts.shape[0]
-    for r in range(weights.shape[0]):
-        w = weights[r]
-        errors = 0
-        for mu in range(M):
-            votes = 0.0
-            prod = 1.0
-            for k in range(K):
-                n = ends[k] - starts[k]
-                s = _dot(w[offsets[k]:offsets[k] + n], X[mu, starts[k]:ends[k]])
-                votes += 1.0 if s > 0.0 else -1.0
-                prod *= 1.0 if s > 0.0 else -1.0
-            if output_rule == 1:
-                votes = prod
-            output = 1.0 if votes > 0.0 else -1.0
-            if output != y[mu]:
-                errors += 1
-        out[r] = errors
 
 
 @njit(cache=True, nogil=True)

@@ -1,4 +1,4 @@
-"""The replicated-SGD schedule: rounds, epochs and their bookkeeping, shared by threads.
+"""The replicated-SGD schedule: rounds, epochs and their bookkeeping, for any driver.
 
 A *stack* is C networks of the same layout trained on the same inputs, each with its own
 targets (the one-vs-rest networks of a problem; C = 1 for one binary network). Network c
@@ -11,17 +11,20 @@ rounds and an end:
    replica's minibatch, and the charge ``c_tk`` of each pattern t to each hidden unit k
    (least action: :func:`~skwfm._kernels.replicated.least_action_charge`; cross entropy:
    :func:`~skwfm._kernels.sgd.charge_pattern`);
-2. :func:`round_steps` — the steps of the replicas (hidden values, then thresholds),
-   their kicks towards the centre, and the new centre;
+2. :func:`replica_steps` — the steps of the replicas (hidden values, then thresholds)
+   and their kicks towards the centre; :func:`center_steps` — the new centre;
 3. after the last round, :func:`count_share` — training (and validation) errors of every
    replica and centre;
 4. :func:`close_epoch` — best so far, stopping rule, per-epoch log, γ schedule.
 
-Steps 1 and 3 are split between threads by patterns, step 2 by weights (every weight's
-update needs only its own hidden value, its own entry of the centre and the charges),
-step 4 is done by one thread; the threads meet at barriers in between
-(:func:`replicated_epochs`). A thread computes exactly what a single thread would, so
-results do not depend on the number of threads, nor on which networks share a stack.
+Every phase takes the range of the work it does: step 1 a range of replicas × blocks of
+patterns, step 2 a range of weights (every weight's update needs only its own hidden
+value, its own entry of the centre and the charges) and of replicas, step 3 a range of
+patterns. Any split computes exactly what one call over everything computes, so results
+do not depend on how the work is shared, nor on which networks share a stack. The
+solver's threads run :func:`replicated_epochs`, which splits every phase between them
+and meets at barriers in between; its process driver sends ranges of replicas and of
+patterns to the workers of the joblib backend.
 
 Two kinds of inputs. *Exact*: ±1 inputs without thresholds (the paper's storage
 problem), float64 dot products (exact integers). *Fast* (real-valued inputs or
@@ -34,9 +37,9 @@ from collections import namedtuple
 import numpy as np
 from numba import njit
 
+from .forward import dot, network_output
 from .replicated import (
     RULE_LEAST_ACTION,
-    _dot,
     add_charged_range,
     center_pull,
     kick,
@@ -46,7 +49,7 @@ from .replicated import (
     shift_hidden,
     update_center,
 )
-from .sgd import add_unit_push, charge_pattern, network_output
+from .sgd import add_unit_push, charge_pattern
 from .sgd_dense import dot32
 from .spin import barrier
 from .stopping import NO_IMPROVEMENT, STOP_NONE, stopping_step
@@ -66,6 +69,7 @@ N_LOG = 7
 #: entries of a network's state: training errors of the configuration kept, its key
 #: (training errors, or validation errors with early stopping), epochs done, stop code
 STATE_BEST, STATE_KEY, STATE_EPOCHS, STATE_STOP = range(4)
+N_STATE = 4
 
 #: the arrays of a stack, C networks × (y replicas + centre) × P weights:
 #: ``hidden`` (C, y, P) float64; ``nets`` (C, y + 1, P) the replicas' ±1 weights and, in
@@ -86,17 +90,19 @@ Settings = namedtuple("Settings", [
     "patience_floor",
 ])
 
-#: what the threads share besides the stack: ``pre`` and ``coefs`` (C, y, batch, K)
-#: pre-activations and charges of a round; ``pull`` and ``delta`` (P,) scratch that
-#: each thread uses on its own weights; ``parts`` and ``val_parts`` (threads, C, y + 1)
-#: error counts; ``active`` (C,) networks still training; ``log`` (C, max_iter, N_LOG);
-#: ``best_w`` (C, P), ``best_b`` (C, K) the configurations kept; ``state`` (C, 4);
-#: ``rule_state`` (C, 3) of the stopping rule; ``schedule`` (C, 3) ``[γ, growth,
-#: step]``; ``clock`` [epochs run by the stack]
-Shared = namedtuple("Shared", [
-    "pre", "coefs", "pull", "delta", "parts", "val_parts", "active", "log", "best_w",
-    "best_b", "state", "rule_state", "schedule", "clock",
-])
+#: what the phases of a round read and write besides the stack: ``pre`` and ``coefs``
+#: (C, y, batch, K) the pre-activations and charges of the round's minibatches; ``pull``
+#: and ``delta`` (P,) scratch, used on its own weights by every thread; ``active`` (C,)
+#: the networks still training; ``schedule`` (C, 3) ``[γ, growth, step]``
+Work = namedtuple("Work", ["pre", "coefs", "pull", "delta", "active", "schedule"])
+
+#: the record of the fit, kept at the end of every epoch: ``parts`` and ``val_parts``
+#: (T, C, y + 1) the epoch's error counts of each of T shares of the patterns; ``log``
+#: (C, max_iter, N_LOG); ``best_w`` (C, P), ``best_b`` (C, K) the configurations kept;
+#: ``state`` (C, N_STATE); ``rule_state`` (C, 3) of the stopping rule; ``clock``
+#: [epochs run by the stack]
+Record = namedtuple("Record", ["parts", "val_parts", "log", "best_w", "best_b", "state",
+                               "rule_state", "clock"])
 
 _FAST = {"cache": True, "nogil": True, "fastmath": True, "error_model": "numpy"}
 
@@ -145,7 +151,7 @@ def block_preactivations(X, rows, n_rows, w, b, s, out):
                 out[i, k] = dot32(wk, X[rows[i], lo:hi], n)
         else:
             for i in range(n_rows):
-                out[i, k] = _dot(wk, X[rows[i], lo:hi])
+                out[i, k] = dot(wk, X[rows[i], lo:hi], n)
         if s.fit_intercept:
             for i in range(n_rows):
                 out[i, k] += b[k]
@@ -158,13 +164,13 @@ def n_blocks(n):
 
 
 @njit(cache=True, nogil=True)
-def round_charges(data, stack, sh, s, orders, first, stop, lo, hi):
+def round_charges(data, stack, work, s, orders, first, stop, lo, hi):
     """Step 1 of a round for the work items ``lo..hi``.
 
     Item i is replica ``a = i // n_blocks(B)`` and the block ``i % n_blocks(B)`` of
     positions of its minibatch ``orders[a, first:stop]`` (``B = stop − first``). For
-    every active network c: ``sh.pre[c, a, t]`` ← the pre-activations of the pattern at
-    position t, ``sh.coefs[c, a, t]`` ← its charges ``c_tk``.
+    every active network c: ``work.pre[c, a, t]`` ← the pre-activations of the pattern
+    at position t, ``work.coefs[c, a, t]`` ← its charges ``c_tk``.
     """
     B = stop - first
     nb = n_blocks(B)
@@ -176,14 +182,14 @@ def round_charges(data, stack, sh, s, orders, first, stop, lo, hi):
         for i in range(n_rows):
             rows[i] = orders[a, first + t0 + i]
         for c in range(stack.nets.shape[0]):
-            if not sh.active[c]:
+            if not work.active[c]:
                 continue
-            pre = sh.pre[c, a, t0:t0 + n_rows]
+            pre = work.pre[c, a, t0:t0 + n_rows]
             block_preactivations(data.X, rows, n_rows, stack.nets[c, a], stack.bias[c, a],
                                  s, pre)
             for i in range(n_rows):
                 sigma = data.Y[c, rows[i]]
-                coefs = sh.coefs[c, a, t0 + i]
+                coefs = work.coefs[c, a, t0 + i]
                 if s.rule == RULE_LEAST_ACTION:
                     least_action_charge(sigma, pre[i], coefs, s.output_rule)
                 else:
@@ -271,34 +277,35 @@ def center_thresholds(bias, s, lo, hi):
 
 
 @njit(cache=True, nogil=True)
-def round_steps(data, stack, sh, s, orders, first, stop, lo, hi):
-    """Step 2 of a round on the weights ``lo..hi`` of every active network.
+def replica_steps(data, stack, work, s, orders, first, stop, lo, hi, a0, a1):
+    """Step 2 of a round for the replicas ``a0..a1``, on their weights ``lo..hi``, in
+    every active network.
 
     For each replica a: its push (:func:`replica_push`) moves its hidden values
     (least action: :func:`~skwfm._kernels.replicated.shift_hidden`, unbounded; cross
     entropy: :func:`clipped_step`), the kick towards the centre as it was at the start
     of the round follows (:func:`~skwfm._kernels.replicated.kick` with
     ``tanh(γ y C)``, or :func:`~skwfm._kernels.replicated.kick_explicit`), then its
-    thresholds (:func:`threshold_step`). Then the centre
-    (:func:`~skwfm._kernels.replicated.update_center`, :func:`center_thresholds`).
+    thresholds (:func:`threshold_step`, for the units whose first weight is in
+    ``lo..hi``). A replica's step reads nothing that another replica's step writes.
     """
     n_rep = stack.hidden.shape[1]
     B = stop - first
     clip = s.rule != RULE_LEAST_ACTION
-    pull = sh.pull[lo:hi]
-    delta = sh.delta[lo:hi]
+    pull = work.pull[lo:hi]
+    delta = work.delta[lo:hi]
     for c in range(stack.hidden.shape[0]):
-        if not sh.active[c]:
+        if not work.active[c]:
             continue
         center = stack.center[c, lo:hi]
         if not s.explicit:
-            center_pull(center, sh.schedule[c, 0] * n_rep, pull)
-        for a in range(n_rep):
+            center_pull(center, work.schedule[c, 0] * n_rep, pull)
+        for a in range(a0, a1):
             batch = orders[a, first:stop]
             h = stack.hidden[c, a, lo:hi]
             w = stack.nets[c, a, lo:hi]
             delta[:] = 0.0
-            replica_push(data.X, batch, sh.coefs[c, a, :B], s, sh.delta, lo, hi)
+            replica_push(data.X, batch, work.coefs[c, a, :B], s, work.delta, lo, hi)
             if clip:
                 clipped_step(h, w, delta, s.learning_rate)
             else:
@@ -308,11 +315,24 @@ def round_steps(data, stack, sh, s, orders, first, stop, lo, hi):
             else:
                 kick(h, w, pull, s.coupling, clip)
             if s.fit_intercept:
-                threshold_step(stack.bias[c, a], stack.bias[c, n_rep], sh.coefs[c, a, :B],
-                               s, lo, hi)
-        update_center(stack.nets[c, :n_rep, lo:hi], stack.pushes[c, :, lo:hi], center,
-                      stack.center_hidden[c, lo:hi], s.coupling, s.explicit, clip,
-                      stack.nets[c, n_rep, lo:hi])
+                threshold_step(stack.bias[c, a], stack.bias[c, n_rep],
+                               work.coefs[c, a, :B], s, lo, hi)
+
+
+@njit(cache=True, nogil=True)
+def center_steps(stack, active, s, lo, hi):
+    """The end of a round's step 2 on the weights ``lo..hi`` of every active network,
+    once all its replicas have stepped: the new centre
+    (:func:`~skwfm._kernels.replicated.update_center`) and its thresholds
+    (:func:`center_thresholds`)."""
+    n_rep = stack.hidden.shape[1]
+    clip = s.rule != RULE_LEAST_ACTION
+    for c in range(stack.hidden.shape[0]):
+        if not active[c]:
+            continue
+        update_center(stack.nets[c, :n_rep, lo:hi], stack.pushes[c, :, lo:hi],
+                      stack.center[c, lo:hi], stack.center_hidden[c, lo:hi], s.coupling,
+                      s.explicit, clip, stack.nets[c, n_rep, lo:hi])
         if s.fit_intercept:
             center_thresholds(stack.bias[c], s, lo, hi)
 
@@ -363,9 +383,9 @@ def end_epoch(nets, bias, errors, val_errors, n_train, n_val, log, best_w, best_
     smallest key of the epoch as a fraction; the fit stops when a network of the epoch
     has no training error, after ``s.patience`` epochs without improvement by
     ``s.tol`` (``ADAPTIVE``: the default patience, from ``s.patience_scale`` and
-    ``s.patience_floor``), or after ``s.max_iter`` epochs (``state[STATE_STOP]``). The epoch's row
-    of ``log`` is filled, then γ follows its schedule ``γ ← γ·growth + step``
-    (``schedule`` is ``[γ, growth, step]``).
+    ``s.patience_floor``), or after ``s.max_iter`` epochs (``state[STATE_STOP]``).
+    The epoch's row of ``log`` is filled, then γ follows its schedule
+    ``γ ← γ·growth + step`` (``schedule`` is ``[γ, growth, step]``).
     """
     n_rep, P = nets.shape[0] - 1, nets.shape[1]
     e = state[STATE_EPOCHS]
@@ -408,7 +428,7 @@ def end_epoch(nets, bias, errors, val_errors, n_train, n_val, log, best_w, best_
 
 
 @njit(cache=True, nogil=True)
-def close_epoch(data, stack, sh, s):
+def close_epoch(data, stack, work, record, s):
     """Step 4: add up the threads' error counts (and reset them), :func:`end_epoch` for
     every active network (a stopped network becomes inactive), one more epoch on the
     stack's clock."""
@@ -417,22 +437,22 @@ def close_epoch(data, stack, sh, s):
     errors = np.zeros(R, dtype=np.int64)
     val_errors = np.zeros(R, dtype=np.int64)
     for c in range(stack.nets.shape[0]):
-        if not sh.active[c]:
+        if not work.active[c]:
             continue
         for r in range(R):
             errors[r] = 0
             val_errors[r] = 0
-            for t in range(sh.parts.shape[0]):
-                errors[r] += sh.parts[t, c, r]
-                val_errors[r] += sh.val_parts[t, c, r]
-                sh.parts[t, c, r] = 0
-                sh.val_parts[t, c, r] = 0
+            for t in range(record.parts.shape[0]):
+                errors[r] += record.parts[t, c, r]
+                val_errors[r] += record.val_parts[t, c, r]
+                record.parts[t, c, r] = 0
+                record.val_parts[t, c, r] = 0
         end_epoch(stack.nets[c], stack.bias[c], errors, val_errors, data.X.shape[0], n_val,
-                  sh.log[c], sh.best_w[c], sh.best_b[c], sh.state[c], sh.rule_state[c],
-                  sh.schedule[c], s)
-        if sh.state[c, STATE_STOP] != STOP_NONE:
-            sh.active[c] = False
-    sh.clock[0] += 1
+                  record.log[c], record.best_w[c], record.best_b[c], record.state[c],
+                  record.rule_state[c], work.schedule[c], s)
+        if record.state[c, STATE_STOP] != STOP_NONE:
+            work.active[c] = False
+    record.clock[0] += 1
 
 
 @njit(cache=True, nogil=True)
@@ -444,8 +464,8 @@ def any_active(active):
 
 
 @njit(cache=True, nogil=True)
-def replicated_epochs(data, stack, sh, s, orders, first_epoch, thread, n_threads, sync,
-                      progress, max_spins):
+def replicated_epochs(data, stack, work, record, s, orders, first_epoch, thread,
+                      n_threads, sync, progress, max_spins):
     """Thread ``thread``'s share of a chunk of epochs of the stack.
 
     Epoch ``first_epoch + e`` uses the pattern orders ``orders[e]`` (one row per
@@ -453,9 +473,10 @@ def replicated_epochs(data, stack, sh, s, orders, first_epoch, thread, n_threads
     active. An epoch is a sequence of steps, each ended by a barrier of the
     ``n_threads`` threads on the shared counter ``sync``: for every round,
     :func:`round_charges` (split by replica and block of patterns) and
-    :func:`round_steps` (split by weights); then :func:`count_share` (split by
-    patterns, each thread counting into its own row of ``sh.parts``); then
-    :func:`close_epoch` (thread 0). γ is read from ``sh.schedule`` at every round.
+    :func:`replica_steps` then :func:`center_steps` (split by weights); then
+    :func:`count_share` (split by patterns, each thread counting into its own row of
+    ``record.parts``); then :func:`close_epoch` (thread 0). γ is read from
+    ``work.schedule`` at every round.
 
     ``progress`` is ``[step, arrived, barriers passed, reads spent waiting]`` (the last
     three are the state of :func:`skwfm._kernels.spin.barrier`): when a barrier takes
@@ -472,23 +493,26 @@ def replicated_epochs(data, stack, sh, s, orders, first_epoch, thread, n_threads
     while True:
         step = progress[0]
         if progress[1] == 0:  # not yet arrived at the barrier after this step
-            e = sh.clock[0] - first_epoch
+            e = record.clock[0] - first_epoch
             first = (step // 2) * bs
             stop = min(first + bs, M)
             if step == n_steps - 1:
                 if thread == 0:
-                    close_epoch(data, stack, sh, s)
+                    close_epoch(data, stack, work, record, s)
             elif step == n_steps - 2:
                 lo, hi = pattern_share(M, thread, n_threads)
-                count_share(data.X, data.Y, stack, sh.active, s, lo, hi, sh.parts[thread])
+                count_share(data.X, data.Y, stack, work.active, s, lo, hi,
+                            record.parts[thread])
                 lo, hi = pattern_share(data.X_val.shape[0], thread, n_threads)
-                count_share(data.X_val, data.Y_val, stack, sh.active, s, lo, hi,
-                            sh.val_parts[thread])
+                count_share(data.X_val, data.Y_val, stack, work.active, s, lo, hi,
+                            record.val_parts[thread])
             elif step % 2 == 0:
                 lo, hi = share(n_rep * n_blocks(stop - first), thread, n_threads)
-                round_charges(data, stack, sh, s, orders[e], first, stop, lo, hi)
+                round_charges(data, stack, work, s, orders[e], first, stop, lo, hi)
             else:
-                round_steps(data, stack, sh, s, orders[e], first, stop, plo, phi)
+                replica_steps(data, stack, work, s, orders[e], first, stop, plo, phi, 0,
+                              n_rep)
+                center_steps(stack, work.active, s, plo, phi)
         if not barrier(sync, progress[1:], n_threads, max_spins):
             return False
         if step < n_steps - 1:
@@ -496,5 +520,5 @@ def replicated_epochs(data, stack, sh, s, orders, first_epoch, thread, n_threads
             continue
         # the epoch is over (close_epoch's writes are visible after the barrier)
         progress[0] = 0
-        if not any_active(sh.active) or sh.clock[0] - first_epoch >= orders.shape[0]:
+        if not any_active(work.active) or record.clock[0] - first_epoch >= orders.shape[0]:
             return True

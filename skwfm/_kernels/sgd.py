@@ -1,9 +1,11 @@
-"""Straight-through SGD on the γ-parametrized cross-entropy (SPEC 1.4 and 3.4)."""
+"""Straight-through SGD on the γ-parametrized cross-entropy (user guide: models)."""
 
 import math
 
 import numpy as np
 from numba import njit
+
+from .forward import OUTPUT_PARITY
 
 
 @njit(cache=True, nogil=True)
@@ -92,13 +94,13 @@ def parity_charge(pre_row, sigma_out, scale, starts, ends, coefs_row):
 
 
 @njit(cache=True, nogil=True)
-def charge_pattern(sigma, pre_row, starts, ends, gamma, coefs_row, cache=None,
-                   output_rule=0):
+def charge_pattern(sigma, pre_row, starts, ends, gamma, coefs_row, cache,
+                   output_rule):
     """Loss ℓ_γ(x) of one pattern; write the push charged to each hidden unit into ``coefs_row``.
 
     ``pre_row`` holds the pattern's unnormalised pre-activations ``w_k·ξ_(k)`` (K,);
     ``coefs_row[k]`` receives the coefficient of ``ξ_(k)`` in −∂ℓ_γ/∂w_k (0 for units
-    that take no push). Stability of the pattern (SPEC 1.1 and 1.4):
+    that take no push). Stability of the pattern (user guide: models, losses):
 
     * perceptron (K = 1): x = σ (w·ξ) / √N, and −∂ℓ/∂w = c σ ξ / √N with
       c = −dℓ_γ/dx = (1 − tanh γx) / 2;
@@ -119,7 +121,7 @@ def charge_pattern(sigma, pre_row, starts, ends, gamma, coefs_row, cache=None,
       the sign σ Π_{l≠k} τ_l that makes the output σ: away from its threshold when the
       pattern is right, across it when it is wrong (:func:`parity_charge`).
 
-    Every SGD kernel calls it: with :func:`network_output` (the error count) it holds
+    Every SGD kernel calls it: with :func:`~skwfm._kernels.forward.network_output` it holds
     all that depends on how the network's output is read from its hidden units.
     ``cache``: see :func:`loss_and_slope`.
     """
@@ -135,14 +137,14 @@ def charge_pattern(sigma, pre_row, starts, ends, gamma, coefs_row, cache=None,
         for k in range(K):
             votes += 1.0 if pre_row[k] > 0.0 else -1.0
             prod *= 1.0 if pre_row[k] > 0.0 else -1.0
-        x = sigma * (prod if output_rule == 1 else votes) * inv_sqrt_k
+        x = sigma * (prod if output_rule == OUTPUT_PARITY else votes) * inv_sqrt_k
     loss, c = loss_and_slope(x, gamma, cache)
     if c < 1e-12:
         return loss
     if K == 1:
         coefs_row[0] = c * sigma / math.sqrt(ends[0] - starts[0])
         return loss
-    if output_rule == 1:
+    if output_rule == OUTPUT_PARITY:
         parity_charge(pre_row, sigma * prod, c * inv_sqrt_k, starts, ends, coefs_row)
         return loss
     margin = sigma * votes
@@ -205,26 +207,8 @@ def add_unit_push(X, patterns, coefs, k, s, e, g):
 
 
 @njit(cache=True, nogil=True)
-def network_output(pre_row, output_rule=0):
-    """Output ±1 of the network on one pattern from its pre-activations (K,).
-
-    A unit is +1 iff its pre-activation is > 0; a committee outputs the majority of its
-    odd number of units, a parity machine (``output_rule`` 1) their product (the rules
-    of :meth:`skwfm._layout.NetworkLayout.outputs`).
-    """
-    votes = 0
-    prod = 1
-    for k in range(pre_row.shape[0]):
-        votes += 1 if pre_row[k] > 0.0 else -1
-        prod *= 1 if pre_row[k] > 0.0 else -1
-    if output_rule == 1:
-        return float(prod)
-    return 1.0 if votes > 0 else -1.0
-
-
-@njit(cache=True, nogil=True)
 def cross_entropy_gradient(X, y, pre, starts, ends, offsets, patterns, gamma, grad,
-                           output_rule=0):
+                           output_rule):
     """Accumulate −∂/∂w Σ_{μ ∈ patterns} ℓ_γ(x_μ) into ``grad``; return the summed loss.
 
     Each pattern's loss and push come from :func:`charge_pattern`; ``pre`` holds the
@@ -269,7 +253,7 @@ def apply_step(XT, hidden, w, pre, starts, ends, offsets, step, grad):
 
 @njit(cache=True, nogil=True)
 def sgd_epoch(X, XT, y, hidden, w, pre, starts, ends, offsets, order, batch_size,
-              learning_rate, gamma, grad, output_rule=0):
+              learning_rate, gamma, grad, output_rule):
     """One epoch of minibatch SGD on Σ_μ ℓ_γ(x_μ) with binary weights w = sign0(hidden).
 
     Patterns are visited in ``order`` in minibatches of ``batch_size``; each minibatch

@@ -23,7 +23,8 @@ its results do not depend on how the networks are grouped.
 import numpy as np
 from numba import njit
 
-from .sgd import charge_pattern, network_output, new_slope_cache
+from .forward import network_output
+from .sgd import charge_pattern, new_slope_cache
 
 _FAST = {"cache": True, "nogil": True, "fastmath": True, "error_model": "numpy"}
 
@@ -70,7 +71,7 @@ def dense_preactivations(X32, mu, w32, bias, starts, ends, offsets, pre_row):
 @njit(cache=True, nogil=True)
 def sgd_epoch_dense(X32, Y, hidden, w32, bias, active, order, batch_size, learning_rate,
                     gamma, fit_intercept, starts, ends, offsets, losses, flips,
-                    output_rule=0):
+                    output_rule):
     """One epoch of minibatch SGD for every active network, in one pass over X.
 
     Parameters
@@ -133,7 +134,7 @@ def sgd_epoch_dense(X32, Y, hidden, w32, bias, active, order, batch_size, learni
 
 @njit(cache=True, nogil=True)
 def count_errors_dense(X32, Y, w32, bias, active, starts, ends, offsets, errors,
-                       output_rule=0):
+                       output_rule):
     """Training errors of every active network on all patterns of X32, in one pass
     (``errors[c]`` is left alone for inactive networks)."""
     M = X32.shape[0]

@@ -1,4 +1,4 @@
-"""The SGD epoch for ±1 inputs, with pre-activations read from packed sign bits (SPEC 3.4).
+"""The SGD epoch for ±1 inputs, with pre-activations read from packed sign bits.
 
 With ±1 inputs and ±1 weights a pre-activation is an exact integer,
 ``w·ξ = n − 2·popcount(bits(w) XOR bits(ξ))``, so 64 products cost one instruction. The
@@ -19,7 +19,8 @@ import numpy as np
 from numba import njit, types
 from numba.extending import intrinsic
 
-from .sgd import charge_pattern, loss_and_slope, network_output, new_slope_cache
+from .forward import network_output
+from .sgd import charge_pattern, loss_and_slope, new_slope_cache
 
 
 @intrinsic
@@ -87,7 +88,7 @@ def packed_preactivations(bits, mu, wbits, starts, ends, pre_row):
 
 
 @njit(cache=True, nogil=True)
-def count_errors_packed(bits, wbits, y, starts, ends, output_rule=0):
+def count_errors_packed(bits, wbits, y, starts, ends, output_rule):
     """Training errors of the network ``wbits`` on all patterns (``output_rule`` 1:
     parity machine)."""
     errors = 0
@@ -234,7 +235,7 @@ def perceptron_charges(bits, y, wbits, patterns, n, gamma, memo, coefs):
 
 @njit(cache=True, nogil=True)
 def sgd_epoch_signs(Xs, bits, y, hidden, wbits, starts, ends, offsets, order, batch_size,
-                    learning_rate, gamma, grad, output_rule=0):
+                    learning_rate, gamma, grad, output_rule):
     """One epoch of :func:`skwfm._kernels.sgd.sgd_epoch` for ±1 inputs (``output_rule``
     1: parity machine).
 

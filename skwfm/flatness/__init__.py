@@ -1,7 +1,7 @@
 """Flatness of binary networks: local energy, local entropy and analytic references.
 
 Works on any fitted skwfm estimator or raw ±1 weight array, whatever solver produced it.
-See SPEC section 2 and the user guide page "Flatness".
+See the user guide page "Flatness".
 """
 
 from ._local_energy import local_energy

@@ -1,4 +1,4 @@
-"""Local energy: expected training-error increase under random weight flips (SPEC 2.4)."""
+"""Local energy: expected training-error increase under random weight flips."""
 
 from numbers import Integral
 
@@ -10,9 +10,9 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions, validate_params
 from sklearn.utils.parallel import Parallel, delayed
 
+from .._kernels.forward import errors_of_columns
 from .._kernels.local_energy import (
     column_preactivations,
-    count_errors,
     nested_flip_errors,
     transpose_into,
 )
@@ -86,7 +86,7 @@ def local_energy(model, X, y, flip_fractions=DEFAULT_FLIP_FRACTIONS, n_samples=1
         are combined exactly as above. Costs O(M·K·(pn + √(pn))) per p.
     flip_mode : {"independent", "fixed"}, default="independent"
         ``"independent"``: every weight flips with probability p (the definition of
-        SPEC 2.4). ``"fixed"``: exactly ⌊p·P⌋ weights, chosen uniformly among the P
+        the user guide). ``"fixed"``: exactly ⌊p·P⌋ weights, chosen uniformly among the P
         weights, flip (nested in p as well: the first ⌊p·P⌋ of one random
         permutation); sampling only.
     architecture : {"perceptron", "fully-connected", "tree", "parity"}, default=None
@@ -233,7 +233,7 @@ def draw_flips(seed, n_weights, p_sorted, unit_of, flip_mode="independent"):
 
 
 def _sample_chunk(arrays, y, unit_of, feature_of, p_sorted, seeds, flip_mode,
-                  output_rule=0):
+                  output_rule):
     XT, w, pre0 = arrays
     errors = np.empty((len(seeds), p_sorted.shape[0]), dtype=np.int64)
     preT = np.empty_like(pre0)
@@ -253,7 +253,7 @@ def draw_error_counts(net, X, XT, p, seeds, n_jobs, flip_mode):
     w, pre0 = _network_arrays(layout, X, XT, net.weights, net.intercept, unit_of,
                               feature_of)
     arrays = (XT, w, pre0)
-    base = count_errors(pre0, net.y, layout.output_rule)
+    base = errors_of_columns(pre0, net.y, layout.output_rule)
     order = np.argsort(p, kind="stable")
     p_sorted = p[order]
     # a few chunks per thread keep them busy; results are per draw, so the chunking

@@ -11,20 +11,28 @@ from sklearn.utils.parallel import Parallel, delayed
 from ._network import NETWORK_CONSTRAINTS, resolve_networks, restrict_to_fitted
 from ._reference import binary_entropy
 
-#: γ grid of SPEC 2.3, from close to the reference (large γ) to far from it
+#: γ grid of the user guide (flatness), from close to the reference (large γ) to far from it
 DEFAULT_GAMMAS = (4.0, 3.0, 2.5, 2.0, 1.5, 1.2, 1.0, 0.8, 0.6, 0.4)
 
 #: below this distance BP sits on the reference itself: S and H₂ are both 0
 COLLAPSE_DISTANCE = 1e-6
 
 
+#: the options of the BP runs, as both :func:`local_entropy` and the scorer take them
+BP_OPTIONS = {
+    "tol": [Interval(Real, 0, None, closed="neither")],
+    "max_sweeps": [Interval(Integral, 1, None, closed="left")],
+    "damping": [Interval(Real, 0, 1, closed="left")],
+    "n_jobs": [Integral, None],
+    "random_state": ["random_state"],
+}
+
+
 @validate_params(
     {
         **NETWORK_CONSTRAINTS,
         "gammas": ["array-like"],
-        "tol": [Interval(Real, 0, None, closed="neither")],
-        "max_sweeps": [Interval(Integral, 1, None, closed="left")],
-        "damping": [Interval(Real, 0, 1, closed="left")],
+        **BP_OPTIONS,
     },
     prefer_skip_nested_validation=True,
 )
@@ -35,7 +43,7 @@ def local_entropy(model, X, y, gammas=DEFAULT_GAMMAS, *, architecture=None, n_hi
 
     For a reference network w̃ (the model) and its training set, BP computes the Bethe
     free entropy of the configurations w that classify every training pattern correctly,
-    weighted by ``exp(γ Σ_i w_i w̃_i)`` (SPEC 2.2–2.3):
+    weighted by ``exp(γ Σ_i w_i w̃_i)`` (user guide: flatness):
 
     * Φ(γ) = (1/P) ln Σ_{w solving} exp(γ w·w̃), P = number of weights;
     * overlap q = (1/P) Σ_i m_i w̃_i from the BP marginals m, distance d = (1 − q)/2;

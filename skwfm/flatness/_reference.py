@@ -1,4 +1,4 @@
-"""Analytic reference curves for flatness measurements (SPEC 2.2 and 2.5)."""
+"""Analytic reference curves for flatness measurements."""
 
 import numpy as np
 

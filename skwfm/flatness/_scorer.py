@@ -9,7 +9,7 @@ from sklearn.utils._param_validation import Interval, StrOptions, validate_param
 from sklearn.utils.metadata_routing import MetadataRequest
 
 from ._local_energy import local_energy
-from ._local_entropy import local_entropy
+from ._local_entropy import BP_OPTIONS, local_entropy
 
 #: γ grid of the default local-entropy score: d ≈ 0.01 … 0.07 around a flat solution,
 #: where at least one weight differs from the reference (d·P ≥ 1) from P ≈ 100 weights on
@@ -102,11 +102,7 @@ class FlatnessScorer:
         "n_samples": [Interval(Integral, 2, None, closed="left")],
         "method": [StrOptions({"sampling", "analytic", "exact"})],
         "class_index": [Interval(Integral, 0, None, closed="left"), None],
-        "tol": [Interval(Real, 0, None, closed="neither")],
-        "max_sweeps": [Interval(Integral, 1, None, closed="left")],
-        "damping": [Interval(Real, 0, 1, closed="left")],
-        "n_jobs": [Integral, None],
-        "random_state": ["random_state"],
+        **BP_OPTIONS,
     }
 
     def __init__(self, measure="local_entropy", *, gammas=SCORER_GAMMAS, flip_fraction=0.01,

@@ -1,40 +1,50 @@
-"""Solver registry: maps the ``solver`` string of the estimators to its implementation.
+"""The training algorithms of skwfm's estimators, one object per algorithm.
 
-Each solver lives in a module of its own and registers an instance of a
-:class:`~skwfm.solvers._base.Solver` subclass here.
+An estimator's ``solver`` is either the name of one of these algorithms (its default
+options) or a solver object with its own options, for example
+``BinaryPerceptronClassifier(solver=FocusingBP(n_steps=201))``; a grid search reaches
+the options of a solver object as ``solver__<option>``. :class:`Solver` is the base class
+of every solver, including the ones you write (see the user guide).
 """
 
-from ._base import Solver, SolverResult
+from ._base import Solver
+from ._fit import BestSoFar, Monitor, SolverResult, StoppingRule, Task
+from .entropy_greedy import EntropyGreedy
+from .focusing_bp import FocusingBP
+from .replicated import Replicated
+from .sgd_annealed import SGDAnnealed
 
-SOLVERS = {}
+#: the solvers the estimators know by name: ``solver="<name>"`` means ``SOLVERS[name]()``
+SOLVERS = {cls.name: cls for cls in (SGDAnnealed, FocusingBP, Replicated, EntropyGreedy)}
 
 
-def register(solver_class):
-    """Class decorator that adds a solver to the registry under its ``name``."""
-    SOLVERS[solver_class.name] = solver_class()
-    return solver_class
-
-
-def get_solver(name):
-    """The registered solver called ``name``."""
-    try:
-        return SOLVERS[name]
-    except KeyError:
+def get_solver(solver):
+    """A fresh, validated solver object for the estimator parameter ``solver``: a copy
+    of a :class:`Solver` object, or the named solver with its default options."""
+    if isinstance(solver, Solver):
+        obj = type(solver)(**solver.get_params())
+    elif isinstance(solver, str) and solver in SOLVERS:
+        obj = SOLVERS[solver]()
+    else:
         raise ValueError(
-            f"Unknown solver {name!r}; available: {sorted(SOLVERS)}."
-        ) from None
+            f"Unknown solver {solver!r}; use one of {sorted(SOLVERS)} or a "
+            "skwfm.solvers.Solver object."
+        )
+    obj.validate()
+    return obj
 
 
-def _import_solver_modules():
-    """Import every public module of this package: each registers its solver."""
-    import importlib
-    import pkgutil
-
-    for info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
-        if not info.name.startswith("_"):
-            importlib.import_module(f"{__name__}.{info.name}")
-
-
-_import_solver_modules()
-
-__all__ = ["SOLVERS", "Solver", "SolverResult", "get_solver", "register"]
+__all__ = [
+    "SOLVERS",
+    "BestSoFar",
+    "EntropyGreedy",
+    "FocusingBP",
+    "Monitor",
+    "Replicated",
+    "SGDAnnealed",
+    "Solver",
+    "SolverResult",
+    "StoppingRule",
+    "Task",
+    "get_solver",
+]

@@ -10,27 +10,34 @@ sweeps visit mini-batches (user guide: focusing-bp, "Real data"). The messages l
 """
 
 import math
-import time
+from numbers import Integral, Real
 
 import numpy as np
+from sklearn.utils._param_validation import Interval, StrOptions
 
 from .._bp import DEFAULT_LABEL_NOISE, BeliefPropagation, check_bp_memory
 from .._kernels.polish import polish_perceptron
-from . import register
-from ._base import (
-    MAX_ITER_REASON,
-    STORAGE_LOAD,
-    BestSoFar,
-    Solver,
-    SolverResult,
-    StoppingRule,
-    report,
-)
+from ._base import Solver
+from ._fit import SOLVED, STORAGE_LOAD, Monitor, report
 
 #: y larger than this is treated as y = ∞ (r·h saturates the clamp for any |h| > 3e-5)
 Y_INFINITE = 1e6
 #: γ above this has tanh γ == 1.0 in float64 (reinforcement limit)
 GAMMA_INFINITE = 20.0
+#: the "scoping" protocol: y fixed, γ linear from 0 to SCOPING_GAMMA
+SCOPING_Y = 21.0
+SCOPING_GAMMA = 7.0
+#: defaults when ``sweeps_per_step`` / ``bp_tol`` are None: a perceptron makes one damped
+#: sweep per step (the time-dependent schedule), a committee runs BP towards convergence
+#: with a loose tolerance (what keeps the hidden units of a fully connected committee
+#: from collapsing onto each other; 100 sweeps solved the instances the C++ port of the
+#: reference code solves with 1000)
+SWEEPS_PER_STEP = {"perceptron": 1, "committee": 100}
+BP_TOL = {"perceptron": 1e-3, "committee": 0.1}
+#: warm start: the initial messages are magnetizations init_scale · (WARM_WEIGHT · w +
+#: (1 − WARM_WEIGHT) · U(−1, 1)) for the previous weights w, at most WARM_MAX_MAGNETIZATION
+WARM_WEIGHT = 0.5
+WARM_MAX_MAGNETIZATION = 0.999
 #: polishing (perceptron): probability of a random move, tabu tenure (moves), fraction
 #: of the weights it may flip (those with the smallest BP fields |H|, at least
 #: POLISH_MIN_FREE), largest fraction of training errors of a readout it starts from
@@ -39,6 +46,9 @@ POLISH_TABU = 10
 POLISH_FREE = 0.06
 POLISH_MIN_FREE = 20
 POLISH_MAX_ERRORS = 0.03
+#: history columns of a fit with polishing (on every row, NaN where it did not run)
+POLISH_COLUMNS = ("polish_flips", "polish_train_error", "final_polish_flips",
+                  "final_polish_train_error")
 #: with fit_intercept: probability that a unit's output (the label of a pattern, a
 #: hidden unit of a committee) is flipped in the likelihood (without intercept every
 #: pattern is a hard constraint)
@@ -46,9 +56,9 @@ LABEL_NOISE = DEFAULT_LABEL_NOISE
 #: with fit_intercept: patterns per weight swept at each step (a mini-batch at load 2;
 #: the storage problems of the paper, at loads below 2, are swept whole)
 BATCH_LOAD = 2.0
-#: with fit_intercept: default n_iter_no_change, in steps and in passes over the data
+#: beyond the storage regime the default patience is at least this many passes over
+#: the training set (a step of mini-batch sweeps sees only part of it)
 FLOOR_EPOCHS = 2.0
-STOP_SOLVED = "solved"
 
 
 class Polisher:
@@ -113,7 +123,8 @@ def focusing_protocol(protocol, n_steps):
                 y = 1.0 + 1.0 / (1.0 - rho)
             return np.column_stack([gamma, y])
         if protocol == "scoping":
-            return np.column_stack([np.linspace(0.0, 7.0, n_steps), np.full(n_steps, 21.0)])
+            return np.column_stack([np.linspace(0.0, SCOPING_GAMMA, n_steps),
+                                    np.full(n_steps, SCOPING_Y)])
         raise ValueError(
             f"protocol must be 'standard-reinforcement', 'pseudo-reinforcement', 'scoping' "
             f"or an array of (gamma, y) pairs, got {protocol!r}."
@@ -170,26 +181,31 @@ class _Batches:
 
 
 class _Readouts:
-    """Checks every sweep's readout: best configuration so far, best of the current step.
+    """The readouts ``sign(m)`` of one fit, checked after every sweep.
 
-    With early stopping the validation errors of each readout are counted too (the
-    best configuration is then the one with the fewest of them).
+    Every readout (and every polished configuration) is offered to the monitor's best
+    configuration; the fewest training errors among those of a focusing step, and with
+    early stopping the fewest validation errors, are what the stopping rule sees for
+    that step.
     """
 
-    def __init__(self, task, best):
+    def __init__(self, task, monitor):
         self.task = task
-        self.best = best
+        self.monitor = monitor
         self.start_step()
 
     def start_step(self):
         self.step_errors = np.inf
         self.step_val_errors = np.inf
 
+    def start_pass(self, bp):
+        """The readout of fresh messages (a solution ends the fit before any step)."""
+        self.monitor.start(bp.sign_weights(), bp.thresholds.copy(), bp.n_errors(), aux=bp.H)
+
     def check(self, bp):
-        """Record the readout of ``bp``; return True when it has no training error."""
+        """Offer the readout of ``bp``; return True when it has no training error."""
         w, n_errors = bp.sign_weights(), bp.n_errors()
-        intercept = bp.thresholds.copy()
-        self.offer(w, n_errors, intercept, bp.H)
+        self.offer(w, n_errors, bp.thresholds.copy(), bp.H)
         self.last = (w, n_errors)
         return n_errors == 0
 
@@ -200,7 +216,14 @@ class _Readouts:
             val = self.task.validation_errors(w, intercept)
             self.step_val_errors = min(self.step_val_errors, val)
         self.step_errors = min(self.step_errors, n_errors)
-        self.best.update(w, n_errors, aux=H, intercept=intercept, val_errors=val)
+        self.monitor.keep(w, intercept, n_errors, aux=H, val_errors=val)
+
+    def record(self, bp, columns, message):
+        """End the step: its row, and the stopping rule's verdict (or None)."""
+        w, n_errors = self.last
+        val = self.step_val_errors if self.task.early_stopping else None
+        return self.monitor.record(w, bp.thresholds.copy(), n_errors, columns, message,
+                                   aux=bp.H, val_errors=val, rule_errors=self.step_errors)
 
 
 def _run_step(bp, readouts, batches, learn, *, tol, max_sweeps, damping, p, r):
@@ -213,9 +236,6 @@ def _run_step(bp, readouts, batches, learn, *, tol, max_sweeps, damping, p, r):
     Returns ``(converged, n_sweeps, last_change)``.
     """
     readouts.start_step()
-    if bp.u.shape[0] == 0:  # no pattern: nothing to sweep
-        readouts.check(bp)
-        return True, 0, 0.0
     change = np.inf
     for n in range(1, max_sweeps + 1):
         change = bp.sweep(damping, p, r, batches.next())
@@ -228,236 +248,262 @@ def _run_step(bp, readouts, batches, learn, *, tol, max_sweeps, damping, p, r):
     return False, max_sweeps, change
 
 
-@register
 class FocusingBP(Solver):
     """Focusing belief propagation (Baldassi et al., PNAS 2016; user guide: focusing-bp).
 
-    Per focusing step (γ, y) of the protocol, BP sweeps (pattern blocks and focusing
-    nodes interleaved in one random order) run until the largest message change falls
-    below ``bp_tol`` or ``sweeps_per_step`` sweeps were made; BP that does not converge
-    is not an error, the protocol just goes on. The readout is checked after every
-    sweep; the configuration with the fewest training errors seen (validation errors
-    with early stopping) is returned. One iteration is one focusing step: the step's
-    best readout feeds the stopping rule (``tol``, ``n_iter_no_change``), and zero
-    training errors end the fit. ``max_iter`` passes (default 1) run the whole protocol
-    again from fresh random messages while errors remain. With ``polish_steps`` > 0 a
-    perceptron fit also runs a local search (:class:`Polisher`) from the readouts with
-    few errors and from the final best configuration; it leaves BP's trajectory
-    unchanged.
+    Belief propagation on the training set, with an extra message on every weight from
+    y − 1 replicas coupled to it with strength γ; a protocol raises (γ, y) step by step,
+    so that BP concentrates on the dense regions of solutions. At every focusing step BP
+    sweeps (pattern blocks and focusing nodes interleaved in one random order) until the
+    largest message change falls below ``bp_tol`` or ``sweeps_per_step`` sweeps were
+    made; BP that does not converge is not an error, the protocol goes on. The readout
+    ``sign(m)`` is checked after every sweep, and the configuration with the fewest
+    training errors seen (validation errors with early stopping) is returned.
+
+    One iteration is one focusing step: the fewest errors among the readouts of the step
+    feed the stopping rule (``tol``, ``n_iter_no_change``), and zero training errors end
+    the fit. A *pass* runs the whole protocol once; while errors remain and ``max_iter``
+    allows, another pass starts from fresh random messages (the random stream goes on,
+    so a fit stays reproducible).
 
     With ``fit_intercept`` (data that need not be separable) the factor of each pattern
     tolerates errors and every unit has a threshold:
 
     * the label of a pattern is taken to be flipped with probability ``LABEL_NOISE``
-      (the output factor becomes ε + (1 − 2ε)·[output = label]), so that a pattern the
-      network cannot fit stops sending ever stronger messages;
-    * the thresholds b_k are moved after every sweep uphill on the Bethe free entropy
-      (:meth:`skwfm._bp.BeliefPropagation.fit_thresholds`); a perceptron starts from
+      (the output factor becomes ε + (1 − 2ε)·[output = label]; in a committee every
+      hidden unit too), so that a pattern the network cannot fit stops sending ever
+      stronger messages;
+    * the thresholds b_k move after every sweep uphill on the Bethe free entropy
+      (:meth:`skwfm._bp.BeliefPropagation.learn_thresholds`); a perceptron starts from
       the threshold that maximizes it before any weight is known (only the class
-      balance counts), a committee from 0 (or from a warm start's thresholds);
-    * a sweep visits a mini-batch of at most ``batch_size`` patterns (default
-      ``BATCH_LOAD`` patterns per weight), the batches cycling through the training
-      set; the messages of every pattern are kept, so BP keeps the same fixed points,
-      and a step costs at most O(batch_size · weights);
+      balance counts), a committee from one suited to the class balance (or from a
+      warm start's thresholds);
+    * sweeps visit mini-batches (``batch_size``); the messages of every pattern are
+      kept, so BP keeps the same fixed points;
     * the theta-node update takes the shortcuts of ``fast`` mode
       (:func:`skwfm._kernels.bp.theta_update`).
 
-    Without intercept every pattern is a hard constraint and every sweep visits all
-    patterns unless ``batch_size`` is given (the paper's storage problem).
+    Parameters
+    ----------
+    max_iter : int, default=None
+        Largest number of focusing steps, over all passes. None: one pass of the
+        protocol (its length); a larger value lets a pass that ends with errors be
+        followed by further passes from fresh random messages.
+    protocol : {"pseudo-reinforcement", "standard-reinforcement", "scoping"} or \
+array-like of shape (n, 2), default="pseudo-reinforcement"
+        The sequence of (γ, y) pairs (:func:`focusing_protocol`); an array of pairs is
+        used as given (γ may be ``numpy.inf``).
+    n_steps : int, default=101
+        Length of a named protocol: more steps make a slower protocol, which costs more
+        and solves harder instances.
+    sweeps_per_step : int, default=None
+        Largest number of BP sweeps per step. None: 1 for the perceptron (one damped
+        sweep per step), 100 for committees (BP towards convergence at every step).
+    damping : float, default=0.5
+        Damping λ of the message updates, h ← (1 − λ) h_new + λ h_old.
+    bp_tol : float, default=None
+        A step ends when the largest change of a message magnetization in a sweep falls
+        below it. None: 1e-3 for the perceptron, 0.1 for committees.
+    init_scale : float, default=0.1
+        The initial pattern messages are magnetizations uniform in (−init_scale,
+        init_scale); they break the symmetry of the hidden units. A warm start biases
+        them towards the previous weights.
+    batch_size : int, default=None
+        Patterns per sweep (mini-batches cycling through the training set). None: all
+        of them without intercept (the paper's storage problem), at most
+        ``BATCH_LOAD`` = 2 per weight with one.
+    polish_steps : int, default=0
+        Perceptron only: moves of a local search (:class:`Polisher`) started from the
+        readouts with at most 3 % training errors and, when the protocol ends with
+        errors, from the best configuration; it leaves BP's trajectory unchanged.
+        0: off. Committees ignore it.
 
-    Defaults depend on the model (when the parameter is left at None):
+    Attributes
+    ----------
+    iteration : str
+        ``"focusing step"``: the unit of ``max_iter``, ``n_iter_`` and
+        ``n_iter_no_change``.
 
-    * perceptron (K = 1): one damped sweep per step (the time-dependent schedule),
-      ``init_scale=0.1``;
-    * committees: BP towards convergence at every step with a loose tolerance,
-      ``bp_tol=0.1``, at most 100 sweeps per step, ``init_scale=0.1`` (the recipe that
-      keeps the hidden units of an FC committee from collapsing onto each other).
+    Notes
+    -----
+    ``history_`` columns after ``iteration``, ``train_error`` (of the readout that ends
+    the step) and ``time``: ``step`` (within the pass, from 1), ``gamma``, ``y``,
+    ``sweeps`` (made in the step), ``max_change`` (largest message change of its last
+    sweep), ``bp_converged``, ``pass``; for fully connected and parity committees
+    ``max_hidden_overlap`` (largest w_k·w_l / N between two units: near 1, the units
+    collapsed onto each other); with ``fit_intercept`` ``label_noise`` (ε) and, for the
+    perceptron, ``intercept`` (the threshold after the step); with polishing (a
+    perceptron with ``polish_steps`` > 0) ``polish_flips`` and ``polish_train_error``,
+    the moves made and the training error reached from the step's readout (NaN where
+    it was not polished), and ``final_polish_flips`` and ``final_polish_train_error``,
+    set on the last row only, when the fit ended with errors and its best
+    configuration was polished (that row's ``best_train_error`` includes the result).
+    With early stopping ``validation_error`` is the fewest among the readouts of the
+    step.
+
+    Examples
+    --------
+    A committee of three units on random patterns (the storage problem, no thresholds),
+    with a protocol of 51 steps:
+
+    >>> from skwfm import CommitteeClassifier
+    >>> from skwfm.datasets import make_random_patterns
+    >>> from skwfm.solvers import FocusingBP
+    >>> X, y = make_random_patterns(n_samples=45, n_features=51, random_state=0)
+    >>> committee = CommitteeClassifier(n_hidden=3, solver=FocusingBP(n_steps=51),
+    ...                                 fit_intercept=False, random_state=0).fit(X, y)
+    >>> committee.score(X, y)
+    1.0
+    >>> committee.solver_.max_iter, committee.solver_.sweeps_per_step
+    (51, 100)
     """
 
     name = "focusing-bp"
-    defaults = {"init_scale": 0.1, "max_memory": 4.0, "damping": 0.5, "n_steps": 101,
-                "protocol": "pseudo-reinforcement", "max_iter": 1,
-                "polish_steps": 0}
+    iteration = "focusing step"
+    _parameter_constraints = {
+        "max_iter": [Interval(Integral, 1, None, closed="left"), None],
+        "protocol": [StrOptions({"standard-reinforcement", "scoping",
+                                 "pseudo-reinforcement"}), "array-like"],
+        "n_steps": [Interval(Integral, 1, None, closed="left")],
+        "sweeps_per_step": [Interval(Integral, 1, None, closed="left"), None],
+        "damping": [Interval(Real, 0, 1, closed="left")],
+        "bp_tol": [Interval(Real, 0, None, closed="neither"), None],
+        "init_scale": [Interval(Real, 0, None, closed="neither")],
+        "batch_size": [Interval(Integral, 1, None, closed="left"), None],
+        "polish_steps": [Interval(Integral, 0, None, closed="left")],
+    }
 
-    def patience_floor_for(self, params, task):
+    def __init__(self, max_iter=None, protocol="pseudo-reinforcement", n_steps=101,
+                 sweeps_per_step=None, damping=0.5, bp_tol=None, init_scale=0.1,
+                 batch_size=None, polish_steps=0):
+        self._store(locals())
+
+    def defaults(self, task):
+        """``max_iter``: one pass of the protocol; ``sweeps_per_step``, ``bp_tol``: by
+        model (``SWEEPS_PER_STEP``, ``BP_TOL``); ``batch_size``: every pattern without
+        intercept, ``BATCH_LOAD`` patterns per weight with one."""
+        if task.fit_intercept:
+            batch_size = max(1, math.ceil(BATCH_LOAD * task.layout.n_weights))
+        else:
+            batch_size = max(1, task.n_samples)
+        model = "committee" if task.layout.n_hidden > 1 else "perceptron"
+        return {"max_iter": focusing_protocol(self.protocol, self.n_steps).shape[0],
+                "sweeps_per_step": SWEEPS_PER_STEP[model], "bp_tol": BP_TOL[model],
+                "batch_size": batch_size}
+
+    def patience_floor_for(self, task):
         """The floor of the default patience. In the storage regime (at most
         ``STORAGE_LOAD`` patterns per weight) the length of the protocol: the training
         error of a committee stalls for dozens of steps early in the protocol, and
         that of a perceptron falls late, so the rule never cuts a pass short there.
-        Beyond, ``PATIENCE_FLOOR`` steps and at least ``FLOOR_EPOCHS`` passes over the
-        training set, since a step of mini-batch sweeps sees only part of it (on
-        Fashion-MNIST, 6000 images one-vs-rest, the best readout stops improving by
-        ``tol`` within 30-70 steps)."""
-        p = self.resolve(params)
+        Beyond, ``patience_floor`` steps and at least ``FLOOR_EPOCHS`` passes over the
+        training set in mini-batches (on Fashion-MNIST, 6000 images one-vs-rest, the
+        best readout stops improving by ``tol`` within 30-70 steps)."""
         if task.n_samples <= STORAGE_LOAD * task.layout.n_weights:
-            return focusing_protocol(p["protocol"], p["n_steps"]).shape[0]
-        n_batches = _Batches(task.n_samples, self._batch_size(
-            p, task.layout, task.n_samples, task.fit_intercept), None).n_batches
+            return focusing_protocol(self.protocol, self.n_steps).shape[0]
+        n_batches = _Batches(task.n_samples, self.batch_size, None).n_batches
         return max(self.patience_floor, math.ceil(FLOOR_EPOCHS * n_batches))
 
-    def _schedule(self, p, layout):
-        sweeps = p.get("sweeps_per_step")
-        tol = p.get("bp_tol")
-        if sweeps is None:
-            sweeps = 1 if layout.n_hidden == 1 else 100
-        if tol is None:
-            tol = 1e-3 if layout.n_hidden == 1 else 0.1
-        return int(sweeps), float(tol)
+    def check(self, task):
+        check_bp_memory(task.n_samples, task.layout, task.max_memory)
 
-    @staticmethod
-    def _batch_size(p, layout, n_samples, fit_intercept):
-        """Patterns per sweep: ``batch_size``, else all of them without intercept and
-        at most BATCH_LOAD per weight with one."""
-        if p.get("batch_size") is not None:
-            return int(p["batch_size"])
-        if not fit_intercept:
-            return max(1, n_samples)
-        return max(1, math.ceil(BATCH_LOAD * layout.n_weights))
-
-    def check(self, params, layout, n_samples):
-        p = self.resolve(params)
-        if layout.n_hidden % 2 == 0 and layout.architecture != "parity":
-            raise ValueError(
-                f"solver='focusing-bp' needs an odd number of hidden units (majority "
-                f"output), got n_hidden={layout.n_hidden}."
-            )
-        focusing_protocol(p["protocol"], p["n_steps"])
-        check_bp_memory(n_samples, layout, p["max_memory"])
-
-    def fit_binary(self, task, params):
-        X, y, layout, seed = task.X, task.y, task.layout, task.seed
-        verbose, label = task.verbose, task.label
-        p = self.resolve(params)
-        self.check(params, layout, X.shape[0])
-        table = focusing_protocol(p["protocol"], p["n_steps"])
-        max_sweeps, tol = self._schedule(p, layout)
-        schedule = {"tol": tol, "max_sweeps": max_sweeps, "damping": float(p["damping"])}
-        scale = float(p["init_scale"])
-        rng = np.random.default_rng(seed)
-        M = X.shape[0]
-        real = bool(task.fit_intercept)
-        batches = _Batches(M, self._batch_size(p, layout, M, real),
-                           np.random.default_rng([int(seed), 2]))
-        # aux: BP fields H of the best configuration (for polishing)
-        best = BestSoFar(task.early_stopping)
-        readouts = _Readouts(task, best)
-        rule = self.stopping_rule(p, task)
-        learn = BeliefPropagation.learn_thresholds if real else None
-        history = []
-        t0 = time.perf_counter()
-        n_run = 0
-        every = max(1, table.shape[0] // 20) if verbose == 1 else 1
+    def fit_binary(self, task):
+        table = focusing_protocol(self.protocol, self.n_steps)
+        schedule = {"tol": float(self.bp_tol), "max_sweeps": int(self.sweeps_per_step),
+                    "damping": float(self.damping)}
+        rng = np.random.default_rng(task.seed)
+        batches = _Batches(task.n_samples, self.batch_size,
+                           np.random.default_rng([int(task.seed), 2]))
+        # the monitor's best configuration keeps the BP fields H it was read from, for
+        # polishing
+        monitor = Monitor(task, self.max_iter, self.stopping_rule(task))
+        readouts = _Readouts(task, monitor)
+        learn = BeliefPropagation.learn_thresholds if task.fit_intercept else None
         polisher = None
-        if int(p["polish_steps"]) > 0 and layout.n_hidden == 1:
-            polisher = Polisher(X, y, int(p["polish_steps"]), seed)
-        polish_limit = max(1, int(POLISH_MAX_ERRORS * M))
-        reason = None
-        # each pass runs the whole protocol from fresh random messages (the same random
-        # stream continues, so a fit is reproducible); later passes only run if the
-        # earlier ones left errors and the stopping rule did not end the fit
-        for attempt in range(int(p["max_iter"])):
-            if best.n_errors == 0 or reason is not None:
-                break
-            bp = self._initial_state(task, p, scale, rng, attempt == 0)
-            readouts.check(bp)
-            for step, (gamma, yy) in enumerate(table):
-                if best.n_errors == 0:
-                    reason = STOP_SOLVED
+        if self.polish_steps > 0 and task.layout.n_hidden == 1:
+            polisher = Polisher(task.X, task.y, self.polish_steps, task.seed)
+        M = max(task.n_samples, 1)
+        polish_limit = max(1, int(POLISH_MAX_ERRORS * task.n_samples))
+        n_pass = 0
+        while not monitor.done:
+            n_pass += 1
+            bp = self._initial_state(task, rng, n_pass == 1)
+            readouts.start_pass(bp)
+            for step, (gamma, y) in enumerate(table, 1):
+                if monitor.done:
                     break
-                n_run += 1
-                fp, fr = focusing_parameters(gamma, yy)
-                if (fp == 0.0 or fr == 0.0) and np.any(bp.foc != 0.0):
+                p, r = focusing_parameters(gamma, y)
+                if (p == 0.0 or r == 0.0) and np.any(bp.foc != 0.0):
                     bp.clear_focusing()
-                converged, n_sweeps, change = _run_step(bp, readouts, batches, learn, p=fp,
-                                                        r=fr, **schedule)
-                w, n_errors = readouts.last
-                row = {
-                    "step": step + 1,
-                    "gamma": float(gamma),
-                    "y": float(yy),
-                    "sweeps": n_sweeps,
-                    "max_change": change,
-                    "bp_converged": converged,
-                    "train_error": n_errors / max(M, 1),
-                    "best_train_error": best.n_errors / max(M, 1),
-                    "time": time.perf_counter() - t0,
-                    "pass": attempt + 1,
-                }
-                if layout.architecture in ("fully-connected", "parity"):
-                    row["max_hidden_overlap"] = max_hidden_overlap(w, layout)
-                if real:
-                    row["label_noise"] = bp.label_noise
-                    if layout.n_hidden == 1:
-                        row["intercept"] = float(bp.thresholds[0])
+                converged, n_sweeps, change = _run_step(bp, readouts, batches, learn, p=p,
+                                                        r=r, **schedule)
+                columns = {"step": step, "gamma": float(gamma), "y": float(y),
+                           "sweeps": n_sweeps, "max_change": change,
+                           "bp_converged": converged, "pass": n_pass}
+                message = (f"pass {n_pass}, step {step}: gamma {gamma:.4g}, y {y:.4g}, "
+                           f"{n_sweeps} sweeps, change {change:.3g}")
+                if task.layout.architecture in ("fully-connected", "parity"):
+                    columns["max_hidden_overlap"] = max_hidden_overlap(readouts.last[0],
+                                                                       task.layout)
+                if task.fit_intercept:
+                    columns["label_noise"] = bp.label_noise
+                    if task.layout.n_hidden == 1:
+                        columns["intercept"] = float(bp.thresholds[0])
+                if polisher is not None:
+                    columns.update(dict.fromkeys(POLISH_COLUMNS, np.nan))
+                n_errors = readouts.last[1]
                 if polisher is not None and 0 < n_errors <= polish_limit:
                     # BP's state is not touched: the protocol goes on as without polishing
-                    wp, n_polished, n_flips = polisher(w, bp.H, bp.thresholds[0])
-                    readouts.offer(wp, n_polished, bp.thresholds.copy(), bp.H)
-                    row["polish_flips"] = n_flips
-                    row["polish_train_error"] = n_polished / max(M, 1)
-                    row["best_train_error"] = best.n_errors / max(M, 1)
-                reason = rule.update(readouts.step_errors, readouts.step_val_errors)
-                row["no_improvement"] = rule.no_improvement
-                if task.early_stopping:
-                    row["validation_error"] = readouts.step_val_errors / task.X_val.shape[0]
-                history.append(row)
-                if (step + 1) % every == 0 or best.n_errors == 0 or reason is not None:
-                    polished = ("" if "polish_flips" not in row else
-                                f", polished {row['polish_train_error']:.4f}")
-                    report(verbose, label,
-                           f"pass {attempt + 1}, step {step + 1}: gamma {gamma:.4g}, "
-                           f"y {yy:.4g}, {n_sweeps} sweeps, change {change:.3g}, "
-                           f"train error {n_errors / max(M, 1):.4f}{polished}"
-                           + ("" if reason is None else f" (stop: {reason})"))
-                if reason is not None:
-                    break
-        if polisher is not None and best.n_errors > 0:
-            # the best configuration may come from the middle of a step: polish it too
-            before = best.n_errors
-            bias = 0.0 if best.intercept is None else float(best.intercept[0])
-            w, n_errors, n_flips = polisher(best.weights, best.aux, bias)
-            readouts.offer(w, n_errors, np.array([bias]), best.aux)
-            history.append({
-                "step": history[-1]["step"] if history else 0,
-                "train_error": n_errors / max(M, 1),
-                "best_train_error": best.n_errors / max(M, 1),
-                "time": time.perf_counter() - t0,
-                "pass": history[-1]["pass"] if history else 1,
-                "polish_flips": n_flips,
-                "polish_train_error": n_errors / max(M, 1),
-            })
-            report(verbose, label, f"final polishing of the best configuration: {n_flips} "
-                                   f"flips, training errors {before} -> {n_errors}")
-            if best.n_errors == 0:
-                reason = STOP_SOLVED
-        if best.n_errors == 0:
-            reason = STOP_SOLVED
-        reason = reason or MAX_ITER_REASON
-        intercept = (np.zeros(layout.n_hidden) if best.intercept is None or not real
-                     else best.intercept)
-        return SolverResult(best.weights, intercept, n_run, reason != MAX_ITER_REASON,
-                            best.n_errors, history, reason)
+                    w, n_polished, n_flips = polisher(readouts.last[0], bp.H,
+                                                      bp.thresholds[0])
+                    readouts.offer(w, n_polished, bp.thresholds.copy(), bp.H)
+                    columns["polish_flips"] = n_flips
+                    columns["polish_train_error"] = n_polished / M
+                    message += f", polished {n_polished / M:.4f}"
+                readouts.record(bp, columns, message)
+        if polisher is not None and monitor.best.n_errors > 0 and not task.cancelled:
+            self._polish_best(monitor, readouts, polisher)
+        return monitor.result()
 
     @staticmethod
-    def _initial_state(task, p, scale, rng, first):
+    def _polish_best(monitor, readouts, polisher):
+        """Polish the best configuration of a fit that ends with errors (it may come from
+        the middle of a step); the search is reported on the last iteration's row."""
+        best, task = monitor.best, monitor.task
+        before = best.n_errors
+        intercept = best.intercept.copy()
+        w, n_errors, n_flips = polisher(best.weights, best.aux, float(intercept[0]))
+        readouts.offer(w, n_errors, intercept, best.aux)
+        M = max(task.n_samples, 1)
+        monitor.history[-1].update(final_polish_flips=n_flips,
+                                   final_polish_train_error=n_errors / M,
+                                   best_train_error=best.n_errors / M)
+        if best.n_errors == 0:
+            monitor.stop_reason = SOLVED
+            task.solved()
+        report(task.verbose, task.label,
+               f"iteration {monitor.iteration}: final polishing of the best configuration: "
+               f"{n_flips} flips, training errors {before} -> {n_errors}")
+
+    def _initial_state(self, task, rng, first):
         """Fresh BP state: random messages, or biased towards the warm start's weights
         (first pass only); with intercept, thresholds from the warm start or from
         :meth:`~skwfm._bp.BeliefPropagation.start_thresholds`."""
-        X, layout = task.X, task.layout
+        scale = float(self.init_scale)
         init = None
         if first and task.init_weights is not None:
-            # warm start: initial messages biased towards the given weights
             w0 = np.asarray(task.init_weights, dtype=np.float64).ravel()
-            m0 = scale * (0.5 * w0 + 0.5 * rng.uniform(-1.0, 1.0, (X.shape[0], w0.size)))
-            init = np.arctanh(np.clip(m0, -0.999, 0.999))
-        real = bool(task.fit_intercept)
-        bp = BeliefPropagation(X, task.y, layout, init_scale=scale, rng=rng,
-                               max_memory=p["max_memory"],
-                               label_noise=LABEL_NOISE if real else 0.0, fast=real)
+            m0 = scale * (WARM_WEIGHT * w0 + (1.0 - WARM_WEIGHT)
+                          * rng.uniform(-1.0, 1.0, (task.n_samples, w0.size)))
+            init = np.arctanh(np.clip(m0, -WARM_MAX_MAGNETIZATION, WARM_MAX_MAGNETIZATION))
+        bp = BeliefPropagation(task.X, task.y, task.layout, init_scale=scale, rng=rng,
+                               max_memory=task.max_memory,
+                               label_noise=LABEL_NOISE if task.fit_intercept else 0.0,
+                               fast=task.fit_intercept)
         if init is not None:
             bp.u[:] = init
             bp.refresh()
-        if real:
+        if task.fit_intercept:
             if first and task.init_intercept is not None:
                 bp.thresholds[:] = task.start_intercept()
             else:
