@@ -62,15 +62,28 @@ PROBLEMS = {
     "ten-classes": None,
 }
 
-#: architectures: (CommitteeClassifier architecture, number of hidden units) or None
-ARCHITECTURES = {
-    "perceptron": None,
-    "fc3": ("fully-connected", 3),
-    "tree7": ("tree", 7),
-}
+#: architecture names: ``perceptron``, ``fc<K>`` (fully connected committee of K units)
+#: and ``tree<K>`` (tree committee; K divides the 784 pixels: 2, 4, 7, 8, 14, 16, …)
+ARCHITECTURE_PREFIXES = {"fc": "fully-connected", "tree": "tree"}
+
+
+def parse_architecture(name):
+    """``None`` for the perceptron, else (CommitteeClassifier architecture, K)."""
+    if name == "perceptron":
+        return None
+    for prefix, architecture in ARCHITECTURE_PREFIXES.items():
+        k = name[len(prefix):]
+        if name.startswith(prefix) and k.isdigit() and int(k) >= 1:
+            if architecture == "tree" and 784 % int(k):
+                break
+            return architecture, int(k)
+    raise ValueError(f"unknown architecture {name!r}: perceptron, fc<K> or tree<K> "
+                     "(K dividing 784)")
 
 #: training procedures: the solver (its ``name``) and the options of its solver object
-#: (:mod:`skwfm.solvers`); the solver sets the marker of the figures
+#: (:mod:`skwfm.solvers`); the solver sets the marker of the figures. focusing-bp runs one
+#: pass of its protocol (``max_iter=101``): in the storage regime its default follows a
+#: pass that ends with errors by longer ones, minutes per committee on 2000 images
 PROCEDURES = {
     "sgd slow x1.001": ("sgd-annealed", dict(gamma_growth=1.001)),
     "sgd x1.005": ("sgd-annealed", dict(gamma_growth=1.005)),
@@ -79,21 +92,32 @@ PROCEDURES = {
     "sgd fixed gamma=1000": ("sgd-annealed", dict(gamma=1e3, gamma_growth=1.0)),
     "sgd fixed gamma=1000 batch 1": ("sgd-annealed", dict(gamma=1e3, gamma_growth=1.0,
                                                           batch_size=1)),
-    "focusing-bp": ("focusing-bp", {}),
+    "focusing-bp": ("focusing-bp", dict(max_iter=101)),
     "entropy-greedy": ("entropy-greedy", {}),
     "replicated": ("replicated", {}),
 }
+
+#: options added for committees: focusing-bp makes at most 10 BP sweeps per step
+#: instead of 100 (a tree committee on 1000 images: 16 s instead of minutes)
+COMMITTEE_OPTIONS = {"focusing-bp": dict(sweeps_per_step=10)}
+
+#: the procedures of the default run: slow, default and fast γ growth, a fixed large γ,
+#: and the three other solvers
+DEFAULT_PROCEDURES = ["sgd slow x1.001", "sgd x1.005", "sgd fast x1.2",
+                      "sgd fixed gamma=1000", "focusing-bp", "entropy-greedy",
+                      "replicated"]
 
 #: the procedures without annealing (γ = 1000 from the start: the perceptron rule,
 #: which moves weights only for misclassified patterns)
 PERCEPTRON_RULE = ("sgd fixed gamma=1000", "sgd fixed gamma=1000 batch 1")
 
-#: the default grid, in blocks of (problems, sizes, architectures): tree committees on
-#: the pairs only (their message-passing and greedy fits of thousands of images take
-#: minutes per network)
+#: the default grid, in blocks of (problems, sizes, architectures): 300 images, which
+#: most networks fit exactly, and 2000, which few do
+PAIRS = ["tshirt-shirt", "pullover-coat", "sandal-boot"]
 DEFAULT_GRID = [
-    (list(PROBLEMS), [300, 3000], ["perceptron", "fc3"]),
-    (["tshirt-shirt", "pullover-coat", "sandal-boot"], [300], ["tree7"]),
+    (PAIRS, [300, 2000], ["perceptron", "fc3", "tree7"]),
+    (PAIRS, [300], ["fc5"]),
+    (["ten-classes"], [300, 2000], ["perceptron"]),
 ]
 
 DEFAULT_FLIP_FRACTIONS = (0.001, 0.005, 0.02, 0.05)
@@ -118,7 +142,7 @@ NAME = "flatness_generalization"
 def make_network(spec):
     """The estimator of one network of the study, from its spec.
 
-    ``spec`` has keys ``architecture`` (a key of :data:`ARCHITECTURES`), ``procedure``
+    ``spec`` has keys ``architecture`` (see :func:`parse_architecture`), ``procedure``
     (a key of :data:`PROCEDURES`) and ``seed``. This is the only function that builds
     estimators.
     """
@@ -126,11 +150,13 @@ def make_network(spec):
     from skwfm.solvers import SOLVERS
 
     name, options = PROCEDURES[spec["procedure"]]
+    arch = parse_architecture(spec["architecture"])
+    if arch is not None:
+        options = {**options, **COMMITTEE_OPTIONS.get(spec["procedure"], {})}
     # real data: every unit learns a threshold; one thread per network (the study
     # spreads networks over the cores)
     common = dict(solver=SOLVERS[name](**options), fit_intercept=True,
                   random_state=spec["seed"], n_jobs=1)
-    arch = ARCHITECTURES[spec["architecture"]]
     if arch is None:
         return BinaryPerceptronClassifier(**common)
     architecture, n_hidden = arch
@@ -156,8 +182,9 @@ def _cost(spec):
     networks = 10 if PROBLEMS[spec["problem"]] is None else 1
     solver = PROCEDURES[spec["procedure"]][0]
     slow = {"focusing-bp": 20, "entropy-greedy": 20, "replicated": 5}.get(solver, 1)
-    arch = {"perceptron": 1, "fc3": 3, "tree7": 10}[spec["architecture"]]
-    return networks * spec["n_train"] * slow * arch
+    arch = parse_architecture(spec["architecture"])
+    units = 1 if arch is None else arch[1]
+    return networks * spec["n_train"] * slow * units
 
 
 @lru_cache(maxsize=4)
@@ -466,8 +493,63 @@ def tables(summary, corr):
     return summary, per_group, pooled
 
 
-def report(path, n_boot=N_BOOT):
-    """Print and save the group and correlation tables and the figures of ``path``."""
+#: the pooled statistics of the RST table, in its column order
+RST_SCOPES = ["within groups", "within groups, training error controlled",
+              "within groups, zero training error", "between seeds of a procedure",
+              "all networks"]
+
+
+def rst_tables(summary, corr, measures):
+    """The pooled correlations and the per-group ones as RST ``list-table``s.
+
+    ``measures``: the measures of the per-group table (every measure is in the pooled
+    one). A cell reads "ρ [95 % interval] (n)".
+    """
+    cell = corr.assign(text=[_interval(r) for r in corr.itertuples()])
+    lines = []
+
+    def table(caption, header, rows):
+        lines.extend([f".. list-table:: {caption}", "   :header-rows: 1", ""])
+        for cells in [header] + rows:
+            lines.append(f"   * - {cells[0]}")
+            lines.extend(f"     - {c}" for c in cells[1:])
+        lines.append("")
+
+    text = cell.set_index(["measure", "scope"])["text"]
+    table("Spearman ρ(flatness, held-out accuracy), pooled [95 % bootstrap interval] "
+          "(number of networks)", ["measure"] + RST_SCOPES,
+          [[m] + [text.get((m, sc), "—") for sc in RST_SCOPES]
+           for m in cell["measure"].unique()])
+    in_group = cell[cell["scope"] == "group"].set_index(GROUP_KEYS + ["measure"])["text"]
+    rows = []
+    for r in summary.itertuples():
+        key = tuple(getattr(r, k) for k in GROUP_KEYS)
+        rows.append([str(k) for k in key]
+                    + [f"{r.n} ({r.n_zero_train_error})",
+                       f"{r.train_error_min:.3f}–{r.train_error_max:.3f}",
+                       f"{r.heldout_min:.3f}–{r.heldout_max:.3f}"]
+                    + [in_group.get(key + (m,), "—") for m in measures])
+    table("Per group: Spearman ρ(flatness, held-out accuracy) [95 % bootstrap interval] "
+          "(number of networks)",
+          ["problem", "training images", "architecture",
+           "networks (with no training error)", "training error", "held-out accuracy"]
+          + list(measures), rows)
+    return "\n".join(lines)
+
+
+def _closest(frame, prefix, target):
+    """The column ``prefix<value>`` whose value is closest to ``target``, or None."""
+    cols = [c for c in frame.columns if c.startswith(prefix)
+            and c[len(prefix):].replace(".", "", 1).replace("e-", "", 1).isdigit()]
+    return min(cols, key=lambda c: abs(float(c[len(prefix):]) - target), default=None)
+
+
+def report(path, n_boot=N_BOOT, rst=None, figures=None):
+    """Print and save the group and correlation tables and the figures of ``path``.
+
+    ``rst``: also write the tables as RST to this file; ``figures``: the directory of
+    the figures (default: beside ``path``).
+    """
     frame = pd.read_csv(path)
     summary, corr = analyse(frame, n_boot)
     base = os.path.splitext(path)[0]
@@ -481,15 +563,24 @@ def report(path, n_boot=N_BOOT):
                            "display.max_colwidth", 40):
         for title, table in zip(titles, tables(summary, corr)):
             print(f"\n{title}\n{table.to_string(index=False)}")
-    p = max((c for c in frame.columns if c.startswith("dE_") and "se" not in c),
-            key=lambda c: float(c[3:]))
-    plot(frame, p, f"local energy δE(p={p[3:]}) (← flatter)", base + "_local_energy.png",
-         log=True)
-    g = [c for c in frame.columns if c.startswith("SH2_")]
+    fig_base = (base if figures is None
+                else os.path.join(figures, os.path.basename(base)))
+    p = _closest(frame, "dE_", 0.02)
+    plot(frame, p, f"local energy δE(p={p[3:]}) (← flatter)",
+         fig_base + "_local_energy.png", log=True)
+    g = _closest(frame, "SH2_", 2.0)
     if g:
-        plot(frame, g[-1], f"local entropy S/H₂ at γ={g[-1][4:]} (flatter →)",
-             base + "_local_entropy.png")
-    print(f"\nwritten: {base}_groups.csv, {base}_correlations.csv, figures {base}_*.png")
+        plot(frame, g, f"local entropy S/H₂ at γ={g[4:]} (flatter →)",
+             fig_base + "_local_entropy.png")
+    print(f"\nwritten: {base}_groups.csv, {base}_correlations.csv, "
+          f"figures {fig_base}_*.png")
+    if rst:
+        measures = [f"-dE({p[3:]})"] + ([f"S/H2(gamma={g[4:]})"] if g else [])
+        k = _closest(frame, "SF_", 4)
+        measures += [f"f(k={k[3:]})"] if k else []
+        with open(rst, "w") as fh:
+            fh.write(rst_tables(summary, corr, measures))
+        print(f"RST tables written to {rst}")
 
 
 def main(argv=None):
@@ -500,9 +591,10 @@ def main(argv=None):
                              "of the default grid)")
     parser.add_argument("--sizes", default=None, help="training-set sizes, e.g. 300,3000")
     parser.add_argument("--architectures", default=None,
-                        help=f"comma-separated, among {', '.join(ARCHITECTURES)}")
-    parser.add_argument("--procedures", default=",".join(PROCEDURES),
-                        help="comma-separated procedure names (default: all)")
+                        help="comma-separated, among perceptron, fc<K>, tree<K> (e.g. "
+                             "perceptron,fc3,tree7)")
+    parser.add_argument("--procedures", default=",".join(DEFAULT_PROCEDURES),
+                        help=f"comma-separated, among {', '.join(PROCEDURES)}")
     parser.add_argument("--seeds", default="0,1")
     parser.add_argument("--flip-fractions",
                         default=",".join(f"{p:g}" for p in DEFAULT_FLIP_FRACTIONS))
@@ -511,12 +603,17 @@ def main(argv=None):
                         help="numbers of flipped weights k of the solution fractions")
     parser.add_argument("--n-samples", type=int, default=200,
                         help="local-energy draws per network")
-    parser.add_argument("--n-jobs", type=int, default=2)
+    parser.add_argument("--n-jobs", type=int, default=2,
+                        help="networks trained at once (each on one thread)")
     parser.add_argument("--backend", default="loky")
     parser.add_argument("--n-boot", type=int, default=N_BOOT)
     parser.add_argument("--out", default=os.path.join(RESULTS, f"{NAME}.csv"))
-    parser.add_argument("--analyse-only", action="store_true",
+    parser.add_argument("--analyse-only", "--analyze", action="store_true",
                         help="no training: analyse the CSV of --out")
+    parser.add_argument("--figures", default=None,
+                        help="directory of the figures (default: beside --out)")
+    parser.add_argument("--rst", default=None,
+                        help="also write the correlation tables as RST to this file")
     args = parser.parse_args(argv)
 
     if not args.analyse_only:
@@ -526,6 +623,12 @@ def main(argv=None):
                        (args.architectures or "perceptron").split(","))]
         else:
             blocks = DEFAULT_GRID
+        for block in blocks:
+            for name in block[2]:
+                try:
+                    parse_architecture(name)
+                except ValueError as exc:
+                    parser.error(str(exc))
         procedures = [p.strip() for p in args.procedures.split(",")]
         unknown = [p for p in procedures if p not in PROCEDURES]
         if unknown:
@@ -536,7 +639,7 @@ def main(argv=None):
             [float(p) for p in args.flip_fractions.split(",")],
             [float(g) for g in args.gammas.split(",")],
             [int(k) for k in args.n_flips.split(",")], args.n_samples)
-    report(args.out, args.n_boot)
+    report(args.out, args.n_boot, args.rst, args.figures)
 
 
 if __name__ == "__main__":
