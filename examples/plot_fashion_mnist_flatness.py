@@ -23,8 +23,8 @@ images, and the rank correlation between the two with a bootstrap interval.
   (:func:`~skwfm.flatness.sampled_local_entropy`).
 
 The full study (``benchmarks/bench_flatness_generalization.py``) repeats this on three
-pairs of classes and the ten-class problem, two training-set sizes and three
-architectures, 513 networks in all.
+pairs of classes and the ten-class problem, two training-set sizes and four
+architectures, 322 networks in all.
 """
 
 # %%
@@ -145,4 +145,16 @@ plt.show()
 # %%
 # What the figure shows
 # ---------------------
-# To be written from the run.
+# Every network fits the 300 images, yet their held-out accuracies span about five
+# points (0.90 to 0.95), and the three measures rank them alike: Spearman ρ is about
+# +0.8 for each, with bootstrap intervals well above 0 (21 networks). Most of it comes
+# from the procedures: the networks trained at a fixed large γ (the perceptron rule) or
+# with fast annealing are both the sharpest (δE(0.02) of 0.01 to 0.03) and the worst;
+# slow annealing, focusing BP, replicated SGD and the entropy-driven greedy search end
+# flatter (δE(0.02) below 0.005) and better. The greedy search finds networks that no
+# sampled 2 % perturbation moves off the training set.
+#
+# This is one group on an easy pair. Whether flatness still tells networks apart when
+# they are trained the same way, on the harder pairs, on larger training sets (where no
+# network fits and the local entropy is undefined) and for committees is what the full
+# study measures; see :ref:`flatness_generalization`.
