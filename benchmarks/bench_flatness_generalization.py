@@ -135,6 +135,8 @@ DRAW_SEED = 0
 #: BP retried with this damping at the couplings where it did not converge undamped
 RETRY_DAMPING = 0.5
 N_BOOT = 2000
+#: fewest networks with a measure for a correlation within one group
+MIN_GROUP = 5
 
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
 NAME = "flatness_generalization"
@@ -414,8 +416,9 @@ def analyse(frame, n_boot=N_BOOT):
 
         for key, idx in groups:
             where = dict(zip(GROUP_KEYS, key))
-            add("group", [idx], **where)
-            if ok[idx].any() and np.ptp(err[idx[ok[idx]]]) > 0:
+            if ok[idx].sum() >= MIN_GROUP:
+                add("group", [idx], **where)
+            if ok[idx].sum() >= MIN_GROUP and np.ptp(err[idx[ok[idx]]]) > 0:
                 add("group, training error controlled", [idx], control=err, **where)
         add("all networks", [np.arange(len(frame))])
         add("within groups", [idx for _, idx in groups])
@@ -426,67 +429,78 @@ def analyse(frame, n_boot=N_BOOT):
         add("within groups, without the perceptron rule",
             [idx[annealed[idx]] for _, idx in groups])
         add("between seeds of a procedure", cells)
-    return summary, pd.DataFrame(rows)
+    corr = pd.DataFrame(rows)
+    corr["n_train"] = corr["n_train"].astype("Int64")
+    return summary, corr
 
 
 # -- figures -------------------------------------------------------------------------------
 
 
-def plot(frame, column, xlabel, path, log=False):
-    """Flatness against held-out accuracy, one panel per group, coloured by procedure."""
+def plot(frame, column, xlabel, path, log=False, rho=None):
+    """Flatness against held-out accuracy, one panel per group, coloured by procedure.
+
+    ``log``: a symmetric-log axis (linear below 10⁻⁴, where δE = 0 stays visible);
+    ``rho``: per-group text (by group key) added to the panel titles.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import NullFormatter
 
     data = frame[np.isfinite(frame[column])]
     groups = list(data.groupby(GROUP_KEYS, sort=True))
     if not groups:
         return None
-    ncols = min(4, len(groups))
+    ncols = min(6, len(groups))
     nrows = -(-len(groups) // ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(3.6 * ncols, 3.0 * nrows),
+    fig, axes = plt.subplots(nrows, ncols, figsize=(3.0 * ncols, 2.6 * nrows + 0.4),
                              squeeze=False)
     colors = dict(zip(PROCEDURES, plt.get_cmap("tab10").colors))
     markers = {"sgd-annealed": "o", "focusing-bp": "s", "entropy-greedy": "D",
                "replicated": "^"}
     for ax, (key, g) in zip(axes.flat, groups):
         for name, sub in g.groupby("procedure", sort=False):
-            ax.scatter(sub[column], sub["heldout_accuracy"], s=22, color=colors[name],
+            ax.scatter(sub[column], sub["heldout_accuracy"], s=18, color=colors[name],
                        marker=markers[PROCEDURES[name][0]], label=name,
                        edgecolors="none")
-        ax.set_title("{}, {} images, {}".format(*key), fontsize=8)
-        ax.tick_params(labelsize=7)
+        title = "{}, {} images, {}".format(*key)
+        if rho is not None and key in rho:
+            title += f"\nρ = {rho[key]}"
+        ax.set_title(title, fontsize=7)
+        ax.tick_params(labelsize=6)
         if log:
-            ax.set_xscale("log")
+            ax.set_xscale("symlog", linthresh=1e-4)
+            ax.xaxis.set_minor_formatter(NullFormatter())
+        ax.set_xlabel(xlabel, fontsize=6)
     for ax in axes.flat[len(groups):]:
         ax.axis("off")
     for ax in axes[:, 0]:
-        ax.set_ylabel("held-out accuracy", fontsize=8)
-    for ax in axes[-1]:
-        ax.set_xlabel(xlabel, fontsize=8)
+        ax.set_ylabel("held-out accuracy", fontsize=7)
     handles = {h.get_label(): h for ax in axes.flat
                for h in ax.get_legend_handles_labels()[0]}
     fig.legend([handles[k] for k in PROCEDURES if k in handles],
                [k for k in PROCEDURES if k in handles], loc="lower center",
-               ncol=5, fontsize=7, frameon=False)
-    fig.tight_layout(rect=(0, 0.06, 1, 1))
-    fig.savefig(path, dpi=110)
+               ncol=7, fontsize=7, frameon=False)
+    fig.tight_layout(rect=(0, 0.4 / (2.6 * nrows + 0.4), 1, 1))
+    fig.savefig(path, dpi=80)
     plt.close(fig)
     return path
 
 
 def _interval(r):
-    if not np.isfinite(r.rho):
+    """"ρ [low, high] (n=…)" of a row of the correlations table."""
+    if not np.isfinite(r["rho"]):
         return "—"
-    if not np.isfinite(r.low):
-        return f"{r.rho:+.2f} (n={r.n})"
-    return f"{r.rho:+.2f} [{r.low:+.2f}, {r.high:+.2f}] (n={r.n})"
+    if not np.isfinite(r["low"]):
+        return f"{r['rho']:+.2f} (n={r['n']})"
+    return f"{r['rho']:+.2f} [{r['low']:+.2f}, {r['high']:+.2f}] (n={r['n']})"
 
 
 def tables(summary, corr):
     """The three printed tables: groups, ρ per group, pooled ρ ("ρ [95 % CI] (n)")."""
-    cell = corr.assign(text=[_interval(r) for r in corr.itertuples()])
+    cell = corr.assign(text=[_interval(r) for _, r in corr.iterrows()])
     in_group = cell["scope"] == "group"
     per_group = cell[in_group].pivot_table(index=GROUP_KEYS, columns="measure",
                                            values="text", aggfunc="first", sort=False)
@@ -509,7 +523,7 @@ def rst_tables(summary, corr, measures):
     ``measures``: the measures of the per-group table (every measure is in the pooled
     one). A cell reads "ρ [95 % interval] (n)".
     """
-    cell = corr.assign(text=[_interval(r) for r in corr.itertuples()])
+    cell = corr.assign(text=[_interval(r) for _, r in corr.iterrows()])
     lines = []
 
     def table(caption, header, rows):
@@ -569,13 +583,19 @@ def report(path, n_boot=N_BOOT, rst=None, figures=None):
             print(f"\n{title}\n{table.to_string(index=False)}")
     fig_base = (base if figures is None
                 else os.path.join(figures, os.path.basename(base)))
+    in_group = corr[corr["scope"] == "group"]
+
+    def rho(measure):
+        rows = in_group[in_group["measure"] == measure]
+        return {tuple(r[k] for k in GROUP_KEYS): _interval(r) for _, r in rows.iterrows()}
+
     p = _closest(frame, "dE_", 0.02)
     plot(frame, p, f"local energy δE(p={p[3:]}) (← flatter)",
-         fig_base + "_local_energy.png", log=True)
+         fig_base + "_local_energy.png", log=True, rho=rho(f"-dE({p[3:]})"))
     g = _closest(frame, "SH2_", 2.0)
     if g:
         plot(frame, g, f"local entropy S/H₂ at γ={g[4:]} (flatter →)",
-             fig_base + "_local_entropy.png")
+             fig_base + "_local_entropy.png", rho=rho(f"S/H2(gamma={g[4:]})"))
     print(f"\nwritten: {base}_groups.csv, {base}_correlations.csv, "
           f"figures {fig_base}_*.png")
     if rst:

@@ -17,7 +17,13 @@ from .._kernels.local_energy import (
     transpose_into,
 )
 from .._layout import OUTPUT_PARITY
-from ._network import NETWORK_CONSTRAINTS, is_integer_valued, is_pm1, preactivations, resolve_networks
+from ._network import (
+    NETWORK_CONSTRAINTS,
+    is_integer_valued,
+    is_pm1,
+    preactivations,
+    resolve_networks,
+)
 
 DEFAULT_FLIP_FRACTIONS = (0.001, 0.005, 0.01, 0.02, 0.05)
 
