@@ -429,6 +429,9 @@ def analyse(frame, n_boot=N_BOOT):
         add("within groups, without the perceptron rule",
             [idx[annealed[idx]] for _, idx in groups])
         add("between seeds of a procedure", cells)
+        for n_train in sorted(frame["n_train"].unique()):
+            add(f"within groups of {n_train} images",
+                [idx for key, idx in groups if key[1] == n_train])
     corr = pd.DataFrame(rows)
     corr["n_train"] = corr["n_train"].astype("Int64")
     return summary, corr
@@ -537,6 +540,12 @@ def rst_tables(summary, corr, measures):
     table("Spearman ρ(flatness, held-out accuracy), pooled [95 % bootstrap interval] "
           "(number of networks)", ["measure"] + RST_SCOPES,
           [[m] + [text.get((m, sc), "—") for sc in RST_SCOPES]
+           for m in cell["measure"].unique()])
+    sizes = [sc for sc in cell["scope"].unique() if sc.startswith("within groups of ")]
+    table("Spearman ρ(flatness, held-out accuracy), pooled within the groups of one "
+          "training-set size [95 % bootstrap interval] (number of networks)",
+          ["measure"] + [sc[len("within groups of "):] for sc in sizes],
+          [[m] + [text.get((m, sc), "—") for sc in sizes]
            for m in cell["measure"].unique()])
     in_group = cell[cell["scope"] == "group"].set_index(GROUP_KEYS + ["measure"])["text"]
     rows = []

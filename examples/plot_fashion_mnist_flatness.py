@@ -23,8 +23,8 @@ images, and the rank correlation between the two with a bootstrap interval.
   (:func:`~skwfm.flatness.sampled_local_entropy`).
 
 The full study (``benchmarks/bench_flatness_generalization.py``) repeats this on three
-pairs of classes and the ten-class problem, two training-set sizes and four
-architectures, 322 networks in all.
+pairs of classes and the ten-class problem, three training-set sizes and four
+architectures, 672 networks in all.
 """
 
 # %%
