@@ -42,7 +42,8 @@ one core). ``--rst FILE`` also writes the tables as RST, ``--figures DIR`` puts 
 figures in DIR.
 
 Results go to ``benchmarks/results/flatness_generalization.csv`` (one row per network),
-``..._correlations.csv`` and ``..._groups.csv``, and the figures to
+``..._correlations.csv``, ``..._groups.csv`` and ``..._procedures.csv`` (the mean
+within-group percentile rank of each procedure), and the figures to
 ``..._local_energy.png`` and ``..._local_entropy.png``. The run is resumable: networks
 already in the CSV are not trained again. ``--n-jobs`` networks are trained at once with
 joblib (``--backend``, e.g. ``loky`` or, on a cluster, ``dask``).
@@ -437,6 +438,22 @@ def analyse(frame, n_boot=N_BOOT):
     return summary, corr
 
 
+def procedure_ranks(frame, columns):
+    """Mean within-group percentile rank (0–1, 1 = best or flattest) per procedure.
+
+    ``columns``: the measures (names of :func:`flatness_columns`) to rank besides the
+    held-out accuracy; a measure is ranked among the networks that have it.
+    """
+    flat = flatness_columns(frame)
+    ranked = pd.DataFrame({"procedure": frame["procedure"]})
+    by_group = [frame[k] for k in GROUP_KEYS]
+    ranked["held-out accuracy"] = frame["heldout_accuracy"].groupby(by_group).rank(pct=True)
+    for c in columns:
+        ranked[c] = flat[c].groupby(by_group).rank(pct=True)
+    out = ranked.groupby("procedure", sort=False).mean()
+    return out.reindex([p for p in PROCEDURES if p in out.index]).reset_index()
+
+
 # -- figures -------------------------------------------------------------------------------
 
 
@@ -520,11 +537,12 @@ RST_SCOPES = ["within groups", "within groups, training error controlled",
               "all networks"]
 
 
-def rst_tables(summary, corr, measures):
-    """The pooled correlations and the per-group ones as RST ``list-table``s.
+def rst_tables(summary, corr, measures, ranks=None):
+    """The pooled correlations, the per-group ones and the procedures as RST tables.
 
     ``measures``: the measures of the per-group table (every measure is in the pooled
-    one). A cell reads "ρ [95 % interval] (n)".
+    one). A cell reads "ρ [95 % interval] (n)". ``ranks``: the table of
+    :func:`procedure_ranks`, if any.
     """
     cell = corr.assign(text=[_interval(r) for _, r in corr.iterrows()])
     lines = []
@@ -561,6 +579,10 @@ def rst_tables(summary, corr, measures):
           ["problem", "training images", "architecture",
            "networks (with no training error)", "training error", "held-out accuracy"]
           + list(measures), rows)
+    if ranks is not None:
+        table("Mean within-group percentile rank per procedure (1 = the best or the "
+              "flattest network of its group)", list(ranks.columns),
+              [[r.iloc[0]] + [f"{v:.2f}" for v in r.iloc[1:]] for _, r in ranks.iterrows()])
     return "\n".join(lines)
 
 
@@ -590,6 +612,14 @@ def report(path, n_boot=N_BOOT, rst=None, figures=None):
                            "display.max_colwidth", 40):
         for title, table in zip(titles, tables(summary, corr)):
             print(f"\n{title}\n{table.to_string(index=False)}")
+    p = _closest(frame, "dE_", 0.02)
+    g = _closest(frame, "SH2_", 2.0)
+    ranks = procedure_ranks(frame, [f"-dE({p[3:]})"]
+                            + ([f"S/H2(gamma={g[4:]})"] if g else []))
+    ranks.to_csv(base + "_procedures.csv", index=False)
+    with pd.option_context("display.width", 250, "display.precision", 2):
+        print("\nMean within-group percentile rank per procedure (1 = best, flattest)\n"
+              + ranks.to_string(index=False))
     fig_base = (base if figures is None
                 else os.path.join(figures, os.path.basename(base)))
     in_group = corr[corr["scope"] == "group"]
@@ -598,10 +628,8 @@ def report(path, n_boot=N_BOOT, rst=None, figures=None):
         rows = in_group[in_group["measure"] == measure]
         return {tuple(r[k] for k in GROUP_KEYS): _interval(r) for _, r in rows.iterrows()}
 
-    p = _closest(frame, "dE_", 0.02)
     plot(frame, p, f"local energy δE(p={p[3:]}) (← flatter)",
          fig_base + "_local_energy.png", log=True, rho=rho(f"-dE({p[3:]})"))
-    g = _closest(frame, "SH2_", 2.0)
     if g:
         plot(frame, g, f"local entropy S/H₂ at γ={g[4:]} (flatter →)",
              fig_base + "_local_entropy.png", rho=rho(f"S/H2(gamma={g[4:]})"))
@@ -612,7 +640,7 @@ def report(path, n_boot=N_BOOT, rst=None, figures=None):
         k = _closest(frame, "SF_", 4)
         measures += [f"f(k={k[3:]})"] if k else []
         with open(rst, "w") as fh:
-            fh.write(rst_tables(summary, corr, measures))
+            fh.write(rst_tables(summary, corr, measures, ranks))
         print(f"RST tables written to {rst}")
 
 
