@@ -25,7 +25,9 @@ its accuracy on held-out images, and rank-correlates the two.
   flatter) and held-out accuracy, with 95 % bootstrap intervals (networks resampled,
   within groups for the within-group statistics): per group; pooled within groups
   (within-group ranks); over all networks; controlled for the training error (partial
-  Spearman within groups); and between seeds of the same procedure only.
+  Spearman within groups); the networks without training error only; between seeds
+  of the same procedure only; and pooled per training-set size. Also the mean
+  within-group percentile rank of each procedure (:func:`procedure_ranks`).
 
 Every estimator is built by :func:`make_network` from a small dict spec: the one place to
 change when the estimators' options change.
