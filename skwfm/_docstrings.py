@@ -53,7 +53,8 @@ solver : {solvers} or Solver, default="sgd-annealed"
         order, that leaves no training error; the restarts after it stop as soon as it
         is found, those before it run to their end, so the result does not depend on
         ``n_jobs`` or on the joblib backend. When none does, the restart with the fewest
-        training errors (validation errors with ``early_stopping``) is kept.
+        training errors (validation errors with ``early_stopping``) is kept (user guide:
+        "Restarts across cores").
 
     max_memory : float, default=4.0
         Largest memory, in GiB, that a solver may allocate for its working arrays (the

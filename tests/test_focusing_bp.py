@@ -77,18 +77,25 @@ def test_max_hidden_overlap():
 # -- the solver object ------------------------------------------------------------------------
 
 def test_options_defaults_and_unit_of_max_iter():
-    """max_iter counts focusing steps: None is one pass of the protocol; options left at
-    None are resolved for the model and the data in solver_."""
+    """max_iter counts focusing steps: None is four escalating passes in the storage
+    regime, one pass of the protocol beyond; options left at None are resolved for the
+    model and the data in solver_."""
     X, y = patterns(0.3, 51, 153, 0)
     clf = CommitteeClassifier(n_hidden=3, solver=FocusingBP(n_steps=40), fit_intercept=False,
                               random_state=0).fit(X, y)
     s = clf.solver_
-    assert (s.max_iter, s.sweeps_per_step, s.bp_tol, s.batch_size) == (40, 100, 0.1, len(y))
+    assert (s.max_iter, s.sweeps_per_step, s.bp_tol, s.batch_size) == (40 + 80 + 160 + 320,
+                                                                       100, 0.1, len(y))
+    assert s.polish_steps == 0  # committees are not polished
     assert clf.solver.max_iter is None and clf.solver.sweeps_per_step is None
     X, y = cancer_split()[0::2]
     s = BinaryPerceptronClassifier(FocusingBP(n_steps=5), random_state=0).fit(X, y).solver_
-    assert (s.max_iter, s.sweeps_per_step, s.bp_tol) == (5, 1, 1e-3)
+    assert (s.max_iter, s.sweeps_per_step, s.bp_tol, s.polish_steps) == (5, 1, 1e-3, 0)
     assert s.batch_size == math.ceil(BATCH_LOAD * X.shape[1])  # with intercept: mini-batches
+    # with thresholds a small training set is not the storage problem: one pass
+    s = BinaryPerceptronClassifier(FocusingBP(n_steps=5), random_state=0).fit(
+        X[:40], y[:40]).solver_
+    assert (s.max_iter, s.polish_steps) == (5, 0)
     assert FocusingBP().iteration == "focusing step"
 
 
@@ -100,7 +107,9 @@ def test_convergence_warning_counts_steps():
     h = clf.history_
     assert clf.n_iter_ == 30 == h.iteration.iloc[-1] == len(h)
     np.testing.assert_array_equal(h.iteration, np.arange(1, 31))
-    assert list(h["pass"].drop_duplicates()) == [1, 2, 3] and h.step.max() == 12
+    # passes of 12 and 24 steps, the second cut short by max_iter
+    assert list(h["pass"].drop_duplicates()) == [1, 2] and h.step.max() == 18
+    assert (h[h["pass"] == 2].sweeps <= 2).all() and h[h["pass"] == 1].sweeps.max() == 1
 
 
 def test_grid_search_over_solver_options():
@@ -135,8 +144,9 @@ def test_perceptron_solves_alpha_half(protocol):
     h = fits[0].history_
     assert list(h.columns[:10]) == ["iteration", "train_error", "time", "step", "gamma",
                                     "y", "sweeps", "max_change", "bp_converged", "pass"]
-    assert h.train_error.iloc[-1] == 0.0
-    assert (h.sweeps == 1).all()  # perceptron default: one damped sweep per step
+    assert h.best_train_error.iloc[-1] == 0.0
+    # perceptron default: one damped sweep per step in the first pass
+    assert (h[h["pass"] == 1].sweeps == 1).all()
 
 
 def test_fc_committee_solves():
@@ -179,15 +189,15 @@ def test_explicit_protocol_and_reproducible():
     a = BinaryPerceptronClassifier(**storage(protocol=pairs), random_state=5).fit(X, y)
     b = BinaryPerceptronClassifier(**storage(protocol=pairs), random_state=5).fit(X, y)
     np.testing.assert_array_equal(a.coef_, b.coef_)
-    assert a.solver_.max_iter == 60
+    assert a.solver_.max_iter == 4 * 60  # an explicit protocol is repeated as it is
     np.testing.assert_allclose(a.history_.gamma, [p[0] for p in pairs[:a.n_iter_]])
 
 
 def test_solution_checked_after_every_sweep():
     """BP that never meets tol still stops at the sweep whose readout solves the set."""
     X, y = patterns(0.55, 101, 101, 0)
-    clf = BinaryPerceptronClassifier(**storage(sweeps_per_step=30, bp_tol=1e-12),
-                                     random_state=0).fit(X, y)
+    clf = BinaryPerceptronClassifier(**storage(sweeps_per_step=30, bp_tol=1e-12,
+                                               polish_steps=0), random_state=0).fit(X, y)
     h = clf.history_
     assert clf.converged_ and clf.score(X, y) == 1.0
     assert h.train_error.iloc[-1] == 0.0
@@ -197,12 +207,14 @@ def test_solution_checked_after_every_sweep():
 
 def test_passes_restart_from_fresh_messages():
     """A max_iter beyond the protocol's length: a pass that ends with errors is followed
-    by a fresh one from new random messages; the first pass is unchanged."""
+    by a slower one (twice the steps) from new random messages; the first pass is
+    unchanged."""
     X, y = patterns(0.6, 101, 101, 1)
-    one = BinaryPerceptronClassifier(**storage(n_steps=20), random_state=0)
+    one = BinaryPerceptronClassifier(**storage(n_steps=20, max_iter=20, polish_steps=0),
+                                     random_state=0)
     with pytest.warns(ConvergenceWarning):
         one.fit(X, y)
-    two = BinaryPerceptronClassifier(**storage(n_steps=20, max_iter=100),
+    two = BinaryPerceptronClassifier(**storage(n_steps=20, max_iter=100, polish_steps=0),
                                      n_iter_no_change=100, random_state=0).fit(X, y)
     h1, h2 = one.history_, two.history_
     assert not one.converged_ and one.n_iter_ == 20 and (h1["pass"] == 1).all()
@@ -212,12 +224,16 @@ def test_passes_restart_from_fresh_messages():
     first = h2[h2["pass"] == 1]
     np.testing.assert_array_equal(first.train_error, h1.train_error)
     assert list(h2[h2["pass"] == 2].step[:2]) == [1, 2]
+    np.testing.assert_allclose(h2[h2["pass"] == 2].gamma,
+                               focusing_protocol("pseudo-reinforcement", 40)[
+                                   :(h2["pass"] == 2).sum(), 0])
 
 
 def test_unsolvable_keeps_best_so_far():
     """Above capacity: no abort, the fewest-errors configuration is returned."""
     X, y = patterns(1.3, 101, 101, 0)
-    clf = BinaryPerceptronClassifier(**storage(n_steps=30), random_state=0)
+    clf = BinaryPerceptronClassifier(**storage(n_steps=30, max_iter=30, polish_steps=0),
+                                     random_state=0)
     with pytest.warns(ConvergenceWarning):
         clf.fit(X, y)
     h = clf.history_
@@ -413,3 +429,21 @@ def test_committee_thresholds_on_real_data():
                               random_state=0).fit(Xtr, ytr)
     assert clf.intercept_.shape == (1, 3)
     assert clf.score(Xte, yte) >= 0.9
+
+
+def test_escalation_is_reported_and_can_be_switched_off(capsys):
+    """Each pass that starts after an unsolved one says so; escalation=1 repeats the
+    protocol as it is."""
+    X, y = patterns(1.3, 101, 101, 0)  # no solution: every pass runs
+    clf = BinaryPerceptronClassifier(**storage(n_steps=10, polish_steps=0), verbose=1,
+                                     n_iter_no_change=1000, random_state=0)
+    with pytest.warns(ConvergenceWarning):
+        clf.fit(X, y)
+    assert clf.n_iter_ == clf.solver_.max_iter == 10 + 20 + 40 + 80
+    assert list(clf.history_.groupby("pass").step.max()) == [10, 20, 40, 80]
+    out = capsys.readouterr().out
+    assert "pass 2 with 20 steps of at most 2 sweeps" in out
+    assert "pass 4 with 80 steps" in out
+    same = FocusingBP(n_steps=10, escalation=1.0)
+    assert [same.pass_length(k) for k in range(3)] == [10, 10, 10]
+    assert [FocusingBP(n_steps=101).pass_length(k) for k in range(4)] == [101, 202, 404, 808]

@@ -160,3 +160,69 @@ def test_perceptron_charges_against_the_formula(gamma):
         assert loss == pytest.approx(expected_loss, rel=1e-12, abs=1e-12)
         np.testing.assert_allclose(coefs[:, 0], expected_coefs, rtol=1e-12, atol=1e-300)
     assert np.count_nonzero(~np.isnan(memo[:, 0])) <= len(set(patterns.tolist()))
+
+
+def metaplastic_epoch_reference(layout, X, y, hidden, order, batch, eta, gamma):
+    """Plain Python: a minibatch's errors push every weight as in the plain epoch; a
+    pattern the network gets right (at the start of the minibatch) adds only the terms
+    c·ξ_j that point the way weight j already points."""
+    from skwfm._kernels.sgd import charge_pattern
+
+    starts, ends, offsets = layout.kernel_args()
+    K = layout.n_hidden
+    for b0 in range(0, len(order), batch):
+        patterns = order[b0:b0 + batch]
+        w = np.where(hidden >= 0, 1.0, -1.0)
+        grads = [np.zeros(ends[k] - starts[k]) for k in range(K)]
+        for mu in patterns:
+            pre = np.array([w[offsets[k]:offsets[k] + ends[k] - starts[k]]
+                            @ X[mu, starts[k]:ends[k]] for k in range(K)])
+            coefs = np.zeros(K)
+            charge_pattern(y[mu], pre, starts, ends, gamma, coefs, None,
+                           layout.output_rule)
+            n_plus = int((pre > 0).sum())
+            # parity: the product of the unit signs; otherwise the majority vote
+            out = (1.0 if (K - n_plus) % 2 == 0 else -1.0) if layout.output_rule == 1 \
+                else (1.0 if 2 * n_plus > K else -1.0)
+            for k in range(K):
+                push = coefs[k] * X[mu, starts[k]:ends[k]]
+                if out == y[mu]:
+                    wk = w[offsets[k]:offsets[k] + ends[k] - starts[k]]
+                    push = np.where(push * wk > 0, push, 0.0)
+                grads[k] += push
+        for k in range(K):
+            o = offsets[k]
+            n = ends[k] - starts[k]
+            hidden[o:o + n] = np.clip(hidden[o:o + n] + eta * grads[k], -1, 1)
+
+
+@pytest.mark.parametrize("batch", [1, 4, 10])
+def test_metaplastic_epoch_against_plain_python(problem, batch):
+    layout, X, y = problem
+    starts, ends, offsets = layout.kernel_args()
+    rng = np.random.default_rng(11)
+    h_ref = np.clip(0.3 * rng.standard_normal(layout.n_weights), -1, 1)
+    h_new = h_ref.copy()
+    bits, wbits = packed(layout, X, h_new)
+    grad = np.empty(layout.n_weights)
+    changed = 0
+    for epoch, gamma in enumerate([0.5, 3.0, 13.0]):
+        order = rng.permutation(X.shape[0])
+        before = h_new.copy()
+        metaplastic_epoch_reference(layout, X, y, h_ref, order, batch, 0.4, gamma)
+        sgd_epoch_signs(X.astype(np.int8), bits, y, h_new, wbits, starts, ends, offsets,
+                        order, batch, 0.4, gamma, grad, layout.output_rule, True)
+        np.testing.assert_allclose(h_new, h_ref, rtol=1e-12, atol=1e-12)
+        changed += np.count_nonzero(h_new != before)
+    assert changed > 0
+    # the right patterns' share differs from the plain rule
+    plain = np.clip(0.3 * np.random.default_rng(11).standard_normal(layout.n_weights), -1, 1)
+    bits, wbits = packed(layout, X, plain)
+    order = np.random.default_rng(12).permutation(X.shape[0])
+    meta = plain.copy()
+    bits2, wbits2 = packed(layout, X, meta)
+    sgd_epoch_signs(X.astype(np.int8), bits, y, plain, wbits, starts, ends, offsets, order,
+                    batch, 0.4, 0.5, grad, layout.output_rule, False)
+    sgd_epoch_signs(X.astype(np.int8), bits2, y, meta, wbits2, starts, ends, offsets, order,
+                    batch, 0.4, 0.5, grad, layout.output_rule, True)
+    assert not np.array_equal(plain, meta)

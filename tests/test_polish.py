@@ -112,6 +112,7 @@ def test_polisher_frees_the_least_certain_weights():
 
 
 def fit(X, y, **options):
+    options = {"max_iter": 31, "polish_steps": 0, **options}
     clf = BinaryPerceptronClassifier(FocusingBP(n_steps=31, **options), fit_intercept=False,
                                      random_state=0)
     with warnings.catch_warnings():
@@ -143,7 +144,7 @@ def test_final_polishing_is_part_of_the_last_row(capsys):
     """A fit that ends with errors polishes its best configuration: reported on the last
     iteration's row (one row per iteration) and in the progress lines."""
     X, y = make_random_patterns(131, 101, random_state=0)  # α = 1.3: no solution
-    clf = BinaryPerceptronClassifier(FocusingBP(n_steps=20, polish_steps=200),
+    clf = BinaryPerceptronClassifier(FocusingBP(n_steps=20, max_iter=20, polish_steps=200),
                                      fit_intercept=False, verbose=2, random_state=0)
     with pytest.warns(ConvergenceWarning):
         clf.fit(X, y)
@@ -160,8 +161,19 @@ def test_final_polishing_is_part_of_the_last_row(capsys):
     assert "final polishing" in lines[-1]
 
 
-def test_polishing_off_by_default_and_validated():
-    assert FocusingBP().polish_steps == 0
+def test_polishing_defaults_and_validation():
+    """None: on for a perceptron in the storage regime, off beyond it and on real data."""
+    assert FocusingBP().polish_steps is None
+    X, y = make_random_patterns(21, 11, random_state=0)
+    assert BinaryPerceptronClassifier(solver="focusing-bp", fit_intercept=False,
+                                      random_state=0).fit(X, y).solver_.polish_steps == 5000
+    X2, y2 = make_random_patterns(31, 11, random_state=0)  # beyond 2 patterns per weight
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        far = BinaryPerceptronClassifier(solver="focusing-bp", fit_intercept=False,
+                                         random_state=0).fit(np.vstack([X2] * 2),
+                                                             np.hstack([y2] * 2))
+    assert far.solver_.polish_steps == 0
     X, y = make_random_patterns(21, 11, random_state=0)
     with pytest.raises(ValueError, match="polish_steps"):
         BinaryPerceptronClassifier(solver=FocusingBP(polish_steps=-1)).fit(X, y)

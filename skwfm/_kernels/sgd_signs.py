@@ -234,20 +234,59 @@ def perceptron_charges(bits, y, wbits, patterns, n, gamma, memo, coefs):
 
 
 @njit(cache=True, nogil=True)
+def consolidate_unit(Xs, patterns, kept, k, s, h, g):
+    """``g[j] += Σ_t kept[t, k] · ξ_j`` over the terms that point the way the weight
+    already points (``kept[t, k] ξ_j sign0(h_j) > 0``): the metaplastic push of the
+    patterns the network gets right, which deepens the weights that agree with them and
+    never moves a weight towards a flip."""
+    n = g.shape[0]
+    for t in range(patterns.shape[0]):
+        c = kept[t, k]
+        if c == 0.0:
+            continue
+        x = Xs[patterns[t], s:s + n]
+        for j in range(n):
+            v = c * x[j]
+            w = 1.0 if h[j] >= 0.0 else -1.0
+            g[j] += v if v * w > 0.0 else 0.0
+
+
+@njit(cache=True, nogil=True)
+def set_aside_right_patterns(bits, y, wbits, patterns, starts, ends, output_rule, coefs,
+                             kept, pre_row):
+    """Move the pushes of the patterns the network classifies right from ``coefs`` to
+    ``kept`` (the rest of ``kept`` ← 0); return whether any was moved."""
+    any_kept = False
+    for t in range(patterns.shape[0]):
+        packed_preactivations(bits, patterns[t], wbits, starts, ends, pre_row)
+        right = network_output(pre_row, output_rule) == y[patterns[t]]
+        for k in range(starts.shape[0]):
+            kept[t, k] = coefs[t, k] if right else 0.0
+            if right and coefs[t, k] != 0.0:
+                coefs[t, k] = 0.0
+                any_kept = True
+    return any_kept
+
+
+@njit(cache=True, nogil=True)
 def sgd_epoch_signs(Xs, bits, y, hidden, wbits, starts, ends, offsets, order, batch_size,
-                    learning_rate, gamma, grad, output_rule):
+                    learning_rate, gamma, grad, output_rule, metaplastic=False):
     """One epoch of :func:`skwfm._kernels.sgd.sgd_epoch` for ±1 inputs (``output_rule``
     1: parity machine).
 
     ``Xs`` holds the ±1 patterns (any numeric type), ``bits`` their packed signs
     (:func:`pack_patterns`), ``wbits`` the packed signs of ``sign0(hidden)``, kept in
-    step with ``hidden``; ``y`` the labels ±1. Returns the summed loss of the patterns
-    as they were visited, the number of weight flips and the number of training errors
-    after the epoch.
+    step with ``hidden``; ``y`` the labels ±1. With ``metaplastic`` a pattern that the
+    network (as it was at the start of the minibatch) classifies right pushes only the
+    hidden values of the weights that already agree with it
+    (:func:`consolidate_unit`); the errors push as usual. Returns the summed loss of the
+    patterns as they were visited, the number of weight flips and the number of
+    training errors after the epoch.
     """
     M = order.shape[0]
     K = starts.shape[0]
     coefs = np.empty((batch_size, K))
+    kept = np.zeros((batch_size, K))
     pre_row = np.empty(K)
     cache = new_slope_cache()  # γ is fixed for the epoch
     memo = np.full((2 * (ends[0] - starts[0]) + 1 if K == 1 else 0, 2), np.nan)
@@ -267,14 +306,23 @@ def sgd_epoch_signs(Xs, bits, y, hidden, wbits, starts, ends, offsets, order, ba
                 batch_loss += charge_pattern(y[mu], pre_row, starts, ends, gamma, coefs[t],
                                              cache, output_rule)
         loss += batch_loss
+        any_kept = metaplastic and set_aside_right_patterns(
+            bits, y, wbits, patterns, starts, ends, output_rule, coefs, kept, pre_row)
         for k in range(K):
             pushed = False
+            consolidating = False
             for t in range(B):
                 pushed = pushed or coefs[t, k] != 0.0
-            if not pushed:
+                consolidating = consolidating or (any_kept and kept[t, k] != 0.0)
+            if not pushed and not consolidating:
                 continue  # a zero gradient leaves the clipped hidden weights unchanged
             o, n = offsets[k], ends[k] - starts[k]
             g = grad[:n]
-            push_unit(Xs, patterns, coefs, k, starts[k], g)
+            if pushed:
+                push_unit(Xs, patterns, coefs, k, starts[k], g)
+            else:
+                g[:] = 0.0
+            if consolidating:
+                consolidate_unit(Xs, patterns, kept, k, starts[k], hidden[o:o + n], g)
             n_flips += step_unit(hidden[o:o + n], g, learning_rate, wbits[k])
     return loss, n_flips, count_errors_packed(bits, wbits, y, starts, ends, output_rule)

@@ -59,6 +59,21 @@ BATCH_LOAD = 2.0
 #: beyond the storage regime the default patience is at least this many passes over
 #: the training set (a step of mini-batch sweeps sees only part of it)
 FLOOR_EPOCHS = 2.0
+#: on the storage problem (no intercept, at most STORAGE_LOAD patterns per weight) the
+#: default budget is this many passes of the protocol, each
+#: ``escalation`` times longer than the one before
+STORAGE_PASSES = 4
+#: sweeps per step in the passes after the first: at least ESCALATION_SWEEPS (a slower
+#: protocol also lets BP move further at every step), at most ESCALATION_MAX_SWEEPS (BP
+#: towards convergence at every step, the committee default, costs up to 100 sweeps per
+#: step past the point where BP stops converging); and the spread of their initial
+#: messages at least ESCALATION_INIT_SCALE (the committee recipe that solved the hardest
+#: loads: a slower protocol, four sweeps per step, init_scale=0.5)
+ESCALATION_SWEEPS = 2
+ESCALATION_MAX_SWEEPS = 4
+ESCALATION_INIT_SCALE = 0.5
+#: polishing moves of a perceptron on the storage problem (``polish_steps=None``)
+STORAGE_POLISH = 5000
 
 
 class Polisher:
@@ -248,6 +263,12 @@ def _run_step(bp, readouts, batches, learn, *, tol, max_sweeps, damping, p, r):
     return False, max_sweeps, change
 
 
+def _storage(task):
+    """Whether ``task`` is in the storage regime (at most ``STORAGE_LOAD`` patterns per
+    weight)."""
+    return task.n_samples <= STORAGE_LOAD * task.layout.n_weights
+
+
 class FocusingBP(Solver):
     """Focusing belief propagation (Baldassi et al., PNAS 2016; user guide: focusing-bp).
 
@@ -264,7 +285,13 @@ class FocusingBP(Solver):
     feed the stopping rule (``tol``, ``n_iter_no_change``), and zero training errors end
     the fit. A *pass* runs the whole protocol once; while errors remain and ``max_iter``
     allows, another pass starts from fresh random messages (the random stream goes on,
-    so a fit stays reproducible).
+    so a fit stays reproducible) with a slower protocol: ``escalation`` times as many
+    steps, two to four sweeps per step (``ESCALATION_SWEEPS``,
+    ``ESCALATION_MAX_SWEEPS``) and initial messages spread at least 0.5
+    (``ESCALATION_INIT_SCALE``). On the storage
+    problem the default budget holds ``STORAGE_PASSES`` = 4 such passes (101, 202, 404
+    and 808 steps by default), so an easy instance costs one pass and a hard one gets
+    the slower protocols a hand-tuned recipe would use.
 
     With ``fit_intercept`` (data that need not be separable) the factor of each pattern
     tolerates errors and every unit has a threshold:
@@ -286,9 +313,11 @@ class FocusingBP(Solver):
     Parameters
     ----------
     max_iter : int, default=None
-        Largest number of focusing steps, over all passes. None: one pass of the
-        protocol (its length); a larger value lets a pass that ends with errors be
-        followed by further passes from fresh random messages.
+        Largest number of focusing steps, over all passes (the budget of a fit). None:
+        on the storage problem (without intercept, at most ``STORAGE_LOAD`` = 2 patterns
+        per weight) the steps of ``STORAGE_PASSES`` = 4 passes of escalating length,
+        otherwise one pass of the protocol. A larger value lets a pass that ends with errors be followed by
+        further, slower passes from fresh random messages.
     protocol : {"pseudo-reinforcement", "standard-reinforcement", "scoping"} or \
 array-like of shape (n, 2), default="pseudo-reinforcement"
         The sequence of (γ, y) pairs (:func:`focusing_protocol`); an array of pairs is
@@ -312,11 +341,17 @@ array-like of shape (n, 2), default="pseudo-reinforcement"
         Patterns per sweep (mini-batches cycling through the training set). None: all
         of them without intercept (the paper's storage problem), at most
         ``BATCH_LOAD`` = 2 per weight with one.
-    polish_steps : int, default=0
+    escalation : float, default=2.0
+        Each pass after the first runs a named protocol this many times longer than the
+        pass before it (rounded to whole steps; 1: every pass repeats the protocol). An
+        explicit array protocol is repeated as it is.
+    polish_steps : int, default=None
         Perceptron only: moves of a local search (:class:`Polisher`) started from the
         readouts with at most 3 % training errors and, when the protocol ends with
         errors, from the best configuration; it leaves BP's trajectory unchanged.
-        0: off. Committees ignore it.
+        0: off. None: ``STORAGE_POLISH`` = 5000 on the storage problem (without
+        intercept, at most ``STORAGE_LOAD`` = 2 patterns per weight), off otherwise.
+        Committees ignore it.
 
     Attributes
     ----------
@@ -329,7 +364,8 @@ array-like of shape (n, 2), default="pseudo-reinforcement"
     ``history_`` columns after ``iteration``, ``train_error`` (of the readout that ends
     the step) and ``time``: ``step`` (within the pass, from 1), ``gamma``, ``y``,
     ``sweeps`` (made in the step), ``max_change`` (largest message change of its last
-    sweep), ``bp_converged``, ``pass``; for fully connected and parity committees
+    sweep), ``bp_converged``, ``pass`` (from 1; ``step`` restarts at 1 in every
+    pass); for fully connected and parity committees
     ``max_hidden_overlap`` (largest w_k·w_l / N between two units: near 1, the units
     collapsed onto each other); with ``fit_intercept`` ``label_noise`` (ε) and, for the
     perceptron, ``intercept`` (the threshold after the step); with polishing (a
@@ -354,8 +390,10 @@ array-like of shape (n, 2), default="pseudo-reinforcement"
     ...                                 fit_intercept=False, random_state=0).fit(X, y)
     >>> committee.score(X, y)
     1.0
-    >>> committee.solver_.max_iter, committee.solver_.sweeps_per_step
-    (51, 100)
+    >>> committee.n_iter_ <= 51  # solved in the first pass
+    True
+    >>> committee.solver_.max_iter, committee.solver_.sweeps_per_step  # 51 + 102 + 204 + 408
+    (765, 100)
     """
 
     name = "focusing-bp"
@@ -370,37 +408,68 @@ array-like of shape (n, 2), default="pseudo-reinforcement"
         "bp_tol": [Interval(Real, 0, None, closed="neither"), None],
         "init_scale": [Interval(Real, 0, None, closed="neither")],
         "batch_size": [Interval(Integral, 1, None, closed="left"), None],
-        "polish_steps": [Interval(Integral, 0, None, closed="left")],
+        "escalation": [Interval(Real, 1, None, closed="left")],
+        "polish_steps": [Interval(Integral, 0, None, closed="left"), None],
     }
 
     def __init__(self, max_iter=None, protocol="pseudo-reinforcement", n_steps=101,
                  sweeps_per_step=None, damping=0.5, bp_tol=None, init_scale=0.1,
-                 batch_size=None, polish_steps=0):
+                 batch_size=None, escalation=2.0, polish_steps=None):
         self._store(locals())
 
     def defaults(self, task):
-        """``max_iter``: one pass of the protocol; ``sweeps_per_step``, ``bp_tol``: by
-        model (``SWEEPS_PER_STEP``, ``BP_TOL``); ``batch_size``: every pattern without
+        """``max_iter``: ``STORAGE_PASSES`` escalating passes on the storage problem, one
+        pass of the protocol beyond; ``polish_steps``: ``STORAGE_POLISH`` for a
+        perceptron on the storage problem, 0 otherwise; ``sweeps_per_step``, ``bp_tol``:
+        by model
+        (``SWEEPS_PER_STEP``, ``BP_TOL``); ``batch_size``: every pattern without
         intercept, ``BATCH_LOAD`` patterns per weight with one."""
         if task.fit_intercept:
             batch_size = max(1, math.ceil(BATCH_LOAD * task.layout.n_weights))
         else:
             batch_size = max(1, task.n_samples)
         model = "committee" if task.layout.n_hidden > 1 else "perceptron"
-        return {"max_iter": focusing_protocol(self.protocol, self.n_steps).shape[0],
+        # the storage problem: hard constraints (no thresholds, no label noise) that a
+        # solution may satisfy; with thresholds the data need not be separable
+        storage = _storage(task) and not task.fit_intercept
+        n_passes = STORAGE_PASSES if storage else 1
+        polish = STORAGE_POLISH if storage and task.layout.n_hidden == 1 else 0
+        return {"max_iter": sum(self.pass_length(k) for k in range(n_passes)),
+                "polish_steps": polish,
                 "sweeps_per_step": SWEEPS_PER_STEP[model], "bp_tol": BP_TOL[model],
                 "batch_size": batch_size}
 
+    def pass_length(self, k):
+        """Focusing steps of pass ``k`` (from 0): ``n_steps`` · ``escalation`` ** k
+        for a named protocol, the length of an explicit one."""
+        if not isinstance(self.protocol, str):
+            return focusing_protocol(self.protocol, self.n_steps).shape[0]
+        return max(1, int(round(self.n_steps * float(self.escalation) ** k)))
+
+    def _passes(self):
+        """``(n_pass, table, sweeps_per_step, init_scale)`` of every pass that starts
+        within ``max_iter`` steps."""
+        done, k = 0, 0
+        while done < self.max_iter:
+            table = focusing_protocol(self.protocol, self.pass_length(k))
+            sweeps, scale = int(self.sweeps_per_step), float(self.init_scale)
+            if k > 0:
+                sweeps = min(max(ESCALATION_SWEEPS, sweeps), ESCALATION_MAX_SWEEPS)
+                scale = max(scale, ESCALATION_INIT_SCALE)
+            yield k + 1, table, sweeps, scale
+            done += table.shape[0]
+            k += 1
+
     def patience_floor_for(self, task):
         """The floor of the default patience. In the storage regime (at most
-        ``STORAGE_LOAD`` patterns per weight) the length of the protocol: the training
-        error of a committee stalls for dozens of steps early in the protocol, and
-        that of a perceptron falls late, so the rule never cuts a pass short there.
+        ``STORAGE_LOAD`` patterns per weight) the length of the longest pass: the
+        training error of a committee stalls for dozens of steps early in the protocol,
+        and that of a perceptron falls late, so the rule never cuts a pass short there.
         Beyond, ``patience_floor`` steps and at least ``FLOOR_EPOCHS`` passes over the
         training set in mini-batches (on Fashion-MNIST, 6000 images one-vs-rest, the
         best readout stops improving by ``tol`` within 30-70 steps)."""
-        if task.n_samples <= STORAGE_LOAD * task.layout.n_weights:
-            return focusing_protocol(self.protocol, self.n_steps).shape[0]
+        if _storage(task):
+            return max(table.shape[0] for _, table, _, _ in self._passes())
         n_batches = _Batches(task.n_samples, self.batch_size, None).n_batches
         return max(self.patience_floor, math.ceil(FLOOR_EPOCHS * n_batches))
 
@@ -408,9 +477,6 @@ array-like of shape (n, 2), default="pseudo-reinforcement"
         check_bp_memory(task.n_samples, task.layout, task.max_memory)
 
     def fit_binary(self, task):
-        table = focusing_protocol(self.protocol, self.n_steps)
-        schedule = {"tol": float(self.bp_tol), "max_sweeps": int(self.sweeps_per_step),
-                    "damping": float(self.damping)}
         rng = np.random.default_rng(task.seed)
         batches = _Batches(task.n_samples, self.batch_size,
                            np.random.default_rng([int(task.seed), 2]))
@@ -424,10 +490,17 @@ array-like of shape (n, 2), default="pseudo-reinforcement"
             polisher = Polisher(task.X, task.y, self.polish_steps, task.seed)
         M = max(task.n_samples, 1)
         polish_limit = max(1, int(POLISH_MAX_ERRORS * task.n_samples))
-        n_pass = 0
-        while not monitor.done:
-            n_pass += 1
-            bp = self._initial_state(task, rng, n_pass == 1)
+        for n_pass, table, sweeps, scale in self._passes():
+            if monitor.done:
+                break
+            schedule = {"tol": float(self.bp_tol), "max_sweeps": sweeps,
+                        "damping": float(self.damping)}
+            if n_pass > 1:
+                report(task.verbose, task.label,
+                       f"iteration {monitor.iteration}: {monitor.best.n_errors} training "
+                       f"errors left, pass {n_pass} with {table.shape[0]} steps of at most "
+                       f"{sweeps} sweeps, init_scale {scale:g}")
+            bp = self._initial_state(task, rng, scale, n_pass == 1)
             readouts.start_pass(bp)
             for step, (gamma, y) in enumerate(table, 1):
                 if monitor.done:
@@ -485,11 +558,10 @@ array-like of shape (n, 2), default="pseudo-reinforcement"
                f"iteration {monitor.iteration}: final polishing of the best configuration: "
                f"{n_flips} flips, training errors {before} -> {n_errors}")
 
-    def _initial_state(self, task, rng, first):
+    def _initial_state(self, task, rng, scale, first):
         """Fresh BP state: random messages, or biased towards the warm start's weights
         (first pass only); with intercept, thresholds from the warm start or from
         :meth:`~skwfm._bp.BeliefPropagation.start_thresholds`."""
-        scale = float(self.init_scale)
         init = None
         if first and task.init_weights is not None:
             w0 = np.asarray(task.init_weights, dtype=np.float64).ravel()

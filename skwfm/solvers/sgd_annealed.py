@@ -40,9 +40,10 @@ def is_pm1(X):
 class _SignEpochs:
     """One ±1 network's SGD state on packed sign bits (no intercept)."""
 
-    def __init__(self, X, y, layout, hidden, batch_size, learning_rate):
+    def __init__(self, X, y, layout, hidden, batch_size, learning_rate, metaplastic):
         self.layout, self.hidden = layout, hidden
         self.batch_size, self.learning_rate = batch_size, learning_rate
+        self.metaplastic = bool(metaplastic)
         self.y, self.yf = y, y.astype(np.float64)
         self.args = layout.kernel_args()
         self.rule = layout.output_rule  # majority (0) or parity (1)
@@ -63,7 +64,7 @@ class _SignEpochs:
         """One epoch over the patterns in ``order``: ``(loss, n_flips, n_errors)``."""
         return sgd_epoch_signs(self.Xs, self.bits, self.yf, self.hidden, self.wbits,
                                *self.args, order, self.batch_size, self.learning_rate,
-                               gamma, self.grad, self.rule)
+                               gamma, self.grad, self.rule, self.metaplastic)
 
 
 class _Schedule:
@@ -108,6 +109,14 @@ class SGDAnnealed(Solver):
     init_scale : float, default=0.5
         Standard deviation of the initial hidden values (a warm start sets them to
         ``init_scale`` times the previous weights).
+    metaplastic : bool, default=False
+        A pattern the network classifies right pushes only the hidden values of the
+        weights that already agree with it (away from zero), never a weight towards a
+        flip; the errors push as usual. The consolidation of the clipped perceptron rules
+        with reinforcement (Baldassi, Braunstein, Brunel & Zecchina, PNAS 2007). With a
+        fixed large γ it stores far more random patterns than the annealed schedule
+        (user guide: sgd-annealed, "Higher loads"). Only for ±1 inputs without intercept
+        (the storage problem).
 
     Attributes
     ----------
@@ -141,13 +150,14 @@ class SGDAnnealed(Solver):
         "gamma": [Interval(Real, 0, None, closed="neither")],
         "gamma_growth": [Interval(Real, 1, None, closed="left")],
         "init_scale": [Interval(Real, 0, None, closed="neither")],
+        "metaplastic": ["boolean"],
     }
     #: step η when ``learning_rate`` is None (committee units take errors in turns under
     #: the least-action rule, so they need larger steps; measured in benchmarks/)
     LEARNING_RATES = {"perceptron": 0.1, "committee": 0.15}
 
     def __init__(self, max_iter=4000, learning_rate=None, batch_size=10, gamma=0.5,
-                 gamma_growth=1.005, init_scale=0.5):
+                 gamma_growth=1.005, init_scale=0.5, metaplastic=False):
         self._store(locals())
 
     def defaults(self, task):
@@ -163,6 +173,14 @@ class SGDAnnealed(Solver):
             hidden = self.init_scale * np.asarray(task.init_weights, dtype=np.float64)
         return np.clip(hidden, -1.0, 1.0), rng
 
+    def check(self, task):
+        if self.metaplastic and not self._packed(task):
+            raise ValueError(
+                "SGDAnnealed(metaplastic=True) needs ±1 inputs and fit_intercept=False "
+                "(the storage problem); these inputs are real-valued or the network has "
+                "thresholds."
+            )
+
     @staticmethod
     def _packed(task):
         return not task.fit_intercept and is_pm1(task.X)
@@ -172,7 +190,7 @@ class SGDAnnealed(Solver):
             return self.fit_tasks([task])[0]
         hidden, rng = self._start_hidden(task)
         epochs = _SignEpochs(task.X, task.y, task.layout, hidden, self.batch_size,
-                             self.learning_rate)
+                             self.learning_rate, self.metaplastic)
         monitor = Monitor(task, self.max_iter, self.stopping_rule(task))
         schedule = _Schedule(self.gamma, self.gamma_growth)
         intercept = np.zeros(task.layout.n_hidden)
