@@ -89,8 +89,8 @@ def parse_architecture(name):
 
 #: training procedures: the solver (its ``name``) and the options of its solver object
 #: (:mod:`skwfm.solvers`); the solver sets the marker of the figures. focusing-bp runs one
-#: pass of its protocol (``max_iter=101``): in the storage regime its default follows a
-#: pass that ends with errors by longer ones, minutes per committee on 2000 images
+#: pass of its protocol (``max_iter=101``, its default with thresholds, fixed here so
+#: that the study does not follow a change of the default)
 PROCEDURES = {
     "sgd slow x1.001": ("sgd-annealed", dict(gamma_growth=1.001)),
     "sgd x1.005": ("sgd-annealed", dict(gamma_growth=1.005)),
