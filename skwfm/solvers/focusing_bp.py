@@ -347,8 +347,9 @@ array-like of shape (n, 2), default="pseudo-reinforcement"
         explicit array protocol is repeated as it is.
     polish_steps : int, default=None
         Perceptron only: moves of a local search (:class:`Polisher`) started from the
-        readouts with at most 3 % training errors and, when the protocol ends with
-        errors, from the best configuration; it leaves BP's trajectory unchanged.
+        readouts with at most 3 % training errors and no more than any earlier readout
+        of the same pass, and, when the fit ends with errors, from the best
+        configuration; it leaves BP's trajectory unchanged.
         0: off. None: ``STORAGE_POLISH`` = 5000 on the storage problem (without
         intercept, at most ``STORAGE_LOAD`` = 2 patterns per weight), off otherwise.
         Committees ignore it.
@@ -502,6 +503,7 @@ array-like of shape (n, 2), default="pseudo-reinforcement"
                        f"{sweeps} sweeps, init_scale {scale:g}")
             bp = self._initial_state(task, rng, scale, n_pass == 1)
             readouts.start_pass(bp)
+            pass_low = np.inf  # fewest errors of a step's readout in this pass
             for step, (gamma, y) in enumerate(table, 1):
                 if monitor.done:
                     break
@@ -525,7 +527,9 @@ array-like of shape (n, 2), default="pseudo-reinforcement"
                 if polisher is not None:
                     columns.update(dict.fromkeys(POLISH_COLUMNS, np.nan))
                 n_errors = readouts.last[1]
-                if polisher is not None and 0 < n_errors <= polish_limit:
+                low = n_errors <= pass_low
+                pass_low = min(pass_low, n_errors)
+                if polisher is not None and 0 < n_errors <= polish_limit and low:
                     # BP's state is not touched: the protocol goes on as without polishing
                     w, n_polished, n_flips = polisher(readouts.last[0], bp.H,
                                                       bp.thresholds[0])
