@@ -1,7 +1,7 @@
 """
-=====================================
+======================================
 Restarts: several fresh starts per fit
-=====================================
+======================================
 
 Near the limit of an algorithm, whether a fit solves an instance depends partly on its
 random start. ``n_restarts`` runs that many independent starts of every network, in

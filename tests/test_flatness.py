@@ -581,3 +581,114 @@ def test_local_entropy_multiclass_rows_and_scorer_average():
     profile = scorer.profile(clf, X, labels)
     expected = profile.groupby("class")["ratio"].mean().mean()
     assert scorer(clf, X, labels) == pytest.approx(expected)
+
+
+# -- local entropy by sampling the k-flip neighbours (sampled_local_entropy) --------------
+
+
+def _enumerated_solution_fractions(layout, X, y, w, b, ks):
+    """The fraction of the C(P, k) networks k flips away from (w, b) that classify
+    correctly every pattern (w, b) classifies correctly, by listing all of them."""
+    from itertools import combinations
+
+    right = layout.outputs(layout.preactivations(X, w, b)) == y
+    Xr, yr = X[right], y[right]
+    fractions = []
+    for k in ks:
+        solves = []
+        for flipped in combinations(range(layout.n_weights), k):
+            w2 = w.copy()
+            w2[list(flipped)] *= -1
+            solves.append(layout.n_errors(layout.preactivations(Xr, w2, b), yr) == 0)
+        fractions.append(np.mean(solves))
+    return np.array(fractions), right
+
+
+@pytest.mark.parametrize("kind, N, K", [("perceptron", 11, 1), ("tree", 9, 3),
+                                        ("fully-connected", 4, 3)])
+def test_sampled_local_entropy_matches_enumeration(kind, N, K):
+    """Solution fractions among the k-flip neighbours against the list of all of them,
+    with thresholds, real-valued inputs and a reference that gets two patterns wrong."""
+    from scipy.special import comb
+
+    from skwfm.flatness import sampled_local_entropy
+
+    layout = NetworkLayout(kind, N, K)
+    rng = np.random.default_rng(5)
+    X = rng.standard_normal((8, N)) * np.linspace(0.5, 1.5, N)
+    w = _random_network(layout, 3)
+    b = np.array([0.4, -0.7, 1.1])[:K]
+    y = layout.outputs(layout.preactivations(X, w, b)).astype(np.int8)
+    y[:2] *= -1  # two patterns the reference gets wrong: left out of "solution"
+    ks = [1, 2, 3]
+    expected, right = _enumerated_solution_fractions(layout, X, y, w, b, ks)
+    assert right.sum() == 6 and 0 < expected[-1] < expected[0] < 1
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        est = _fitted_with(kind, N, K, X, y, w, b)
+    n = 4000
+    curve = sampled_local_entropy(est, X, y, ks, n_samples=n, random_state=0)
+    f = curve["solution_fraction"].to_numpy()
+    assert np.all(np.abs(f - expected) <= 4 * np.sqrt(expected * (1 - expected) / n))
+    P = layout.n_weights
+    np.testing.assert_allclose(curve["log_binomial"], np.log(comb(P, ks)) / P)
+    np.testing.assert_allclose(curve["local_entropy"],
+                               (np.log(comb(P, ks)) + np.log(f)) / P)
+    np.testing.assert_allclose(curve["distance"], np.array(ks) / P)
+    assert curve["train_error"].iloc[0] == pytest.approx(2 / 8)
+
+
+def test_sampled_local_entropy_bounds_and_reproducibility():
+    """Every neighbour solves → S = ln C(P, k)/P and ratio 1; an isolated reference has
+    fractions falling with k; results do not depend on n_jobs."""
+    from skwfm.flatness import sampled_local_entropy
+
+    X, y, teacher = make_teacher_student(n_samples=100, n_features=101, random_state=0)
+    kw = dict(n_flips=[1, 3, 10], n_samples=300, random_state=1)
+    free = sampled_local_entropy(teacher, X[:0], y[:0], **kw)
+    np.testing.assert_array_equal(free["solution_fraction"], 1.0)
+    np.testing.assert_allclose(free["ratio"], 1.0)
+    a = sampled_local_entropy(teacher, X, y, n_jobs=1, **kw)
+    b = sampled_local_entropy(teacher, X, y, n_jobs=2, **kw)
+    assert a.equals(b)
+    # the teacher of 100 ±1 patterns at N = 101 is isolated: no draw of even one flip
+    # keeps every pattern right
+    np.testing.assert_array_equal(a["solution_fraction"], 0.0)
+    assert np.all(a["local_entropy"] == -np.inf)
+
+
+def test_sampled_local_entropy_agrees_with_bp():
+    """The count of k-flip solutions and BP's S(d) agree on a fitted perceptron with
+    Gaussian inputs (N = 301, α = 0.3): the sampled ratio at k = 3 (d ≈ 0.01) lies
+    within 0.03 of the BP ratio interpolated at that distance. (With ±1 inputs the
+    counts at small k depend on the parity of k, which BP does not see.)"""
+    from skwfm.flatness import sampled_local_entropy
+
+    rng = np.random.default_rng(11)
+    X = rng.standard_normal((90, 301))
+    y = np.where(rng.random(90) < 0.5, -1, 1)
+    clf = BinaryPerceptronClassifier(fit_intercept=False, random_state=0).fit(X, y)
+    assert clf.score(X, y) == 1.0
+    sampled = sampled_local_entropy(clf, X, y, [3], n_samples=4000, random_state=0)
+    bp = local_entropy(clf, X, y, [3.0, 2.5, 2.0, 1.5], random_state=0)
+    assert bp["converged"].all()
+    d = sampled["distance"].iloc[0]
+    ratio_bp = np.interp(d, bp["distance"], bp["ratio"])
+    assert abs(sampled["ratio"].iloc[0] - ratio_bp) < 0.03
+
+
+def test_sampled_local_entropy_multiclass_and_errors():
+    from skwfm.flatness import sampled_local_entropy
+
+    X, _ = make_random_patterns(n_samples=30, n_features=41, random_state=0)
+    labels = np.arange(30) % 3
+    clf = BinaryPerceptronClassifier(random_state=0).fit(X, labels)
+    curve = sampled_local_entropy(clf, X, labels, [1, 2], n_samples=50, random_state=0)
+    assert curve["class"].tolist() == [0, 0, 1, 1, 2, 2]
+    one = sampled_local_entropy(clf, X, labels, [1, 2], n_samples=50, random_state=0,
+                                class_index=0)
+    assert one["n_flips"].tolist() == [1, 2]
+    for bad, match in [([0], "integers >= 1"), ([1.5], "integers >= 1"), ([],
+                        "non-empty"), ([42], "cannot exceed")]:
+        with pytest.raises(ValueError, match=match):
+            sampled_local_entropy(clf, X, labels, bad)

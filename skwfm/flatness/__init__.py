@@ -6,6 +6,7 @@ See the user guide page "Flatness".
 
 from ._local_energy import local_energy
 from ._local_entropy import local_entropy
+from ._sampled_entropy import sampled_local_entropy
 from ._reference import annealed_teacher_bound, binary_entropy, teacher_local_energy
 from ._scorer import FlatnessScorer
 
@@ -15,5 +16,6 @@ __all__ = [
     "binary_entropy",
     "local_energy",
     "local_entropy",
+    "sampled_local_entropy",
     "teacher_local_energy",
 ]

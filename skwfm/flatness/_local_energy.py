@@ -17,26 +17,24 @@ from .._kernels.local_energy import (
     transpose_into,
 )
 from .._layout import OUTPUT_PARITY
-from ._network import is_integer_valued, is_pm1, preactivations, resolve_networks
+from ._network import (
+    NETWORK_CONSTRAINTS,
+    is_integer_valued,
+    is_pm1,
+    preactivations,
+    resolve_networks,
+)
 
 DEFAULT_FLIP_FRACTIONS = (0.001, 0.005, 0.01, 0.02, 0.05)
 
 
 @validate_params(
     {
-        "model": "no_validation",
-        "X": ["array-like"],
-        "y": ["array-like"],
+        **NETWORK_CONSTRAINTS,
         "flip_fractions": ["array-like"],
         "n_samples": [Interval(Integral, 2, None, closed="left")],
         "method": [StrOptions({"sampling", "analytic", "exact"})],
         "flip_mode": [StrOptions({"independent", "fixed"})],
-        "architecture": [
-            StrOptions({"perceptron", "fully-connected", "tree", "parity"}), None],
-        "n_hidden": [Interval(Integral, 1, None, closed="left"), None],
-        "class_index": [Interval(Integral, 0, None, closed="left"), None],
-        "n_jobs": [Integral, None],
-        "random_state": ["random_state"],
     },
     prefer_skip_nested_validation=True,
 )
@@ -253,13 +251,14 @@ def _sample_chunk(arrays, y, unit_of, feature_of, p_sorted, seeds, flip_mode,
     return errors
 
 
-def _sampled(net, X, XT, p, seeds, n_jobs, flip_mode):
+def draw_error_counts(net, X, XT, p, seeds, n_jobs, flip_mode):
+    """Training errors of the perturbed networks, one row per draw and one column per p
+    (in the order of ``p``), and the errors of the network itself."""
     layout = net.layout
     unit_of, feature_of = _flat_index_maps(layout)
     w, pre0 = _network_arrays(layout, X, XT, net.weights, net.intercept, unit_of,
                               feature_of)
     arrays = (XT, w, pre0)
-    M = X.shape[0]
     base = errors_of_columns(pre0, net.y, layout.output_rule)
     order = np.argsort(p, kind="stable")
     p_sorted = p[order]
@@ -272,13 +271,18 @@ def _sampled(net, X, XT, p, seeds, n_jobs, flip_mode):
                                flip_mode, layout.output_rule)
         for chunk in chunks
     )
-    increase = (np.concatenate(results)[:, np.argsort(order)] - base) / M
+    return np.concatenate(results)[:, np.argsort(order)], base
+
+
+def _sampled(net, X, XT, p, seeds, n_jobs, flip_mode):
+    errors, base = draw_error_counts(net, X, XT, p, seeds, n_jobs, flip_mode)
+    increase = (errors - base) / X.shape[0]
     n = increase.shape[0]
     return pd.DataFrame({
         "p": p,
         "error_increase": increase.mean(axis=0),
         "std_error": increase.std(axis=0, ddof=1) / np.sqrt(n),
-        "train_error": base / M,
+        "train_error": base / X.shape[0],
         "n_samples": n,
     })
 

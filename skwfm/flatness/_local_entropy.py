@@ -5,10 +5,10 @@ from numbers import Integral, Real
 import numpy as np
 import pandas as pd
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval, StrOptions, validate_params
+from sklearn.utils._param_validation import Interval, validate_params
 from sklearn.utils.parallel import Parallel, delayed
 
-from ._network import resolve_networks
+from ._network import NETWORK_CONSTRAINTS, resolve_networks, restrict_to_fitted
 from ._reference import binary_entropy
 
 #: γ grid of the user guide (flatness), from close to the reference (large γ) to far from it
@@ -30,14 +30,8 @@ BP_OPTIONS = {
 
 @validate_params(
     {
-        "model": "no_validation",
-        "X": ["array-like"],
-        "y": ["array-like"],
+        **NETWORK_CONSTRAINTS,
         "gammas": ["array-like"],
-        "architecture": [
-            StrOptions({"perceptron", "fully-connected", "tree", "parity"}), None],
-        "n_hidden": [Interval(Integral, 1, None, closed="left"), None],
-        "class_index": [Interval(Integral, 0, None, closed="left"), None],
         **BP_OPTIONS,
     },
     prefer_skip_nested_validation=True,
@@ -131,7 +125,8 @@ def local_entropy(model, X, y, gammas=DEFAULT_GAMMAS, *, architecture=None, n_hi
     frames = []
     for net in networks:
         seeds = rng.randint(np.iinfo(np.int32).max, size=g.shape[0])
-        Xn, yn = _fitted_patterns(X, net)
+        Xn, fitted = restrict_to_fitted(X, net)
+        yn = fitted.y
         estimates = Parallel(n_jobs=n_jobs, prefer="threads")(
             delayed(local_free_entropy)(Xn, yn, net.layout, net.weights, gamma,
                                         tol=tol, max_sweeps=max_sweeps, damping=damping,
@@ -144,15 +139,6 @@ def local_entropy(model, X, y, gammas=DEFAULT_GAMMAS, *, architecture=None, n_hi
             frame.insert(0, "class", net.label)
         frames.append(frame)
     return pd.concat(frames, ignore_index=True)
-
-
-def _fitted_patterns(X, net):
-    """The training patterns (and ±1 targets) that the network classifies correctly."""
-    pre = net.layout.preactivations(X, net.weights, net.intercept)
-    right = net.layout.outputs(pre) == net.y
-    if right.all():
-        return X, net.y
-    return np.ascontiguousarray(X[right]), np.ascontiguousarray(net.y[right])
 
 
 def _curve(gammas, estimates):

@@ -6,11 +6,25 @@ one such network per class; :func:`resolve_networks` returns the ones asked for.
 """
 
 from dataclasses import dataclass
+from numbers import Integral
 
 import numpy as np
+from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_array, check_is_fitted
 
 from .._layout import NetworkLayout
+
+#: ``validate_params`` constraints of the arguments every flatness measure shares
+NETWORK_CONSTRAINTS = {
+    "model": "no_validation",
+    "X": ["array-like"],
+    "y": ["array-like"],
+    "architecture": [StrOptions({"perceptron", "fully-connected", "tree", "parity"}), None],
+    "n_hidden": [Interval(Integral, 1, None, closed="left"), None],
+    "class_index": [Interval(Integral, 0, None, closed="left"), None],
+    "n_jobs": [Integral, None],
+    "random_state": ["random_state"],
+}
 
 
 @dataclass
@@ -195,6 +209,18 @@ def _from_weights(weights, y, architecture, n_hidden, n_features):
     if layout.n_hidden % 2 == 0 and layout.architecture != "parity":
         raise ValueError(f"n_hidden must be odd (majority vote); got {layout.n_hidden}.")
     return BinaryNetwork(layout, w.reshape(-1), _targets_from_labels(y))
+
+
+def restrict_to_fitted(X, net):
+    """The training patterns the network classifies correctly, and the network with
+    their targets only (the patterns a "solution" near it must keep right)."""
+    pre = net.layout.preactivations(X, net.weights, net.intercept)
+    right = net.layout.outputs(pre) == net.y
+    if right.all():
+        return X, net
+    return (np.ascontiguousarray(X[right]),
+            BinaryNetwork(net.layout, net.weights, np.ascontiguousarray(net.y[right]),
+                          net.label, net.intercept))
 
 
 def preactivations(layout, X, w, intercept=None, chunk=2048):
