@@ -13,6 +13,8 @@ from skwfm.datasets import make_random_patterns, make_teacher_student
 from skwfm.solvers import FocusingBP
 from skwfm.solvers.focusing_bp import (
     BATCH_LOAD,
+    BREAKDOWN_CHANGE,
+    BREAKDOWN_STEPS,
     focusing_parameters,
     focusing_protocol,
     max_hidden_overlap,
@@ -449,3 +451,26 @@ def test_escalation_is_reported_and_can_be_switched_off(capsys):
     same = FocusingBP(n_steps=10, escalation=1.0)
     assert [same.pass_length(k) for k in range(3)] == [10, 10, 10]
     assert [FocusingBP(n_steps=101).pass_length(k) for k in range(4)] == [101, 202, 404, 808]
+
+
+def test_a_pass_ends_when_bp_breaks_down(capsys):
+    """Committee above capacity: the first pass (BP towards convergence at every step)
+    ends once BREAKDOWN_STEPS steps in a row used all their sweeps with large message
+    changes; the later passes (at most four sweeps per step) run to their end."""
+    X, y = make_random_patterns(93, 31, random_state=0)
+    clf = CommitteeClassifier(n_hidden=3, solver=FocusingBP(n_steps=30), verbose=1,
+                              fit_intercept=False, random_state=0)
+    with pytest.warns(ConvergenceWarning):
+        clf.fit(X, y)
+    h = clf.history_
+    first = h[h["pass"] == 1]
+    assert len(first) < 30
+    tail = first.iloc[-BREAKDOWN_STEPS:]
+    assert (tail.sweeps == 100).all() and (tail.max_change >= BREAKDOWN_CHANGE).all()
+    assert list(h[h["pass"] > 1].groupby("pass").step.max()) == [60, 120, 240]
+    assert "BP stopped converging, pass 1 ends" in capsys.readouterr().out
+    # with thresholds (data that need not be separable) the pass runs to its end
+    with pytest.warns(ConvergenceWarning):
+        fitted = CommitteeClassifier(n_hidden=3, solver=FocusingBP(n_steps=30),
+                                     random_state=0).fit(X, y)
+    assert fitted.history_["pass"].eq(1).sum() == 30

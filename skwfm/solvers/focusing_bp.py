@@ -72,6 +72,14 @@ STORAGE_PASSES = 4
 ESCALATION_SWEEPS = 2
 ESCALATION_MAX_SWEEPS = 4
 ESCALATION_INIT_SCALE = 0.5
+#: a pass that runs BP towards convergence at every step (more than
+#: ESCALATION_MAX_SWEEPS sweeps per step: the committee default) on the storage problem
+#: ends early when BP has broken down: BREAKDOWN_STEPS steps in a row used all their
+#: sweeps with a largest message change of at least BREAKDOWN_CHANGE (messages flipping
+#: sign from sweep to sweep). From there the readout only wanders, each step costs its
+#: whole sweep budget, and the next, slower pass is the better use of the time.
+BREAKDOWN_STEPS = 3
+BREAKDOWN_CHANGE = 0.5
 #: polishing moves of a perceptron on the storage problem (``polish_steps=None``)
 STORAGE_POLISH = 5000
 
@@ -291,7 +299,10 @@ class FocusingBP(Solver):
     (``ESCALATION_INIT_SCALE``). On the storage
     problem the default budget holds ``STORAGE_PASSES`` = 4 such passes (101, 202, 404
     and 808 steps by default), so an easy instance costs one pass and a hard one gets
-    the slower protocols a hand-tuned recipe would use.
+    the slower protocols a hand-tuned recipe would use; a pass that runs BP towards
+    convergence at every step (the committee default) ends early once BP has broken
+    down (``BREAKDOWN_STEPS`` steps in a row using all their sweeps with a message
+    change of at least ``BREAKDOWN_CHANGE``).
 
     With ``fit_intercept`` (data that need not be separable) the factor of each pattern
     tolerates errors and every unit has a threshold:
@@ -348,8 +359,9 @@ array-like of shape (n, 2), default="pseudo-reinforcement"
     polish_steps : int, default=None
         Perceptron only: moves of a local search (:class:`Polisher`) started from the
         readouts with at most 3 % training errors and no more than any earlier readout
-        of the same pass, and, when the fit ends with errors, from the best
-        configuration; it leaves BP's trajectory unchanged.
+        of the same pass (in the passes after the first when ``max_iter`` allows more
+        than one), and, when the fit ends with errors, from the best configuration; it
+        leaves BP's trajectory unchanged.
         0: off. None: ``STORAGE_POLISH`` = 5000 on the storage problem (without
         intercept, at most ``STORAGE_LOAD`` = 2 patterns per weight), off otherwise.
         Committees ignore it.
@@ -491,6 +503,9 @@ array-like of shape (n, 2), default="pseudo-reinforcement"
             polisher = Polisher(task.X, task.y, self.polish_steps, task.seed)
         M = max(task.n_samples, 1)
         polish_limit = max(1, int(POLISH_MAX_ERRORS * task.n_samples))
+        # with several passes the first is the plain protocol (its solutions are BP's
+        # own, in the dense regions); polishing joins the slower passes
+        single_pass = self.pass_length(0) >= self.max_iter
         for n_pass, table, sweeps, scale in self._passes():
             if monitor.done:
                 break
@@ -504,6 +519,8 @@ array-like of shape (n, 2), default="pseudo-reinforcement"
             bp = self._initial_state(task, rng, scale, n_pass == 1)
             readouts.start_pass(bp)
             pass_low = np.inf  # fewest errors of a step's readout in this pass
+            watch = not task.fit_intercept and sweeps > ESCALATION_MAX_SWEEPS
+            broken = 0  # steps in a row in which BP did not converge
             for step, (gamma, y) in enumerate(table, 1):
                 if monitor.done:
                     break
@@ -529,7 +546,8 @@ array-like of shape (n, 2), default="pseudo-reinforcement"
                 n_errors = readouts.last[1]
                 low = n_errors <= pass_low
                 pass_low = min(pass_low, n_errors)
-                if polisher is not None and 0 < n_errors <= polish_limit and low:
+                polishing = polisher is not None and (single_pass or n_pass > 1)
+                if polishing and 0 < n_errors <= polish_limit and low:
                     # BP's state is not touched: the protocol goes on as without polishing
                     w, n_polished, n_flips = polisher(readouts.last[0], bp.H,
                                                       bp.thresholds[0])
@@ -538,6 +556,13 @@ array-like of shape (n, 2), default="pseudo-reinforcement"
                     columns["polish_train_error"] = n_polished / M
                     message += f", polished {n_polished / M:.4f}"
                 readouts.record(bp, columns, message)
+                failing = n_sweeps == sweeps and change >= BREAKDOWN_CHANGE
+                broken = broken + 1 if watch and failing else 0
+                if broken >= BREAKDOWN_STEPS and not monitor.done:
+                    report(task.verbose, task.label,
+                           f"iteration {monitor.iteration}: BP stopped converging, pass "
+                           f"{n_pass} ends at step {step}")
+                    break
         if polisher is not None and monitor.best.n_errors > 0 and not task.cancelled:
             self._polish_best(monitor, readouts, polisher)
         return monitor.result()
