@@ -158,3 +158,28 @@ def test_metaplastic_reaches_higher_loads_and_needs_the_storage_problem():
     assert solved >= 4
     with pytest.raises(ValueError, match=r"metaplastic=True\) needs"):
         BinaryPerceptronClassifier(solver).fit(X, y)  # with thresholds
+
+
+def test_default_metaplastic_phase_follows_a_stalled_annealed_run(capsys):
+    """The default on the storage perceptron: the annealed run first, the metaplastic
+    phase only after the rule ended it with errors. N = 1001, α = 0.5: measured on
+    seeds 100-109, 10/10 solved (the annealed run alone: 0/10); seeds 0-2 here."""
+    solved = 0
+    for seed in range(3):
+        X, y = make_random_patterns(501, 1001, random_state=seed)
+        clf = BinaryPerceptronClassifier(fit_intercept=False, verbose=int(seed == 0),
+                                         random_state=seed).fit(X, y)
+        solved += clf.score(X, y) == 1.0
+        h = clf.history_
+        phase = h["metaplastic"].astype(bool)
+        assert phase.any() and not phase.iloc[0] and phase.is_monotonic_increasing
+        assert (h.loc[phase, "gamma"] == 13.0).all()
+    assert solved >= 2
+    assert "metaplastic rule at gamma 13" in capsys.readouterr().out
+    # an easy load is solved by the annealed run, as without the phase
+    X, y = make_random_patterns(301, 1001, random_state=0)
+    a = BinaryPerceptronClassifier(fit_intercept=False, random_state=0).fit(X, y)
+    b = BinaryPerceptronClassifier(SGDAnnealed(metaplastic=False), fit_intercept=False,
+                                   random_state=0).fit(X, y)
+    np.testing.assert_array_equal(a.coef_, b.coef_)
+    assert not a.history_["metaplastic"].any()
