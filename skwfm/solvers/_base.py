@@ -10,7 +10,6 @@ from ._fit import (
     FLOOR_PRESENTATIONS,
     PATIENCE_FLOOR,
     PATIENCE_SCALE,
-    STORAGE_LOAD,
     StoppingRule,
 )
 
@@ -134,7 +133,7 @@ class Solver:
     def patience_scale_for(self, task):
         """The scale of the default patience of this fit: :attr:`patience_scale` up to
         ``STORAGE_LOAD`` patterns per weight, 0 (the floor alone) beyond."""
-        if task.n_samples > STORAGE_LOAD * task.layout.n_weights:
+        if not task.storage_regime:
             return 0.0
         return self.patience_scale
 

@@ -122,6 +122,11 @@ class Task:
         return self.X_val is not None
 
     @property
+    def storage_regime(self):
+        """Whether the fit has at most ``STORAGE_LOAD`` patterns per weight."""
+        return self.n_samples <= STORAGE_LOAD * self.layout.n_weights
+
+    @property
     def cancelled(self):
         """Whether a restart with a lower index has solved this network (this fit's
         result will not be used: it may stop at once)."""

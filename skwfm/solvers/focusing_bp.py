@@ -18,7 +18,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from .._bp import DEFAULT_LABEL_NOISE, BeliefPropagation, check_bp_memory
 from .._kernels.polish import polish_perceptron
 from ._base import Solver
-from ._fit import SOLVED, STORAGE_LOAD, Monitor, report
+from ._fit import SOLVED, Monitor, report
 
 #: y larger than this is treated as y = ∞ (r·h saturates the clamp for any |h| > 3e-5)
 Y_INFINITE = 1e6
@@ -271,12 +271,6 @@ def _run_step(bp, readouts, batches, learn, *, tol, max_sweeps, damping, p, r):
     return False, max_sweeps, change
 
 
-def _storage(task):
-    """Whether ``task`` is in the storage regime (at most ``STORAGE_LOAD`` patterns per
-    weight)."""
-    return task.n_samples <= STORAGE_LOAD * task.layout.n_weights
-
-
 class FocusingBP(Solver):
     """Focusing belief propagation (Baldassi et al., PNAS 2016; user guide: focusing-bp).
 
@@ -444,7 +438,7 @@ array-like of shape (n, 2), default="pseudo-reinforcement"
         model = "committee" if task.layout.n_hidden > 1 else "perceptron"
         # the storage problem: hard constraints (no thresholds, no label noise) that a
         # solution may satisfy; with thresholds the data need not be separable
-        storage = _storage(task) and not task.fit_intercept
+        storage = task.storage_regime and not task.fit_intercept
         n_passes = STORAGE_PASSES if storage else 1
         polish = STORAGE_POLISH if storage and task.layout.n_hidden == 1 else 0
         return {"max_iter": sum(self.pass_length(k) for k in range(n_passes)),
@@ -481,7 +475,7 @@ array-like of shape (n, 2), default="pseudo-reinforcement"
         Beyond, ``patience_floor`` steps and at least ``FLOOR_EPOCHS`` passes over the
         training set in mini-batches (on Fashion-MNIST, 6000 images one-vs-rest, the
         best readout stops improving by ``tol`` within 30-70 steps)."""
-        if _storage(task):
+        if task.storage_regime:
             return max(table.shape[0] for _, table, _, _ in self._passes())
         n_batches = _Batches(task.n_samples, self.batch_size, None).n_batches
         return max(self.patience_floor, math.ceil(FLOOR_EPOCHS * n_batches))

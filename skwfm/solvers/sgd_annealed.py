@@ -61,6 +61,13 @@ class _SignEpochs:
         self.wbits = np.zeros((layout.n_hidden, W), dtype=np.uint64)
         pack_weights(hidden, starts, ends, offsets, self.wbits)
 
+    def restart(self, hidden, learning_rate, metaplastic):
+        """Go on from the hidden values ``hidden`` with another rule (the patterns stay
+        packed)."""
+        self.hidden[:] = hidden
+        self.learning_rate, self.metaplastic = learning_rate, bool(metaplastic)
+        pack_weights(self.hidden, *self.args, self.wbits)
+
     def n_errors(self):
         """Training errors of the current weights."""
         return count_errors_packed(self.bits, self.wbits, self.yf, *self.args[:2],
@@ -178,12 +185,14 @@ class SGDAnnealed(Solver):
 
     def _start_hidden(self, task):
         rng = np.random.default_rng(task.seed)
-        P = task.layout.n_weights
         if task.init_weights is None:
-            hidden = self.init_scale * rng.standard_normal(P)
-        else:
-            hidden = self.init_scale * np.asarray(task.init_weights, dtype=np.float64)
+            return self._random_hidden(rng, task.layout.n_weights), rng
+        hidden = self.init_scale * np.asarray(task.init_weights, dtype=np.float64)
         return np.clip(hidden, -1.0, 1.0), rng
+
+    def _random_hidden(self, rng, size):
+        """Fresh hidden values: normal with spread ``init_scale``, clipped to [−1, 1]."""
+        return np.clip(self.init_scale * rng.standard_normal(size), -1.0, 1.0)
 
     def check(self, task):
         if self.metaplastic is True and not self._packed(task):
@@ -221,10 +230,8 @@ class SGDAnnealed(Solver):
                 report(task.verbose, task.label,
                        f"iteration {monitor.iteration}: {monitor.best.n_errors} training "
                        f"errors left, metaplastic rule at gamma {METAPLASTIC_GAMMA:g}")
-                hidden[:] = np.clip(self.init_scale * rng.standard_normal(hidden.size),
-                                    -1.0, 1.0)
-                epochs = _SignEpochs(task.X, task.y, task.layout, hidden,
-                                     self.batch_size, METAPLASTIC_RATE, True)
+                epochs.restart(self._random_hidden(rng, hidden.size), METAPLASTIC_RATE,
+                               True)
                 schedule = _Schedule(METAPLASTIC_GAMMA, 1.0)
                 monitor.rule = self.stopping_rule(task)
                 monitor.stop_reason = None
